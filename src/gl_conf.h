@@ -1,0 +1,59 @@
+/*
+ * The config file: nginx-like syntax ("directive arg ...;", # comments,
+ * quoted strings).  A gl_conf_t is built once by gl_conf_load() and then
+ * only read; the main thread owns it and frees it at exit.
+ */
+#ifndef GL_CONF_H
+#define GL_CONF_H
+
+#include "gl_core.h"
+
+#define GL_CONF_MAX_LISTEN  16
+
+typedef struct {
+    char         *text;         /* as written, for messages */
+    char         *path;         /* unix socket path, or NULL for TCP */
+    char         *host;         /* TCP host, NULL for any */
+    int           port;
+    int           mode;         /* unix socket mode, -1 if not given */
+} gl_listen_conf_t;
+
+struct gl_conf_s {
+    char               *file;            /* absolute */
+    char               *dir;             /* where relative paths start */
+
+    gl_listen_conf_t    listen[GL_CONF_MAX_LISTEN];
+    int                 nlisten;
+
+    int                 workers;
+    int                 worker_connections;
+    double              shutdown_timeout;   /* seconds */
+
+    char               *document_root;      /* NULL: the DOCUMENT_ROOT param */
+    char               *error_log;
+    int                 log_level;
+    char               *pid;
+
+    char               *lua_package_path;
+    char               *lua_package_cpath;
+    int                 code_cache;
+    char               *content_by_lua_file;
+
+    size_t              params_max_size;
+    size_t              client_max_body_size;
+    char               *default_type;
+};
+
+/*
+ * Reads and checks the config file.  On error returns NULL and writes
+ * "file:line: message" (or "file: message") into err.
+ */
+gl_conf_t *gl_conf_load(const char *path, char *err, size_t err_size);
+void gl_conf_free(gl_conf_t *conf);
+
+/* "10k" -> 10240; returns -1 on a bad value */
+ssize_t gl_conf_parse_size(const char *s);
+/* "500ms" -> 0.5, "30s", "5m", "1h", "30" -> seconds; -1 on a bad value */
+double gl_conf_parse_time(const char *s);
+
+#endif /* GL_CONF_H */

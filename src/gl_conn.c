@@ -1,0 +1,601 @@
+/*
+ * A connection: reads records, hands them to requests by id, and writes
+ * the output queue with writev, never blocking.  Reading pauses while the
+ * queue is longer than GL_OUT_HIGH, so a slow reader on the other side
+ * bounds the memory a connection holds.
+ */
+#include "gl_core.h"
+#include "gl_conn.h"
+#include "gl_conf.h"
+#include "gl_fcgi.h"
+#include "gl_log.h"
+#include "gl_request.h"
+#include "gl_worker.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define GL_CONN_MAX_REQS    1024
+#define GL_CONN_GV_MAX      4096
+
+static void gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len);
+static void gl_conn_free(gl_conn_t *c);
+
+
+gl_chain_t *
+gl_chain_alloc(size_t size)
+{
+    gl_chain_t  *cl;
+
+    cl = malloc(sizeof(gl_chain_t) + size);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->next = NULL;
+    cl->pos = 0;
+    cl->last = 0;
+    cl->size = size;
+
+    return cl;
+}
+
+
+void
+gl_conn_init(gl_worker_t *w, int fd)
+{
+    gl_conn_t  *c;
+
+    if (w->exiting || w->nconns >= w->conf->worker_connections) {
+        gl_log_error(GL_LOG_WARN, 0, "%d worker_connections are not enough, "
+                     "closing a new connection", w->conf->worker_connections);
+        close(fd);
+        return;
+    }
+
+    c = calloc(1, sizeof(gl_conn_t));
+    if (c == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a connection");
+        close(fd);
+        return;
+    }
+
+    c->worker = w;
+    c->fd = fd;
+    gl_fcgi_parser_init(&c->parser);
+
+    ev_io_init(&c->rev, gl_conn_read_cb, fd, EV_READ);
+    ev_io_init(&c->wev, gl_conn_write_cb, fd, EV_WRITE);
+    c->rev.data = c;
+    c->wev.data = c;
+
+    c->next = w->conns;
+    if (w->conns) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->nconns++;
+    w->stat_conns++;
+
+    ev_io_start(w->loop, &c->rev);
+    c->reading = 1;
+
+    gl_log_debug("conn %d: new", fd);
+}
+
+
+void
+gl_conn_queue(gl_conn_t *c, gl_chain_t *cl)
+{
+    if (c->error) {
+        free(cl);
+        return;
+    }
+
+    cl->next = NULL;
+
+    if (c->out_last) {
+        c->out_last->next = cl;
+    } else {
+        c->out = cl;
+    }
+
+    c->out_last = cl;
+    c->out_bytes += cl->last - cl->pos;
+
+    if (c->reading && c->out_bytes > GL_OUT_HIGH) {
+        ev_io_stop(c->worker->loop, &c->rev);
+        c->reading = 0;
+    }
+}
+
+
+static void
+gl_conn_queue_record(gl_conn_t *c, const u_char *data, size_t len)
+{
+    gl_chain_t  *cl;
+
+    cl = gl_chain_alloc(len);
+    if (cl == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a record");
+        c->error = 1;
+        return;
+    }
+
+    memcpy(cl->data, data, len);
+    cl->last = len;
+    gl_conn_queue(c, cl);
+}
+
+
+void
+gl_conn_write(gl_conn_t *c)
+{
+    int           n;
+    ssize_t       sent;
+    gl_chain_t   *cl;
+    struct iovec  iov[64];
+
+    while (c->out != NULL && !c->error) {
+        n = 0;
+
+        for (cl = c->out; cl && n < (int) gl_nelems(iov); cl = cl->next) {
+            iov[n].iov_base = cl->data + cl->pos;
+            iov[n].iov_len = cl->last - cl->pos;
+            n++;
+        }
+
+        sent = writev(c->fd, iov, n);
+
+        if (sent == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+
+            if (errno == EINTR) {
+                continue;
+            }
+
+            gl_log_error(errno == EPIPE || errno == ECONNRESET
+                         ? GL_LOG_INFO : GL_LOG_ERR, errno,
+                         "writev() to connection %d failed", c->fd);
+            c->error = 1;
+            return;
+        }
+
+        c->out_bytes -= sent;
+
+        while (sent > 0) {
+            cl = c->out;
+            if ((size_t) sent < cl->last - cl->pos) {
+                cl->pos += sent;
+                break;
+            }
+
+            sent -= cl->last - cl->pos;
+            c->out = cl->next;
+            free(cl);
+        }
+
+        if (c->out == NULL) {
+            c->out_last = NULL;
+        }
+    }
+
+    if (c->out != NULL) {
+        if (!ev_is_active(&c->wev)) {
+            ev_io_start(c->worker->loop, &c->wev);
+        }
+
+    } else if (ev_is_active(&c->wev)) {
+        ev_io_stop(c->worker->loop, &c->wev);
+    }
+
+    if (!c->reading && c->out_bytes < GL_OUT_LOW && !c->closing) {
+        ev_io_start(c->worker->loop, &c->rev);
+        c->reading = 1;
+    }
+}
+
+
+static gl_request_t *
+gl_conn_find(gl_conn_t *c, uint16_t id)
+{
+    gl_request_t  *r;
+
+    for (r = c->requests; r; r = r->next) {
+        if (r->id == id) {
+            return r;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+gl_conn_unlink_request(gl_conn_t *c, gl_request_t *r)
+{
+    gl_request_t  **pr;
+
+    for (pr = &c->requests; *pr; pr = &(*pr)->next) {
+        if (*pr == r) {
+            *pr = r->next;
+            c->nrequests--;
+            break;
+        }
+    }
+
+    for (pr = &c->drain_waiters; *pr; pr = &(*pr)->next_waiter) {
+        if (*pr == r) {
+            *pr = r->next_waiter;
+            break;
+        }
+    }
+}
+
+
+void
+gl_conn_request_done(gl_conn_t *c, gl_request_t *r)
+{
+    if (!r->keep_conn) {
+        /* the web server closes nothing: we do, once it has the answer */
+        c->closing = 1;
+    }
+
+    gl_conn_unlink_request(c, r);
+}
+
+
+static void
+gl_conn_end_request(gl_conn_t *c, uint16_t id, uint8_t protocol_status)
+{
+    u_char  buf[16];
+
+    gl_conn_queue_record(c, buf, gl_fcgi_end_request(buf, id, 0,
+                                                     protocol_status));
+}
+
+
+static void
+gl_conn_get_values(gl_conn_t *c)
+{
+    int              rc;
+    u_char           arena[GL_CONN_GV_MAX + 2], out[256];
+    size_t           n, len;
+    char             value[32];
+    const char      *err;
+    gl_fcgi_nv_t     nv;
+    const u_char    *p;
+    gl_fcgi_pair_t   pair;
+    gl_conf_t       *conf;
+
+    conf = c->worker->conf;
+    gl_fcgi_nv_init(&nv, arena, sizeof(arena));
+    p = c->gv;
+    len = FCGI_HEADER_LEN;
+
+    for ( ;; ) {
+        rc = gl_fcgi_nv_parse(&nv, &p, c->gv + c->gv_len, &pair, &err);
+        if (rc != GL_OK) {
+            break;
+        }
+
+        if (strcmp((char *) pair.name, FCGI_MAX_CONNS) == 0) {
+            snprintf(value, sizeof(value), "%d", conf->worker_connections);
+
+        } else if (strcmp((char *) pair.name, FCGI_MAX_REQS) == 0) {
+            snprintf(value, sizeof(value), "%d",
+                     conf->worker_connections * GL_CONN_MAX_REQS);
+
+        } else if (strcmp((char *) pair.name, FCGI_MPXS_CONNS) == 0) {
+            snprintf(value, sizeof(value), "1");
+
+        } else {
+            continue;
+        }
+
+        n = gl_fcgi_nv_encode(out + len, sizeof(out) - 8 - len, pair.name,
+                              pair.name_len, (u_char *) value, strlen(value));
+        len += n;
+    }
+
+    if (rc == GL_ERROR || gl_fcgi_nv_done(&nv) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "closing connection %d: bad "
+                     "FCGI_GET_VALUES record", c->fd);
+        c->error = 1;
+        return;
+    }
+
+    n = len - FCGI_HEADER_LEN;
+    gl_fcgi_header(out, FCGI_GET_VALUES_RESULT, 0, (uint16_t) n,
+                   gl_fcgi_padding(n));
+    memset(out + len, 0, gl_fcgi_padding(n));
+    gl_conn_queue_record(c, out, len + gl_fcgi_padding(n));
+}
+
+
+static void
+gl_conn_begin(gl_conn_t *c, gl_fcgi_event_t *ev)
+{
+    gl_request_t  *r;
+
+    if (ev->role != FCGI_RESPONDER) {
+        gl_log_error(GL_LOG_WARN, 0, "connection %d: request %d has role %d, "
+                     "only the responder role is supported", c->fd, ev->id,
+                     ev->role);
+        gl_conn_end_request(c, ev->id, FCGI_UNKNOWN_ROLE);
+        return;
+    }
+
+    if (gl_conn_find(c, ev->id) != NULL) {
+        gl_log_error(GL_LOG_ERR, 0, "closing connection %d: "
+                     "FCGI_BEGIN_REQUEST for request %d, which is active",
+                     c->fd, ev->id);
+        c->error = 1;
+        return;
+    }
+
+    if (c->nrequests >= GL_CONN_MAX_REQS) {
+        gl_log_error(GL_LOG_WARN, 0, "connection %d: too many requests at "
+                     "once", c->fd);
+        gl_conn_end_request(c, ev->id, FCGI_OVERLOADED);
+        return;
+    }
+
+    r = gl_request_create(c, ev->id, ev->flags & FCGI_KEEP_CONN);
+    if (r == NULL) {
+        gl_conn_end_request(c, ev->id, FCGI_OVERLOADED);
+        return;
+    }
+
+    r->next = c->requests;
+    c->requests = r;
+    c->nrequests++;
+}
+
+
+static void
+gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len)
+{
+    size_t            n;
+    u_char            rec[16];
+    gl_request_t     *r;
+    gl_fcgi_event_t   ev;
+
+    while (len > 0 && !c->error && !c->closing) {
+        n = gl_fcgi_parse(&c->parser, buf, len, &ev);
+        buf += n;
+        len -= n;
+
+        switch (ev.type) {
+
+        case GL_FCGI_EV_NONE:
+            break;
+
+        case GL_FCGI_EV_BEGIN:
+            gl_conn_begin(c, &ev);
+            break;
+
+        case GL_FCGI_EV_ABORT:
+            r = gl_conn_find(c, ev.id);
+            if (r != NULL) {
+                gl_log_error(GL_LOG_INFO, 0, "connection %d: request %d "
+                             "aborted by the web server", c->fd, ev.id);
+                gl_conn_unlink_request(c, r);
+                gl_request_cancel(r);
+                gl_conn_end_request(c, ev.id, FCGI_REQUEST_COMPLETE);
+            }
+            break;
+
+        case GL_FCGI_EV_PARAMS:
+            r = gl_conn_find(c, ev.id);
+            if (r != NULL && !r->params_done
+                && gl_request_params(r, ev.data, ev.len, ev.eos) != GL_OK)
+            {
+                c->error = 1;
+            }
+            break;
+
+        case GL_FCGI_EV_STDIN:
+            r = gl_conn_find(c, ev.id);
+            if (r != NULL && !r->stdin_done) {
+                /* this may run the request's script */
+                gl_request_stdin(r, ev.data, ev.len, ev.eos);
+            }
+            break;
+
+        case GL_FCGI_EV_DATA:
+            /* the responder role has no use for it */
+            break;
+
+        case GL_FCGI_EV_GET_VALUES:
+            if (c->gv_len + ev.len > GL_CONN_GV_MAX) {
+                gl_log_error(GL_LOG_ERR, 0, "closing connection %d: "
+                             "FCGI_GET_VALUES record is too long", c->fd);
+                c->error = 1;
+                break;
+            }
+
+            if (c->gv == NULL) {
+                c->gv = malloc(GL_CONN_GV_MAX);
+                if (c->gv == NULL) {
+                    c->error = 1;
+                    break;
+                }
+            }
+
+            memcpy(c->gv + c->gv_len, ev.data, ev.len);
+            c->gv_len += ev.len;
+
+            if (ev.last) {
+                gl_conn_get_values(c);
+                c->gv_len = 0;
+            }
+            break;
+
+        case GL_FCGI_EV_UNKNOWN_TYPE:
+            gl_log_error(GL_LOG_INFO, 0, "connection %d: unknown record "
+                         "type %d", c->fd, ev.rtype);
+            gl_conn_queue_record(c, rec, gl_fcgi_unknown_type(rec, ev.rtype));
+            break;
+
+        case GL_FCGI_EV_ERROR:
+            gl_log_error(GL_LOG_ERR, 0, "closing connection %d: bad FastCGI "
+                         "input: %s", c->fd, ev.err);
+            c->error = 1;
+            break;
+        }
+    }
+}
+
+
+static void
+gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    ssize_t     n;
+    gl_conn_t  *c;
+
+    (void) loop;
+    (void) revents;
+
+    c = w->data;
+    gl_conn_hold(c);
+
+    n = read(c->fd, c->ibuf, sizeof(c->ibuf));
+
+    if (n > 0) {
+        gl_conn_process(c, c->ibuf, n);
+
+    } else if (n == 0) {
+        if (c->nrequests) {
+            gl_log_error(GL_LOG_INFO, 0, "connection %d closed by the web "
+                         "server with %d requests in flight", c->fd,
+                         c->nrequests);
+        }
+        c->error = 1;
+
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        gl_log_error(GL_LOG_INFO, errno, "read() from connection %d failed",
+                     c->fd);
+        c->error = 1;
+    }
+
+    gl_conn_write(c);
+    gl_conn_release(c);
+}
+
+
+static void
+gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    gl_conn_t     *c;
+    gl_request_t  *r;
+
+    (void) loop;
+    (void) revents;
+
+    c = w->data;
+    gl_conn_hold(c);
+
+    gl_conn_write(c);
+
+    while (!c->error && c->out_bytes < GL_OUT_LOW && c->drain_waiters) {
+        r = c->drain_waiters;
+        c->drain_waiters = r->next_waiter;
+        gl_request_drained(r);
+        gl_conn_write(c);
+    }
+
+    gl_conn_release(c);
+}
+
+
+void
+gl_conn_release(gl_conn_t *c)
+{
+    if (--c->busy > 0) {
+        return;
+    }
+
+    if (!c->error && c->closing && c->nrequests == 0 && c->out == NULL) {
+        c->error = 1;
+    }
+
+    if (!c->error && c->worker->exiting && c->nrequests == 0
+        && c->out == NULL)
+    {
+        c->error = 1;
+    }
+
+    if (c->error) {
+        gl_conn_free(c);
+    }
+}
+
+
+static void
+gl_conn_free(gl_conn_t *c)
+{
+    gl_worker_t   *w;
+    gl_chain_t    *cl;
+    gl_request_t  *r;
+
+    w = c->worker;
+
+    gl_log_debug("conn %d: close", c->fd);
+
+    while (c->requests) {
+        r = c->requests;
+        c->requests = r->next;
+        gl_request_cancel(r);
+    }
+
+    ev_io_stop(w->loop, &c->rev);
+    ev_io_stop(w->loop, &c->wev);
+    close(c->fd);
+
+    while (c->out) {
+        cl = c->out;
+        c->out = cl->next;
+        free(cl);
+    }
+
+    free(c->gv);
+
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+
+    w->nconns--;
+    free(c);
+
+    gl_worker_conn_closed(w);
+}
+
+
+void
+gl_conn_close_idle(gl_worker_t *w)
+{
+    gl_conn_t  *c, *next;
+
+    for (c = w->conns; c; c = next) {
+        next = c->next;
+
+        if (c->nrequests == 0 && c->out == NULL && c->busy == 0) {
+            gl_conn_hold(c);
+            c->error = 1;
+            gl_conn_release(c);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+/*
+ * Listening sockets and the acceptor.
+ */
+#include "gl_core.h"
+#include "gl_conf.h"
+#include "gl_listen.h"
+#include "gl_log.h"
+#include "gl_worker.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define GL_LISTEN_BACKLOG   4096
+
+static gl_worker_t  *gl_listen_workers;
+static int           gl_listen_nworkers;
+static unsigned      gl_listen_next;
+static ev_timer      gl_listen_retry;
+static gl_listening_t *gl_listen_ls;
+static int           gl_listen_n;
+
+
+/* GL_OK if path is free to bind (a stale socket file is removed) */
+static int
+gl_listen_check_unix(const char *path)
+{
+    int                 fd, rc;
+    struct stat         st;
+    struct sockaddr_un  sun;
+
+    if (lstat(path, &st) == -1) {
+        if (errno == ENOENT) {
+            return GL_OK;
+        }
+
+        gl_log_error(GL_LOG_EMERG, errno, "stat(\"%s\") failed", path);
+        return GL_ERROR;
+    }
+
+    if (!S_ISSOCK(st.st_mode)) {
+        gl_log_error(GL_LOG_EMERG, 0, "\"%s\" exists and is not a socket; "
+                     "not replacing it", path);
+        return GL_ERROR;
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "socket() failed");
+        return GL_ERROR;
+    }
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+
+    rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+    close(fd);
+
+    if (rc == 0) {
+        gl_log_error(GL_LOG_EMERG, 0, "another server is listening on "
+                     "unix:%s; not starting", path);
+        return GL_ERROR;
+    }
+
+    if (errno != ECONNREFUSED) {
+        gl_log_error(GL_LOG_EMERG, errno, "cannot tell whether unix:%s is "
+                     "in use", path);
+        return GL_ERROR;
+    }
+
+    gl_log_error(GL_LOG_NOTICE, 0, "removing the stale socket file \"%s\"",
+                 path);
+
+    if (unlink(path) == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "unlink(\"%s\") failed", path);
+        return GL_ERROR;
+    }
+
+    return GL_OK;
+}
+
+
+static int
+gl_listen_open_unix(gl_listen_conf_t *lc)
+{
+    int                 fd;
+    struct sockaddr_un  sun;
+
+    if (gl_listen_check_unix(lc->path) != GL_OK) {
+        return -1;
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "socket() failed");
+        return -1;
+    }
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", lc->path);
+
+    if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "bind() to unix:%s failed",
+                     lc->path);
+        close(fd);
+        return -1;
+    }
+
+    if (chmod(lc->path, lc->mode == -1 ? 0660 : lc->mode) == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "chmod(\"%s\") failed", lc->path);
+        unlink(lc->path);
+        close(fd);
+        return -1;
+    }
+
+    return fd;
+}
+
+
+static int
+gl_listen_open_tcp(gl_listen_conf_t *lc)
+{
+    int               fd, rc, on;
+    char              port[16];
+    struct addrinfo   hints, *res, *ai;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", lc->port);
+
+    rc = getaddrinfo(lc->host, port, &hints, &res);
+    if (rc != 0) {
+        gl_log_error(GL_LOG_EMERG, 0, "listen %s: %s", lc->text,
+                     gai_strerror(rc));
+        return -1;
+    }
+
+    fd = -1;
+
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family,
+                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd == -1) {
+            continue;
+        }
+
+        on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            break;
+        }
+
+        gl_log_error(GL_LOG_EMERG, errno, "bind() to %s failed", lc->text);
+        close(fd);
+        fd = -1;
+    }
+
+    freeaddrinfo(res);
+
+    return fd;
+}
+
+
+gl_listening_t *
+gl_listen_open(gl_conf_t *conf)
+{
+    int              i, j;
+    gl_listening_t  *ls;
+
+    ls = calloc(conf->nlisten, sizeof(gl_listening_t));
+    if (ls == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < conf->nlisten; i++) {
+        ls[i].conf = &conf->listen[i];
+        ls[i].fd = conf->listen[i].path
+                   ? gl_listen_open_unix(&conf->listen[i])
+                   : gl_listen_open_tcp(&conf->listen[i]);
+
+        if (ls[i].fd == -1) {
+            goto failed;
+        }
+
+        if (listen(ls[i].fd, GL_LISTEN_BACKLOG) == -1) {
+            gl_log_error(GL_LOG_EMERG, errno, "listen() on %s failed",
+                         conf->listen[i].text);
+            i++;
+            goto failed;
+        }
+    }
+
+    return ls;
+
+failed:
+
+    for (j = 0; j < i; j++) {
+        if (ls[j].fd != -1) {
+            close(ls[j].fd);
+            if (ls[j].conf->path) {
+                unlink(ls[j].conf->path);
+            }
+        }
+    }
+
+    free(ls);
+
+    return NULL;
+}
+
+
+static void
+gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    int              fd, i;
+    gl_listening_t  *ls;
+
+    (void) revents;
+
+    ls = io->data;
+
+    for (i = 0; i < 64; i++) {
+        fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+                || errno == ECONNABORTED)
+            {
+                return;
+            }
+
+            gl_log_error(GL_LOG_ALERT, errno, "accept4() on %s failed",
+                         ls->conf->text);
+
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
+                || errno == ENOMEM)
+            {
+                /* stop accepting for a while rather than spin */
+                int  j;
+
+                for (j = 0; j < gl_listen_n; j++) {
+                    ev_io_stop(loop, &gl_listen_ls[j].io);
+                }
+
+                ev_timer_start(loop, &gl_listen_retry);
+            }
+
+            return;
+        }
+
+        gl_worker_post_conn(&gl_listen_workers[gl_listen_next++
+                                               % gl_listen_nworkers], fd);
+    }
+}
+
+
+static void
+gl_listen_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    int  i;
+
+    (void) t;
+    (void) revents;
+
+    for (i = 0; i < gl_listen_n; i++) {
+        ev_io_start(loop, &gl_listen_ls[i].io);
+    }
+}
+
+
+void
+gl_listen_start(struct ev_loop *loop, gl_listening_t *ls, int n,
+    gl_worker_t *workers, int nworkers)
+{
+    int  i;
+
+    gl_listen_workers = workers;
+    gl_listen_nworkers = nworkers;
+    gl_listen_ls = ls;
+    gl_listen_n = n;
+
+    ev_timer_init(&gl_listen_retry, gl_listen_retry_cb, 0.5, 0);
+
+    for (i = 0; i < n; i++) {
+        ev_io_init(&ls[i].io, gl_listen_accept_cb, ls[i].fd, EV_READ);
+        ls[i].io.data = &ls[i];
+        ev_io_start(loop, &ls[i].io);
+    }
+}
+
+
+void
+gl_listen_close(struct ev_loop *loop, gl_listening_t *ls, int n)
+{
+    int  i;
+
+    if (loop != NULL) {
+        ev_timer_stop(loop, &gl_listen_retry);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ls[i].fd == -1) {
+            continue;
+        }
+
+        if (loop != NULL) {
+            ev_io_stop(loop, &ls[i].io);
+        }
+
+        close(ls[i].fd);
+        ls[i].fd = -1;
+
+        if (ls[i].conf->path != NULL && unlink(ls[i].conf->path) == -1) {
+            gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
+                         ls[i].conf->path);
+        }
+    }
+}

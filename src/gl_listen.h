@@ -1,0 +1,33 @@
+/*
+ * Listening sockets and the acceptor.  The main thread owns them: it
+ * accepts in its own loop and hands each connection to a worker.
+ */
+#ifndef GL_LISTEN_H
+#define GL_LISTEN_H
+
+#include "gl_core.h"
+#include "gl_conf.h"
+
+#include <ev.h>
+
+typedef struct {
+    int                 fd;
+    gl_listen_conf_t   *conf;
+    ev_io               io;
+} gl_listening_t;
+
+/*
+ * Opens every listen socket of conf.  A unix socket where a live server
+ * listens, or a path that is not a socket, is refused; a stale socket file
+ * is replaced.  On error logs, closes what it opened and returns NULL.
+ */
+gl_listening_t *gl_listen_open(gl_conf_t *conf);
+
+/* starts accepting, handing connections round robin to the workers */
+void gl_listen_start(struct ev_loop *loop, gl_listening_t *ls, int n,
+    gl_worker_t *workers, int nworkers);
+
+/* stops accepting, closes the sockets and removes the unix socket files */
+void gl_listen_close(struct ev_loop *loop, gl_listening_t *ls, int n);
+
+#endif /* GL_LISTEN_H */

@@ -1,0 +1,136 @@
+/*
+ * The error log.  The fd is swapped atomically on reopen; a line is written
+ * with a single write(2) so lines from different threads never interleave.
+ */
+#include "gl_core.h"
+#include "gl_log.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+int gl_log_level = GL_LOG_ERR;
+
+static atomic_int          gl_log_fd = 2;
+static char                gl_log_path[4096];
+static _Thread_local int   gl_log_worker = -1;
+
+static const char *gl_log_names[] = {
+    "stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info",
+    "debug"
+};
+
+
+int
+gl_log_level_by_name(const char *name)
+{
+    size_t  i;
+
+    for (i = 1; i < gl_nelems(gl_log_names); i++) {
+        if (strcmp(name, gl_log_names[i]) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
+static int
+gl_log_open_path(const char *path)
+{
+    if (strcmp(path, "stderr") == 0) {
+        return 2;
+    }
+
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+
+int
+gl_log_open(const char *path, int level)
+{
+    int  fd, old;
+
+    fd = gl_log_open_path(path);
+    if (fd == -1) {
+        return GL_ERROR;
+    }
+
+    snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
+    gl_log_level = level;
+
+    old = atomic_exchange(&gl_log_fd, fd);
+    if (old > 2 && old != fd) {
+        close(old);
+    }
+
+    return GL_OK;
+}
+
+
+int
+gl_log_reopen(void)
+{
+    if (gl_log_path[0] == '\0') {
+        return GL_OK;
+    }
+
+    return gl_log_open(gl_log_path, gl_log_level);
+}
+
+
+void
+gl_log_set_worker(int id)
+{
+    gl_log_worker = id;
+}
+
+
+void
+gl_log_error_core(int level, int err, const char *fmt, ...)
+{
+    int        n, len;
+    char       buf[8192], ebuf[128];
+    time_t     now;
+    va_list    args;
+    struct tm  tm;
+
+    now = time(NULL);
+    localtime_r(&now, &tm);
+
+    if (gl_log_worker >= 0) {
+        len = snprintf(buf, sizeof(buf),
+                       "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
+                       (int) getpid(), gl_log_worker);
+    } else {
+        len = snprintf(buf, sizeof(buf),
+                       "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
+                       (int) getpid());
+    }
+
+    va_start(args, fmt);
+    n = vsnprintf(buf + len, sizeof(buf) - len, fmt, args);
+    va_end(args);
+
+    /* leave room for the errno text and the newline */
+    len = (n < 0) ? len : gl_min(len + n, (int) sizeof(buf) - 128);
+
+    if (err) {
+        len += snprintf(buf + len, sizeof(buf) - len, " (%d: %s)", err,
+                        strerror_r(err, ebuf, sizeof(ebuf)));
+    }
+
+    buf[len++] = '\n';
+
+    if (write(atomic_load(&gl_log_fd), buf, len) < 0) {
+        /* nowhere left to report it */
+    }
+}

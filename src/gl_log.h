@@ -1,0 +1,54 @@
+/*
+ * The error log: one file (or stderr) for the whole process, nginx-like
+ * lines: "2026/11/23 19:04:00 [error] 1234#0: message".  Thread-safe: a
+ * line is formatted in a local buffer and written with one write(2).
+ */
+#ifndef GL_LOG_H
+#define GL_LOG_H
+
+#include "gl_core.h"
+
+enum {
+    GL_LOG_STDERR = 0,
+    GL_LOG_EMERG,
+    GL_LOG_ALERT,
+    GL_LOG_CRIT,
+    GL_LOG_ERR,
+    GL_LOG_WARN,
+    GL_LOG_NOTICE,
+    GL_LOG_INFO,
+    GL_LOG_DEBUG
+};
+
+extern int gl_log_level;
+
+/* returns the level for a name ("error", ...), or -1 */
+int gl_log_level_by_name(const char *name);
+
+/* opens path ("stderr" for stderr); on error returns GL_ERROR, errno set */
+int gl_log_open(const char *path, int level);
+int gl_log_reopen(void);
+
+/* the worker number printed after the pid; -1 for the main thread */
+void gl_log_set_worker(int id);
+
+void gl_log_error_core(int level, int err, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#define gl_log_error(level, err, ...)                                        \
+    do {                                                                     \
+        if ((level) <= gl_log_level) {                                       \
+            gl_log_error_core(level, err, __VA_ARGS__);                      \
+        }                                                                    \
+    } while (0)
+
+#if (GL_DEBUG)
+#define gl_log_debug(...)  gl_log_error(GL_LOG_DEBUG, 0, __VA_ARGS__)
+#else
+#define gl_log_debug(...)
+#endif
+
+#endif /* GL_LOG_H */

@@ -1,0 +1,516 @@
+/*
+ * The worker's Lua state, the code cache and the request coroutines.
+ *
+ * A script is compiled once per state into a factory: the file's text
+ * wrapped as "return function(...) <text> end".  Each request calls the
+ * factory for a fresh closure (the bytecode is shared), gives it its own
+ * global table, whose reads fall through to _G, and runs it in a new
+ * coroutine.  A closure per request is what lets two requests of the same
+ * script wait at the same time without sharing globals.
+ */
+#include "gl_core.h"
+#include "gl_conf.h"
+#include "gl_conn.h"
+#include "gl_log.h"
+#include "gl_lua.h"
+#include "gl_request.h"
+#include "gl_worker.h"
+
+#include <stdio.h>
+#include <lualib.h>
+
+static _Thread_local gl_request_t  *gl_lua_current;
+
+static char  gl_lua_code_key;       /* registry: path -> factory */
+static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
+
+
+gl_request_t *
+gl_lua_request(lua_State *L)
+{
+    if (gl_lua_current == NULL) {
+        luaL_error(L, "no request found");
+    }
+
+    return gl_lua_current;
+}
+
+
+static int
+gl_lua_set_path(lua_State *L, const char *field, const char *conf,
+    const char *ours)
+{
+    const char  *def;
+
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, field);
+    def = lua_tostring(L, -1);
+
+    /* ours, then the configured path with ";;" meaning the default */
+    lua_pushstring(L, ours);
+    lua_pushstring(L, ";");
+
+    if (conf != NULL) {
+        const char  *p = strstr(conf, ";;");
+
+        if (p != NULL) {
+            lua_pushlstring(L, conf, p - conf);
+            lua_pushstring(L, ";");
+            lua_pushstring(L, def);
+            lua_pushstring(L, ";");
+            lua_pushstring(L, p + 2);
+            lua_concat(L, 7);
+
+        } else {
+            lua_pushstring(L, conf);
+            lua_concat(L, 3);
+        }
+
+    } else {
+        lua_pushstring(L, def);
+        lua_concat(L, 3);
+    }
+
+    lua_setfield(L, -3, field);
+    lua_pop(L, 2);
+
+    return GL_OK;
+}
+
+
+static void
+gl_lua_inject_constants(lua_State *L)
+{
+    static const struct {
+        const char  *name;
+        int          value;
+    } consts[] = {
+        { "OK", 0 }, { "ERROR", -1 }, { "AGAIN", -2 }, { "DONE", -4 },
+        { "DECLINED", -5 },
+        { "HTTP_CONTINUE", 100 }, { "HTTP_SWITCHING_PROTOCOLS", 101 },
+        { "HTTP_OK", 200 }, { "HTTP_CREATED", 201 },
+        { "HTTP_ACCEPTED", 202 }, { "HTTP_NO_CONTENT", 204 },
+        { "HTTP_PARTIAL_CONTENT", 206 },
+        { "HTTP_SPECIAL_RESPONSE", 300 },
+        { "HTTP_MOVED_PERMANENTLY", 301 },
+        { "HTTP_MOVED_TEMPORARILY", 302 }, { "HTTP_SEE_OTHER", 303 },
+        { "HTTP_NOT_MODIFIED", 304 }, { "HTTP_TEMPORARY_REDIRECT", 307 },
+        { "HTTP_PERMANENT_REDIRECT", 308 },
+        { "HTTP_BAD_REQUEST", 400 }, { "HTTP_UNAUTHORIZED", 401 },
+        { "HTTP_PAYMENT_REQUIRED", 402 }, { "HTTP_FORBIDDEN", 403 },
+        { "HTTP_NOT_FOUND", 404 }, { "HTTP_NOT_ALLOWED", 405 },
+        { "HTTP_NOT_ACCEPTABLE", 406 }, { "HTTP_REQUEST_TIMEOUT", 408 },
+        { "HTTP_CONFLICT", 409 }, { "HTTP_GONE", 410 },
+        { "HTTP_UPGRADE_REQUIRED", 426 },
+        { "HTTP_TOO_MANY_REQUESTS", 429 }, { "HTTP_CLOSE", 444 },
+        { "HTTP_ILLEGAL", 451 },
+        { "HTTP_INTERNAL_SERVER_ERROR", 500 },
+        { "HTTP_METHOD_NOT_IMPLEMENTED", 501 },
+        { "HTTP_BAD_GATEWAY", 502 }, { "HTTP_SERVICE_UNAVAILABLE", 503 },
+        { "HTTP_GATEWAY_TIMEOUT", 504 },
+        { "HTTP_VERSION_NOT_SUPPORTED", 505 },
+        { "HTTP_INSUFFICIENT_STORAGE", 507 },
+    };
+
+    size_t  i;
+
+    for (i = 0; i < gl_nelems(consts); i++) {
+        lua_pushinteger(L, consts[i].value);
+        lua_setfield(L, -2, consts[i].name);
+    }
+}
+
+
+int
+gl_lua_init(gl_worker_t *w)
+{
+    lua_State  *L;
+
+    L = luaL_newstate();
+    if (L == NULL) {
+        gl_log_error(GL_LOG_EMERG, 0, "cannot create a Lua state");
+        return GL_ERROR;
+    }
+
+    luaL_openlibs(L);
+
+    gl_lua_set_path(L, "path", w->conf->lua_package_path,
+                    GL_LUA_LIB_PATH "/?.lua;" GL_LUA_LIB_PATH "/?/init.lua");
+    gl_lua_set_path(L, "cpath", w->conf->lua_package_cpath,
+                    GL_LUA_LIB_PATH "/?.so");
+
+    /* the ngx table, also known as golapis */
+    lua_createtable(L, 0, 64);
+    gl_lua_inject_constants(L);
+    gl_lua_inject_output_api(L);
+    gl_lua_inject_sleep_api(L);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "golapis");
+    lua_setglobal(L, "ngx");
+
+    lua_pushlightuserdata(L, &gl_lua_code_key);
+    lua_newtable(L);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    lua_pushlightuserdata(L, &gl_lua_env_mt_key);
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+    lua_setfield(L, -2, "__index");
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    w->L = L;
+
+    return GL_OK;
+}
+
+
+void
+gl_lua_close(gl_worker_t *w)
+{
+    if (w->L != NULL) {
+        lua_close(w->L);
+        w->L = NULL;
+    }
+}
+
+
+/* compiles path into a factory on top of the stack; or pushes the error
+   message and returns GL_ERROR */
+static int
+gl_lua_load(lua_State *L, const char *path)
+{
+    static const char  head[] = "return function(...) ";
+    static const char  tail[] = "\nend";
+
+    int      rc;
+    FILE    *f;
+    long     size;
+    char    *buf, *p;
+    size_t   n;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+        return GL_ERROR;
+    }
+
+    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) == -1)
+    {
+        lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
+        fclose(f);
+        return GL_ERROR;
+    }
+
+    buf = malloc(sizeof(head) + 2 + size + sizeof(tail));
+    if (buf == NULL) {
+        fclose(f);
+        lua_pushfstring(L, "no memory to load %s", path);
+        return GL_ERROR;
+    }
+
+    p = memcpy(buf, head, sizeof(head) - 1);
+    p += sizeof(head) - 1;
+    n = fread(p + 2, 1, size, f);
+    fclose(f);
+
+    if (n != (size_t) size) {
+        free(buf);
+        lua_pushfstring(L, "cannot read %s", path);
+        return GL_ERROR;
+    }
+
+    if (n > 0 && p[2] == '#') {
+        /* a "#!" first line: keep it as a comment, as lua(1) skips it */
+        p[0] = '-';
+        p[1] = '-';
+        n += 2;
+    } else {
+        memmove(p, p + 2, n);
+    }
+
+    p += n;
+    memcpy(p, tail, sizeof(tail) - 1);
+    p += sizeof(tail) - 1;
+
+    lua_pushfstring(L, "@%s", path);
+    rc = luaL_loadbuffer(L, buf, p - buf, lua_tostring(L, -1));
+    lua_remove(L, -2);
+    free(buf);
+
+    if (rc != 0) {
+        return GL_ERROR;
+    }
+
+    return GL_OK;
+}
+
+
+void
+gl_lua_run(gl_request_t *r, const char *path)
+{
+    lua_State    *L, *co;
+    gl_worker_t  *w;
+
+    w = r->worker;
+    L = w->L;
+
+    lua_pushlightuserdata(L, &gl_lua_code_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, path);
+
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+
+        if (gl_lua_load(L, path) != GL_OK) {
+            gl_log_error(GL_LOG_ERR, 0, "failed to load Lua script: %s",
+                         lua_tostring(L, -1));
+            lua_pop(L, 2);
+            gl_request_error_page(r, 500);
+            gl_request_finalize(r);
+            return;
+        }
+
+        if (w->conf->code_cache) {
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, path);
+        }
+    }
+
+    /* the factory makes this request's closure */
+    if (lua_pcall(L, 0, 1, 0) != 0 || !lua_isfunction(L, -1)) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to run Lua script %s: %s", path,
+                     lua_tostring(L, -1));
+        lua_pop(L, 2);
+        gl_request_error_page(r, 500);
+        gl_request_finalize(r);
+        return;
+    }
+
+    co = lua_newthread(L);
+    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    r->co = co;
+
+    /* the request's own globals */
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, &gl_lua_env_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, -2);
+    lua_setfenv(L, -2);
+
+    lua_xmove(L, co, 1);
+    lua_pop(L, 1);
+
+    gl_lua_resume(r, 0);
+}
+
+
+void
+gl_lua_timer_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    gl_conn_t     *c;
+    gl_request_t  *r;
+
+    (void) loop;
+    (void) revents;
+
+    r = t->data;
+    c = r->conn;
+
+    gl_conn_hold(c);
+    gl_lua_resume(r, 0);
+    gl_conn_write(c);
+    gl_conn_release(c);
+}
+
+
+static void
+gl_lua_exit(gl_request_t *r)
+{
+    int  status;
+
+    status = r->exit_status;
+
+    if (status == -1 || status == -2) {
+        /* ngx.ERROR, ngx.AGAIN */
+        status = 500;
+    }
+
+    if (status >= 200 && !r->header_sent) {
+        if (status >= 300 && status != 304) {
+            gl_request_error_page(r, status);
+        } else {
+            r->status = status;
+        }
+    }
+
+    gl_request_finalize(r);
+}
+
+
+void
+gl_lua_resume(gl_request_t *r, int nargs)
+{
+    int            rc;
+    lua_State     *co;
+    gl_conn_t     *c;
+    const char    *msg;
+    gl_request_t  *prev;
+
+    co = r->co;
+    c = r->conn;
+
+    for ( ;; ) {
+        r->co_op = GL_CO_NONE;
+        r->wait = GL_WAIT_NONE;
+
+        prev = gl_lua_current;
+        gl_lua_current = r;
+        rc = lua_resume(co, nargs);
+        gl_lua_current = prev;
+        nargs = 0;
+
+        if (rc == 0) {
+            gl_request_finalize(r);
+            return;
+        }
+
+        if (rc != LUA_YIELD) {
+            msg = lua_tostring(co, -1);
+            luaL_traceback(r->worker->L, co, msg ? msg : "(error object is "
+                           "not a string)", 0);
+            gl_log_error(GL_LOG_ERR, 0, "lua entry thread aborted: runtime "
+                         "error: %s", lua_tostring(r->worker->L, -1));
+            lua_pop(r->worker->L, 1);
+
+            if (r->header_sent) {
+                gl_request_finalize(r);
+            } else {
+                gl_request_error_page(r, 500);
+                gl_request_finalize(r);
+            }
+
+            return;
+        }
+
+        /* yielded */
+
+        if (r->co_op == GL_CO_EXIT) {
+            gl_lua_exit(r);
+            return;
+        }
+
+        /* what was produced so far goes out while the script waits */
+        gl_request_flush(r);
+        gl_conn_write(c);
+
+        if (r->co_op == GL_CO_NONE) {
+            /* a plain coroutine.yield(): go on at the next loop turn */
+            lua_settop(co, 0);
+            r->wait = GL_WAIT_YIELD;
+            ev_timer_init(&r->timer, gl_lua_timer_resume, 0, 0);
+            r->timer.data = r;
+            ev_timer_start(r->worker->loop, &r->timer);
+            return;
+        }
+
+        if (r->wait != GL_WAIT_DRAIN) {
+            return;
+        }
+
+        /* ngx.print waits for the queue; maybe it has drained already */
+        while (!c->error && c->out_bytes < GL_OUT_LOW) {
+            if (gl_lua_write_pending(r) == GL_OK) {
+                break;
+            }
+            gl_request_flush(r);
+            gl_conn_write(c);
+        }
+
+        if (r->pending_ref != -1) {
+            if (!c->error) {
+                r->next_waiter = c->drain_waiters;
+                c->drain_waiters = r;
+            }
+            return;
+        }
+
+        r->wait = GL_WAIT_NONE;
+        lua_pushinteger(co, 1);
+        nargs = 1;
+    }
+}
+
+
+void
+gl_lua_drained(gl_request_t *r)
+{
+    if (gl_lua_write_pending(r) != GL_OK) {
+        gl_request_flush(r);
+        r->next_waiter = r->conn->drain_waiters;
+        r->conn->drain_waiters = r;
+        return;
+    }
+
+    lua_pushinteger(r->co, 1);
+    gl_lua_resume(r, 1);
+}
+
+
+int
+gl_lua_write_pending(gl_request_t *r)
+{
+    size_t  n;
+
+    while (r->pending_len) {
+        n = gl_min(r->pending_len, 16384);
+
+        if (gl_request_output(r, r->pending, n) != GL_OK) {
+            r->pending_len = 0;
+            break;
+        }
+
+        r->pending += n;
+        r->pending_len -= n;
+
+        if (r->pending_len && r->conn->out_bytes > GL_OUT_HIGH) {
+            return GL_AGAIN;
+        }
+    }
+
+    if (r->pending_ref != -1) {
+        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->pending_ref);
+        r->pending_ref = -1;
+    }
+
+    return GL_OK;
+}
+
+
+int
+gl_lua_yield_exit(lua_State *L, gl_request_t *r)
+{
+    r->co_op = GL_CO_EXIT;
+
+    return lua_yield(L, 0);
+}
+
+
+void
+gl_lua_release(gl_request_t *r)
+{
+    if (ev_is_active(&r->timer)) {
+        ev_timer_stop(r->worker->loop, &r->timer);
+    }
+
+    if (r->pending_ref != -1) {
+        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->pending_ref);
+        r->pending_ref = -1;
+    }
+
+    if (r->co_ref != -1) {
+        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->co_ref);
+        r->co_ref = -1;
+        r->co = NULL;
+    }
+}

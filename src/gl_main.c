@@ -1,0 +1,374 @@
+/*
+ * golapis: command line, start-up, signals and shutdown.
+ *
+ * The main thread runs its own libev loop: it accepts connections and
+ * hands them to the workers, and it takes the signals (the workers block
+ * them all).
+ */
+#include "gl_core.h"
+#include "gl_conf.h"
+#include "gl_listen.h"
+#include "gl_log.h"
+#include "gl_worker.h"
+
+#include <ev.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <luajit.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static gl_conf_t       *gl_conf;
+static gl_worker_t     *gl_workers;
+static int              gl_nworkers;
+static gl_listening_t  *gl_listening;
+static int              gl_stopping;
+static int              gl_pid_written;
+static ev_async         gl_worker_done;
+static ev_timer         gl_shutdown_timer;
+static ev_signal        gl_signals[6];
+
+
+static void
+gl_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: golapis [-c file] [-t] [-v] [-h]\n"
+        "\n"
+        "  -c file  the config file (default: " GL_CONF_PATH ")\n"
+        "  -t       test the config file and exit\n"
+        "  -v       show the version and how golapis was built, and exit\n"
+        "  -h       show this help and exit\n"
+        "\n"
+        "golapis runs in the foreground.  Signals: TERM or QUIT stop it\n"
+        "gracefully, INT at once; USR1 reopens the error log.\n");
+}
+
+
+static void
+gl_version(void)
+{
+    printf("golapis version: golapis/" GL_VERSION "\n"
+           "built with: " GL_CC "\n"
+           "LuaJIT: " GL_LUAJIT_VERSION " (running " LUAJIT_VERSION ")\n"
+           "libev: %d.%d\n"
+           "sanitizer: %s\n"
+           "debug: %s\n"
+           "configure arguments: " GL_CONFIGURE_ARGS "\n",
+           ev_version_major(), ev_version_minor(),
+           GL_SANITIZER[0] ? GL_SANITIZER : "none",
+           GL_DEBUG ? "yes" : "no");
+}
+
+
+static void
+gl_remove_pid(void)
+{
+    if (gl_pid_written && unlink(gl_conf->pid) == -1) {
+        gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
+                     gl_conf->pid);
+    }
+
+    gl_pid_written = 0;
+}
+
+
+static int
+gl_write_pid(void)
+{
+    int   fd, n;
+    char  buf[32];
+
+    if (gl_conf->pid == NULL) {
+        return GL_OK;
+    }
+
+    fd = open(gl_conf->pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "open(\"%s\") failed",
+                     gl_conf->pid);
+        return GL_ERROR;
+    }
+
+    n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+
+    if (write(fd, buf, n) != n) {
+        gl_log_error(GL_LOG_EMERG, errno, "write(\"%s\") failed",
+                     gl_conf->pid);
+        close(fd);
+        return GL_ERROR;
+    }
+
+    close(fd);
+    gl_pid_written = 1;
+
+    return GL_OK;
+}
+
+
+static void
+gl_worker_exited(gl_worker_t *w)
+{
+    (void) w;
+
+    /* runs in the worker thread: wake the main loop */
+    ev_async_send(ev_default_loop(0), &gl_worker_done);
+}
+
+
+static void
+gl_worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    int  i;
+
+    (void) a;
+    (void) revents;
+
+    for (i = 0; i < gl_nworkers; i++) {
+        if (!atomic_load(&gl_workers[i].done)) {
+            if (!gl_stopping) {
+                continue;
+            }
+            return;
+        }
+    }
+
+    ev_break(loop, EVBREAK_ALL);
+}
+
+
+static void
+gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void) t;
+    (void) revents;
+
+    gl_log_error(GL_LOG_WARN, 0, "worker_shutdown_timeout (%gs) expired, "
+                 "exiting with requests in flight",
+                 gl_conf->shutdown_timeout);
+
+    ev_break(loop, EVBREAK_ALL);
+}
+
+
+static void
+gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    int  i;
+
+    (void) revents;
+
+    switch (s->signum) {
+
+    case SIGTERM:
+    case SIGQUIT:
+        if (gl_stopping) {
+            return;
+        }
+
+        gl_log_error(GL_LOG_NOTICE, 0, "signal %d received, shutting down "
+                     "gracefully", s->signum);
+        gl_stopping = 1;
+
+        gl_listen_close(loop, gl_listening, gl_conf->nlisten);
+
+        for (i = 0; i < gl_nworkers; i++) {
+            gl_worker_post_quit(&gl_workers[i]);
+        }
+
+        ev_timer_init(&gl_shutdown_timer, gl_shutdown_timeout_cb,
+                      gl_conf->shutdown_timeout, 0);
+        ev_timer_start(loop, &gl_shutdown_timer);
+        break;
+
+    case SIGINT:
+        gl_log_error(GL_LOG_NOTICE, 0, "signal %d received, exiting now",
+                     s->signum);
+        gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+        gl_remove_pid();
+        _exit(0);
+
+    case SIGHUP:
+        gl_log_error(GL_LOG_NOTICE, 0, "SIGHUP received: reloading the "
+                     "configuration is not supported yet; restart golapis "
+                     "to apply changes; reopening the error log");
+        gl_log_reopen();
+        break;
+
+    case SIGUSR1:
+        gl_log_reopen();
+        gl_log_error(GL_LOG_NOTICE, 0, "error log reopened");
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+static int
+gl_run(void)
+{
+    int              i, n, all;
+    long             ncpu;
+    struct ev_loop  *loop;
+    static const int signals[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP,
+                                   SIGUSR1 };
+
+    loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+    if (loop == NULL) {
+        gl_log_error(GL_LOG_EMERG, 0, "cannot create the main event loop");
+        return 1;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+
+    for (i = 0; i < (int) gl_nelems(signals); i++) {
+        ev_signal_init(&gl_signals[i], gl_signal_cb, signals[i]);
+        ev_signal_start(loop, &gl_signals[i]);
+    }
+
+    gl_listening = gl_listen_open(gl_conf);
+    if (gl_listening == NULL) {
+        return 1;
+    }
+
+    if (gl_write_pid() != GL_OK) {
+        gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+        return 1;
+    }
+
+    n = gl_conf->workers;
+    if (n == 0) {
+        ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        n = ncpu > 0 ? (int) ncpu : 1;
+    }
+
+    gl_workers = calloc(n, sizeof(gl_worker_t));
+    if (gl_workers == NULL) {
+        gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+        gl_remove_pid();
+        return 1;
+    }
+
+    ev_async_init(&gl_worker_done, gl_worker_done_cb);
+    ev_async_start(loop, &gl_worker_done);
+
+    for (i = 0; i < n; i++) {
+        gl_workers[i].on_exit = gl_worker_exited;
+
+        if (gl_worker_start(&gl_workers[i], i, gl_conf) != GL_OK) {
+            gl_log_error(GL_LOG_EMERG, 0, "cannot start worker %d", i);
+            gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+            gl_remove_pid();
+            _exit(1);
+        }
+
+        gl_nworkers++;
+    }
+
+    gl_listen_start(loop, gl_listening, gl_conf->nlisten, gl_workers, n);
+
+    gl_log_error(GL_LOG_NOTICE, 0, "golapis/" GL_VERSION " started, "
+                 "%d workers", n);
+
+    ev_run(loop, 0);
+
+    all = 1;
+    for (i = 0; i < gl_nworkers; i++) {
+        if (!atomic_load(&gl_workers[i].done)) {
+            all = 0;
+        }
+    }
+
+    gl_listen_close(loop, gl_listening, gl_conf->nlisten);
+    gl_remove_pid();
+
+    if (!all) {
+        /* the timeout expired: the rest of the requests are dropped */
+        _exit(0);
+    }
+
+    for (i = 0; i < gl_nworkers; i++) {
+        pthread_join(gl_workers[i].tid, NULL);
+        gl_worker_free(&gl_workers[i]);
+    }
+
+    gl_log_error(GL_LOG_NOTICE, 0, "exiting");
+
+    free(gl_workers);
+    free(gl_listening);
+    ev_loop_destroy(loop);
+
+    return 0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int          c, test, rc;
+    char         err[4096];
+    const char  *file;
+
+    file = GL_CONF_PATH;
+    test = 0;
+
+    while ((c = getopt(argc, argv, "c:tvh")) != -1) {
+        switch (c) {
+        case 'c':
+            file = optarg;
+            break;
+        case 't':
+            test = 1;
+            break;
+        case 'v':
+            gl_version();
+            return 0;
+        case 'h':
+            gl_usage(stdout);
+            return 0;
+        default:
+            gl_usage(stderr);
+            return 1;
+        }
+    }
+
+    if (optind != argc) {
+        gl_usage(stderr);
+        return 1;
+    }
+
+    gl_conf = gl_conf_load(file, err, sizeof(err));
+
+    if (gl_conf == NULL) {
+        fprintf(stderr, "golapis: %s\n", err);
+        if (test) {
+            fprintf(stderr, "golapis: configuration file %s test failed\n",
+                    file);
+        }
+        return 1;
+    }
+
+    if (test) {
+        printf("golapis: the configuration file %s syntax is ok\n"
+               "golapis: configuration file %s test is successful\n",
+               file, file);
+        gl_conf_free(gl_conf);
+        return 0;
+    }
+
+    if (gl_log_open(gl_conf->error_log, gl_conf->log_level) != GL_OK) {
+        fprintf(stderr, "golapis: cannot open the error log \"%s\": %s\n",
+                gl_conf->error_log, strerror(errno));
+        gl_conf_free(gl_conf);
+        return 1;
+    }
+
+    rc = gl_run();
+
+    gl_conf_free(gl_conf);
+
+    return rc;
+}

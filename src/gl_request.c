@@ -1,0 +1,682 @@
+/*
+ * A request's life: params and body in, the script found and started,
+ * the response out as STDOUT records, END_REQUEST, and the request freed.
+ */
+#include "gl_core.h"
+#include "gl_conf.h"
+#include "gl_conn.h"
+#include "gl_fcgi.h"
+#include "gl_log.h"
+#include "gl_lua.h"
+#include "gl_request.h"
+#include "gl_worker.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* STDOUT content per record we build; the block also has room for the
+   header, the padding, and the closing records */
+#define GL_OUT_DATA   16384
+#define GL_OUT_BLOCK  (FCGI_HEADER_LEN + GL_OUT_DATA + 8 + 24)
+
+static void gl_request_start(gl_request_t *r);
+static void gl_request_free(gl_request_t *r);
+static int gl_request_append(gl_request_t *r, const u_char *data, size_t len);
+
+
+gl_request_t *
+gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
+{
+    gl_request_t  *r;
+
+    r = calloc(1, sizeof(gl_request_t));
+    if (r == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a request");
+        return NULL;
+    }
+
+    r->conn = c;
+    r->worker = c->worker;
+    r->id = id;
+    r->keep_conn = keep_conn ? 1 : 0;
+    r->status = 200;
+    r->co_ref = -1;
+    r->pending_ref = -1;
+
+    return r;
+}
+
+
+int
+gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
+{
+    int              rc;
+    size_t           size, max;
+    u_char          *p;
+    const char      *err;
+    gl_param_t      *params;
+    gl_fcgi_nv_t     nv;
+    const u_char    *pos;
+    gl_fcgi_pair_t   pair;
+
+    max = r->worker->conf->params_max_size;
+
+    if (len) {
+        if (r->params_raw_len + len > max) {
+            gl_log_error(GL_LOG_ERR, 0, "closing connection %d: the params "
+                         "of request %d exceed fastcgi_params_max_size "
+                         "(%zu bytes)", r->conn->fd, r->id, max);
+            return GL_ERROR;
+        }
+
+        if (r->params_raw_len + len > r->params_raw_cap) {
+            size = gl_max(r->params_raw_cap * 2, 2048);
+            size = gl_max(size, r->params_raw_len + len);
+            p = realloc(r->params_raw, size);
+            if (p == NULL) {
+                gl_log_error(GL_LOG_ALERT, errno, "no memory for params");
+                return GL_ERROR;
+            }
+            r->params_raw = p;
+            r->params_raw_cap = size;
+        }
+
+        memcpy(r->params_raw + r->params_raw_len, data, len);
+        r->params_raw_len += len;
+    }
+
+    if (!eos) {
+        return GL_OK;
+    }
+
+    /*
+     * a pair takes at least 2 length bytes in the stream and 2 NULs in the
+     * arena, so the stream's size is always enough for the arena
+     */
+    r->params_arena = malloc(r->params_raw_len + 1);
+    if (r->params_arena == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "no memory for params");
+        return GL_ERROR;
+    }
+
+    gl_fcgi_nv_init(&nv, r->params_arena, r->params_raw_len + 1);
+    pos = r->params_raw;
+    size = 0;
+
+    for ( ;; ) {
+        rc = gl_fcgi_nv_parse(&nv, &pos, r->params_raw + r->params_raw_len,
+                              &pair, &err);
+        if (rc != GL_OK) {
+            break;
+        }
+
+        if (r->nparams == size) {
+            size = size ? size * 2 : 32;
+            params = realloc(r->params, size * sizeof(gl_param_t));
+            if (params == NULL) {
+                gl_log_error(GL_LOG_ALERT, errno, "no memory for params");
+                return GL_ERROR;
+            }
+            r->params = params;
+        }
+
+        r->params[r->nparams].name = (const char *) pair.name;
+        r->params[r->nparams].name_len = pair.name_len;
+        r->params[r->nparams].value = (const char *) pair.value;
+        r->params[r->nparams].value_len = pair.value_len;
+        r->nparams++;
+    }
+
+    if (rc == GL_ERROR || gl_fcgi_nv_done(&nv) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "closing connection %d: bad params in "
+                     "request %d: %s", r->conn->fd, r->id,
+                     rc == GL_ERROR ? err : "truncated name-value pair");
+        return GL_ERROR;
+    }
+
+    free(r->params_raw);
+    r->params_raw = NULL;
+    r->params_raw_cap = 0;
+    r->params_done = 1;
+
+    if (r->stdin_done) {
+        gl_request_start(r);
+    }
+
+    return GL_OK;
+}
+
+
+void
+gl_request_stdin(gl_request_t *r, const u_char *data, size_t len, int eos)
+{
+    size_t   size, max;
+    u_char  *p;
+
+    max = r->worker->conf->client_max_body_size;
+
+    if (len && !r->body_too_large) {
+        if (max && r->body_len + len > max) {
+            gl_log_error(GL_LOG_ERR, 0, "client intended to send too large "
+                         "body: more than client_max_body_size (%zu bytes)",
+                         max);
+            r->body_too_large = 1;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = 0;
+            r->body_cap = 0;
+
+        } else {
+            if (r->body_len + len > r->body_cap) {
+                size = gl_max(r->body_cap * 2, 4096);
+                size = gl_max(size, r->body_len + len);
+                p = realloc(r->body, size);
+                if (p == NULL) {
+                    gl_log_error(GL_LOG_ALERT, errno, "no memory for a body "
+                                 "of %zu bytes", size);
+                    r->body_too_large = 1;
+                    return;
+                }
+                r->body = p;
+                r->body_cap = size;
+            }
+
+            memcpy(r->body + r->body_len, data, len);
+            r->body_len += len;
+        }
+    }
+
+    if (eos) {
+        r->stdin_done = 1;
+
+        if (r->params_done) {
+            gl_request_start(r);
+        }
+    }
+}
+
+
+const gl_param_t *
+gl_request_param(gl_request_t *r, const char *name, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nparams; i++) {
+        if (r->params[i].name_len == len
+            && memcmp(r->params[i].name, name, len) == 0)
+        {
+            return &r->params[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Finds the script: SCRIPT_FILENAME with every "..", "." and symlink
+ * resolved must lie inside the document root.  Returns 0 with the path in
+ * buf, or an HTTP status.
+ */
+static int
+gl_request_script(gl_request_t *r, char *buf)
+{
+    size_t             len;
+    const char        *root;
+    struct stat        st;
+    gl_worker_t       *w;
+    const gl_param_t  *p;
+    char               rootbuf[PATH_MAX];
+
+    w = r->worker;
+
+    p = gl_request_param(r, "SCRIPT_FILENAME", 15);
+    if (p == NULL || p->value_len == 0) {
+        gl_log_error(GL_LOG_ERR, 0, "request %d has no SCRIPT_FILENAME "
+                     "param; is fastcgi_param SCRIPT_FILENAME set?", r->id);
+        return 404;
+    }
+
+    if (realpath(p->value, buf) == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            gl_log_error(GL_LOG_INFO, 0, "script \"%s\" not found",
+                         p->value);
+            return 404;
+        }
+
+        gl_log_error(GL_LOG_ERR, errno, "script \"%s\"", p->value);
+        return errno == EACCES ? 403 : 500;
+    }
+
+    root = w->docroot;
+
+    if (root == NULL) {
+        p = gl_request_param(r, "DOCUMENT_ROOT", 13);
+        if (p == NULL || realpath(p->value, rootbuf) == NULL) {
+            gl_log_error(GL_LOG_ERR, 0, "no document_root is configured and "
+                         "the DOCUMENT_ROOT param is missing or not a "
+                         "directory: \"%s\" is not run", buf);
+            return 403;
+        }
+        root = rootbuf;
+    }
+
+    len = strlen(root);
+
+    if (strncmp(buf, root, len) != 0
+        || (buf[len] != '/' && !(len == 1 && root[0] == '/')))
+    {
+        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is outside the document "
+                     "root \"%s\", not run", buf, root);
+        return 403;
+    }
+
+    if (stat(buf, &st) == -1 || !S_ISREG(st.st_mode)) {
+        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is not a regular file",
+                     buf);
+        return 403;
+    }
+
+    return 0;
+}
+
+
+static void
+gl_request_start(gl_request_t *r)
+{
+    int          status;
+    const char  *path;
+    char         buf[PATH_MAX];
+
+    r->started = 1;
+    r->worker->stat_reqs++;
+
+    if (r->body_too_large) {
+        gl_request_error_page(r, 413);
+        gl_request_finalize(r);
+        return;
+    }
+
+    path = r->worker->conf->content_by_lua_file;
+
+    if (path == NULL) {
+        status = gl_request_script(r, buf);
+        if (status != 0) {
+            gl_request_error_page(r, status);
+            gl_request_finalize(r);
+            return;
+        }
+
+        path = buf;
+    }
+
+    /* runs the script until it ends or waits */
+    gl_lua_run(r, path);
+}
+
+
+/* response output */
+
+static struct {
+    int          status;
+    const char  *line;
+} gl_http_statuses[] = {
+    { 100, "100 Continue" }, { 101, "101 Switching Protocols" },
+    { 200, "200 OK" }, { 201, "201 Created" }, { 202, "202 Accepted" },
+    { 203, "203 Non-Authoritative Information" }, { 204, "204 No Content" },
+    { 205, "205 Reset Content" }, { 206, "206 Partial Content" },
+    { 300, "300 Multiple Choices" }, { 301, "301 Moved Permanently" },
+    { 302, "302 Moved Temporarily" }, { 303, "303 See Other" },
+    { 304, "304 Not Modified" }, { 307, "307 Temporary Redirect" },
+    { 308, "308 Permanent Redirect" },
+    { 400, "400 Bad Request" }, { 401, "401 Unauthorized" },
+    { 402, "402 Payment Required" }, { 403, "403 Forbidden" },
+    { 404, "404 Not Found" }, { 405, "405 Not Allowed" },
+    { 406, "406 Not Acceptable" }, { 408, "408 Request Time-out" },
+    { 409, "409 Conflict" }, { 410, "410 Gone" },
+    { 411, "411 Length Required" }, { 412, "412 Precondition Failed" },
+    { 413, "413 Request Entity Too Large" },
+    { 414, "414 Request-URI Too Large" },
+    { 415, "415 Unsupported Media Type" },
+    { 416, "416 Requested Range Not Satisfiable" },
+    { 421, "421 Misdirected Request" }, { 429, "429 Too Many Requests" },
+    { 500, "500 Internal Server Error" }, { 501, "501 Not Implemented" },
+    { 502, "502 Bad Gateway" }, { 503, "503 Service Temporarily Unavailable" },
+    { 504, "504 Gateway Time-out" }, { 505, "505 HTTP Version Not Supported" },
+    { 507, "507 Insufficient Storage" },
+    { 0, NULL }
+};
+
+
+const char *
+gl_http_status_line(int status)
+{
+    int  i;
+
+    for (i = 0; gl_http_statuses[i].status; i++) {
+        if (gl_http_statuses[i].status == status) {
+            return gl_http_statuses[i].line;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+gl_request_send_header(gl_request_t *r)
+{
+    int          n, have_type;
+    char         line[64];
+    size_t       i;
+    const char  *status;
+    gl_header_t *h;
+
+    r->header_sent = 1;
+
+    status = gl_http_status_line(r->status);
+    if (status != NULL) {
+        n = snprintf(line, sizeof(line), "Status: %s\r\n", status);
+    } else {
+        n = snprintf(line, sizeof(line), "Status: %d\r\n", r->status);
+    }
+
+    if (gl_request_append(r, (u_char *) line, n) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    have_type = 0;
+
+    for (i = 0; i < r->nheaders; i++) {
+        h = &r->headers[i];
+
+        if (h->name_len == 12 && strcasecmp(h->name, "Content-Type") == 0) {
+            have_type = 1;
+        }
+
+        if (gl_request_append(r, (u_char *) h->name, h->name_len) != GL_OK
+            || gl_request_append(r, (u_char *) ": ", 2) != GL_OK
+            || gl_request_append(r, (u_char *) h->value, h->value_len)
+               != GL_OK
+            || gl_request_append(r, (u_char *) "\r\n", 2) != GL_OK)
+        {
+            return GL_ERROR;
+        }
+    }
+
+    if (!have_type) {
+        const char  *type = r->worker->conf->default_type;
+
+        if (gl_request_append(r, (u_char *) "Content-Type: ", 14) != GL_OK
+            || gl_request_append(r, (u_char *) type, strlen(type)) != GL_OK
+            || gl_request_append(r, (u_char *) "\r\n", 2) != GL_OK)
+        {
+            return GL_ERROR;
+        }
+    }
+
+    return gl_request_append(r, (u_char *) "\r\n", 2);
+}
+
+
+static int
+gl_request_append(gl_request_t *r, const u_char *data, size_t len)
+{
+    size_t  n;
+
+    while (len) {
+        if (r->out == NULL) {
+            r->out = gl_chain_alloc(GL_OUT_BLOCK);
+            if (r->out == NULL) {
+                gl_log_error(GL_LOG_ALERT, errno, "no memory for output");
+                return GL_ERROR;
+            }
+            r->out->last = FCGI_HEADER_LEN;
+        }
+
+        n = gl_min(len, FCGI_HEADER_LEN + GL_OUT_DATA - r->out->last);
+        memcpy(r->out->data + r->out->last, data, n);
+        r->out->last += n;
+        data += n;
+        len -= n;
+
+        if (r->out->last == FCGI_HEADER_LEN + GL_OUT_DATA) {
+            gl_request_flush(r);
+        }
+    }
+
+    return GL_OK;
+}
+
+
+int
+gl_request_output(gl_request_t *r, const u_char *data, size_t len)
+{
+    if (!r->header_sent && gl_request_send_header(r) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    return gl_request_append(r, data, len);
+}
+
+
+/* closes the record being filled; returns it, not yet queued */
+static gl_chain_t *
+gl_request_close_record(gl_request_t *r)
+{
+    size_t       len, pad;
+    gl_chain_t  *cl;
+
+    cl = r->out;
+    if (cl == NULL || cl->last == FCGI_HEADER_LEN) {
+        return NULL;
+    }
+
+    r->out = NULL;
+
+    len = cl->last - FCGI_HEADER_LEN;
+    pad = gl_fcgi_padding(len);
+    gl_fcgi_header(cl->data, FCGI_STDOUT, r->id, (uint16_t) len,
+                   (uint8_t) pad);
+    memset(cl->data + cl->last, 0, pad);
+    cl->last += pad;
+
+    return cl;
+}
+
+
+void
+gl_request_flush(gl_request_t *r)
+{
+    gl_chain_t  *cl;
+
+    cl = gl_request_close_record(r);
+    if (cl == NULL) {
+        return;
+    }
+
+    if (r->conn != NULL) {
+        gl_conn_queue(r->conn, cl);
+    } else {
+        free(cl);
+    }
+}
+
+
+void
+gl_request_error_page(gl_request_t *r, int status)
+{
+    int          n;
+    char         page[512];
+    const char  *line;
+
+    if (r->header_sent) {
+        return;
+    }
+
+    r->status = status;
+
+    if (status < 300 || status == 304) {
+        return;
+    }
+
+    line = gl_http_status_line(status);
+
+    if (line == NULL) {
+        return;
+    }
+
+    n = snprintf(page, sizeof(page),
+                 "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n"
+                 "<center><h1>%s</h1></center>\r\n<hr><center>golapis</center>"
+                 "\r\n</body>\r\n</html>\r\n", line, line);
+
+    gl_request_set_header(r, "Content-Type", 12, "text/html", 9, 1);
+    gl_request_output(r, (u_char *) page, n);
+}
+
+
+void
+gl_request_finalize(gl_request_t *r)
+{
+    size_t        need;
+    gl_conn_t    *c;
+    gl_chain_t   *cl;
+
+    c = r->conn;
+    r->finished = 1;
+
+    if (!r->header_sent) {
+        (void) gl_request_send_header(r);
+    }
+
+    cl = gl_request_close_record(r);
+    need = 2 * FCGI_HEADER_LEN + 8;
+
+    if (cl == NULL || cl->size - cl->last < need) {
+        if (cl != NULL) {
+            gl_conn_queue(c, cl);
+        }
+
+        cl = r->out;
+        r->out = NULL;
+
+        if (cl == NULL) {
+            cl = gl_chain_alloc(need);
+            if (cl == NULL) {
+                gl_log_error(GL_LOG_ALERT, errno, "no memory for output");
+                c->error = 1;
+                goto done;
+            }
+        }
+
+        cl->pos = 0;
+        cl->last = 0;
+    }
+
+    gl_fcgi_header(cl->data + cl->last, FCGI_STDOUT, r->id, 0, 0);
+    cl->last += FCGI_HEADER_LEN;
+    cl->last += gl_fcgi_end_request(cl->data + cl->last, r->id, 0,
+                                    FCGI_REQUEST_COMPLETE);
+    gl_conn_queue(c, cl);
+
+done:
+
+    gl_conn_request_done(c, r);
+    gl_lua_release(r);
+    gl_request_free(r);
+}
+
+
+void
+gl_request_cancel(gl_request_t *r)
+{
+    r->conn = NULL;
+    gl_lua_release(r);
+    gl_request_free(r);
+}
+
+
+void
+gl_request_drained(gl_request_t *r)
+{
+    gl_lua_drained(r);
+}
+
+
+int
+gl_request_set_header(gl_request_t *r, const char *name, size_t nlen,
+    const char *value, size_t vlen, int replace)
+{
+    size_t        i, j, size;
+    gl_header_t  *h;
+
+    if (replace || value == NULL) {
+        for (i = 0, j = 0; i < r->nheaders; i++) {
+            h = &r->headers[i];
+
+            if (h->name_len == nlen && strncasecmp(h->name, name, nlen) == 0)
+            {
+                free(h->name);
+                free(h->value);
+                continue;
+            }
+
+            r->headers[j++] = *h;
+        }
+
+        r->nheaders = j;
+    }
+
+    if (value == NULL) {
+        return GL_OK;
+    }
+
+    if (r->nheaders == r->headers_cap) {
+        size = r->headers_cap ? r->headers_cap * 2 : 8;
+        h = realloc(r->headers, size * sizeof(gl_header_t));
+        if (h == NULL) {
+            return GL_ERROR;
+        }
+        r->headers = h;
+        r->headers_cap = size;
+    }
+
+    h = &r->headers[r->nheaders];
+    h->name = strndup(name, nlen);
+    h->value = strndup(value, vlen);
+
+    if (h->name == NULL || h->value == NULL) {
+        free(h->name);
+        free(h->value);
+        return GL_ERROR;
+    }
+
+    h->name_len = nlen;
+    h->value_len = vlen;
+    r->nheaders++;
+
+    return GL_OK;
+}
+
+
+static void
+gl_request_free(gl_request_t *r)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+
+    free(r->headers);
+    free(r->out);
+    free(r->params_raw);
+    free(r->params_arena);
+    free(r->params);
+    free(r->body);
+    free(r);
+}

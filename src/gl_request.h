@@ -1,0 +1,132 @@
+/*
+ * A request: its params and body as they arrive, the coroutine that runs
+ * its script, and its response (status, headers, output).  The connection
+ * owns the request; the request owns its memory, which goes away with it.
+ *
+ * How a request waits (see docs/design.md): a Lua API function that must
+ * wait arms a watcher on the worker's loop, records what it waits for in
+ * r->wait, and yields.  The watcher's callback finishes the operation in C
+ * and calls gl_request_resume() with the values the Lua call returns.
+ */
+#ifndef GL_REQUEST_H
+#define GL_REQUEST_H
+
+#include "gl_core.h"
+#include "gl_conn.h"
+
+#include <ev.h>
+
+typedef enum {
+    GL_WAIT_NONE = 0,
+    GL_WAIT_SLEEP,        /* a timer: ngx.sleep */
+    GL_WAIT_DRAIN,        /* output queue too long: ngx.print */
+    GL_WAIT_YIELD,        /* a plain coroutine.yield: resume next turn */
+} gl_wait_e;
+
+typedef enum {
+    GL_CO_NONE = 0,       /* nothing asked (a plain yield) */
+    GL_CO_WAIT,           /* a watcher is armed, see r->wait */
+    GL_CO_EXIT            /* ngx.exit: finish the request */
+} gl_co_op_e;
+
+typedef struct {
+    char         *name;
+    size_t        name_len;
+    char         *value;
+    size_t        value_len;
+} gl_header_t;
+
+typedef struct {
+    const char   *name;       /* in the params arena, NUL-terminated */
+    size_t        name_len;
+    const char   *value;
+    size_t        value_len;
+} gl_param_t;
+
+struct gl_request_s {
+    gl_conn_t          *conn;
+    gl_worker_t        *worker;
+    gl_request_t       *next;          /* on the connection's list */
+    gl_request_t       *next_waiter;   /* on conn->drain_waiters */
+    uint16_t            id;
+
+    /* input */
+    u_char             *params_raw;    /* the PARAMS stream until its end */
+    size_t              params_raw_len;
+    size_t              params_raw_cap;
+    u_char             *params_arena;  /* decoded pairs */
+    gl_param_t         *params;
+    size_t              nparams;
+
+    u_char             *body;
+    size_t              body_len;
+    size_t              body_cap;
+
+    unsigned            keep_conn:1;
+    unsigned            params_done:1;
+    unsigned            stdin_done:1;
+    unsigned            body_too_large:1;
+    unsigned            started:1;
+    unsigned            header_sent:1;
+    unsigned            finished:1;
+
+    /* the coroutine */
+    void               *co;            /* lua_State * */
+    int                 co_ref;
+    gl_co_op_e          co_op;
+    gl_wait_e           wait;
+    ev_timer            timer;
+    int                 exit_status;
+
+    /* ngx.print waiting for the queue to drain: the rest of its string */
+    int                 pending_ref;
+    const u_char       *pending;
+    size_t              pending_len;
+
+    /* the response */
+    int                 status;
+    gl_header_t        *headers;
+    size_t              nheaders;
+    size_t              headers_cap;
+    gl_chain_t         *out;           /* the STDOUT record being filled */
+};
+
+gl_request_t *gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn);
+
+/* PARAMS and STDIN content; GL_ERROR means the connection must close */
+int gl_request_params(gl_request_t *r, const u_char *data, size_t len,
+    int eos);
+void gl_request_stdin(gl_request_t *r, const u_char *data, size_t len,
+    int eos);
+
+/* the request's param, or NULL */
+const gl_param_t *gl_request_param(gl_request_t *r, const char *name,
+    size_t len);
+
+/* the script is over (normally, by ngx.exit or by an error): sends the
+   rest of the response and END_REQUEST, and frees the request */
+void gl_request_finalize(gl_request_t *r);
+
+/* output: copies into STDOUT records; the header is sent first */
+int gl_request_output(gl_request_t *r, const u_char *data, size_t len);
+/* queues the record being filled, so it can be written */
+void gl_request_flush(gl_request_t *r);
+
+/* sends an nginx-like error page, if nothing was sent yet */
+void gl_request_error_page(gl_request_t *r, int status);
+
+/* the connection is gone or the request aborted: stop it at once and
+   free it; the caller has taken it off the connection's list */
+void gl_request_cancel(gl_request_t *r);
+
+/* the queue drained: go on with a waiting ngx.print */
+void gl_request_drained(gl_request_t *r);
+
+/* sets a response header; value NULL removes it; replace: drop the old
+   values first.  GL_ERROR on no memory. */
+int gl_request_set_header(gl_request_t *r, const char *name, size_t nlen,
+    const char *value, size_t vlen, int replace);
+
+const char *gl_http_status_line(int status);
+
+#endif /* GL_REQUEST_H */

@@ -1,0 +1,5 @@
+local function inner()
+    error("boom")
+end
+inner()
+ngx.say("not reached")

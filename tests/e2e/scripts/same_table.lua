@@ -1,0 +1,2 @@
+ngx.header["Content-Type"] = "text/plain"
+ngx.say(golapis == ngx)

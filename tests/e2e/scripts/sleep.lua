@@ -1,0 +1,3 @@
+ngx.header["Content-Type"] = "text/plain"
+ngx.sleep(0.5)
+ngx.say("slept")

@@ -1,0 +1,3 @@
+ngx.header["Content-Type"] = "text/plain"
+ngx.sleep(1)
+ngx.say("slept 1")

@@ -1,0 +1,2 @@
+ngx.say("this never runs"
+local = = 1
