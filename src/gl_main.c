@@ -287,6 +287,14 @@ gl_run(void)
 
     if (!all) {
         /* the timeout expired: the rest of the requests are dropped */
+        for (i = 0; i < gl_nworkers; i++) {
+            if (atomic_load(&gl_workers[i].done)) {
+                pthread_join(gl_workers[i].tid, NULL);
+            } else {
+                pthread_detach(gl_workers[i].tid);
+            }
+        }
+
         _exit(0);
     }
 
