@@ -121,7 +121,8 @@ gl_fcgi_header_done(gl_fcgi_parser_t *p, gl_fcgi_event_t *ev,
         }
 
         ev->type = GL_FCGI_EV_ABORT;
-        p->state = GL_FCGI_ST_SKIP;
+        p->state = p->content_left ? GL_FCGI_ST_SKIP
+                                   : gl_fcgi_after_content(p);
         return;
 
     case FCGI_PARAMS:
@@ -151,7 +152,8 @@ gl_fcgi_header_done(gl_fcgi_parser_t *p, gl_fcgi_event_t *ev,
 
     default:
         ev->type = GL_FCGI_EV_UNKNOWN_TYPE;
-        p->state = GL_FCGI_ST_SKIP;
+        p->state = p->content_left ? GL_FCGI_ST_SKIP
+                                   : gl_fcgi_after_content(p);
         return;
     }
 
@@ -510,7 +512,7 @@ gl_fcgi_nv_encode(u_char *buf, size_t size, const u_char *name,
         return 0;
     }
 
-    need = (name_len < 0x80 ? 1 : 4) + (value_len < 0x80 ? 1 : 4);
+    need = (name_len < 0x80 ? 1u : 4u) + (value_len < 0x80 ? 1u : 4u);
 
     if (size < need
         || name_len > size - need

@@ -39,7 +39,8 @@ typedef struct {
     size_t            len;
     unsigned          last:1;   /* chunk events: this chunk ends the record */
     unsigned          eos:1;    /* chunk events: a zero-length record, the
-                                   end of the stream (len is 0) */
+                                   end of the stream (len is 0, last is 1;
+                                   set for an empty GET_VALUES too) */
     const char       *err;      /* ERROR: a static message */
 } gl_fcgi_event_t;
 
@@ -63,8 +64,9 @@ void gl_fcgi_parser_init(gl_fcgi_parser_t *p);
  * *ev.  It stops after each event, so call it in a loop until len bytes are
  * consumed.  A chunk event of zero length is produced only for an empty
  * record (eos); records of unknown type are skipped whole after their
- * UNKNOWN_TYPE event.  After ERROR the parser stays in its error state and
- * every call returns ERROR again.
+ * UNKNOWN_TYPE event.  ABORT and UNKNOWN_TYPE come as soon as the header
+ * is in, BEGIN once its 8-byte body is.  After ERROR the parser stays in
+ * its error state and every later call returns 0 and ERROR again.
  */
 size_t gl_fcgi_parse(gl_fcgi_parser_t *p, const u_char *buf, size_t len,
     gl_fcgi_event_t *ev);
