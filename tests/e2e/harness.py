@@ -36,8 +36,11 @@ NGINX_BIN = os.environ.get("NGINX_BIN", "nginx")
 FASTCGI_PARAMS = "/etc/nginx/fastcgi_params"
 NGINX_MODULES = "/usr/lib/nginx/modules"
 
-SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:",
-                      "WARNING: ThreadSanitizer", "LeakSanitizer")
+# "runtime error:" alone would match Lua's own error lines; UBSan's start
+# with FILE:LINE:COL
+SANITIZER_RE = re.compile(
+    r"ERROR: AddressSanitizer|WARNING: ThreadSanitizer|LeakSanitizer|"
+    r"[\w./+-]+:\d+:\d+: runtime error:|SUMMARY: UndefinedBehaviorSanitizer")
 
 WORKER_EXIT_RE = re.compile(
     r"worker (\d+) exiting: (\d+) connections, (\d+) requests")
@@ -90,8 +93,7 @@ def remove_base():
 
 
 def sanitizer_reports(text):
-    return [line for line in text.splitlines()
-            if any(p in line for p in SANITIZER_PATTERNS)]
+    return [line for line in text.splitlines() if SANITIZER_RE.search(line)]
 
 
 def _read(path):

@@ -1,9 +1,10 @@
 """Scripts through nginx: hello, error statuses, the basic ngx API."""
 
 import os
+import re
 
 from harness import (Golapis, Nginx, SCRIPTS, expect_hello, fcgi_get,
-                     http_get, make_docroot, mktemp)
+                     free_port, http_get, make_docroot, mktemp, mux)
 
 
 def test_hello():
@@ -206,3 +207,122 @@ def test_differential_lua_module():
                 assert a[1].get(h) == b[1].get(h), \
                     "%s: %s golapis %r, lua module %r" % (
                         name, h, a[1].get(h), b[1].get(h))
+
+
+def test_error_after_sleep():
+    g = Golapis()
+    n = Nginx(g)
+    mark = g.mark()
+    status, headers, body = n.get("/error_after_sleep.lua")
+    assert status == 500, (status, body)
+    log = g.log_since(mark)
+    assert "late boom" in log, "no 'late boom' in the error log"
+    expect_hello(n.port)
+
+
+def test_error_page_format():
+    g = Golapis()
+    status, headers, body = fcgi_get(g.sock, os.path.join(SCRIPTS,
+                                                          "missing.lua"))
+    assert status == 404, (status, body)
+    assert headers.get("content-type", "").startswith("text/html"), headers
+    assert b"<title>404 Not Found</title>" in body, body
+    status, headers, body = fcgi_get(g.sock, os.path.join(SCRIPTS,
+                                                          "error.lua"))
+    assert status == 500, (status, body)
+    assert b"<title>500 Internal Server Error</title>" in body, body
+
+
+LOG_LINE_RE = re.compile(
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d "
+    r"\[(debug|info|notice|warn|error|crit|alert|emerg)\] (\d+)#(m|\d+): ")
+
+
+def test_error_log_format():
+    g = Golapis(log_level="debug")
+    n = Nginx(g)
+    n.get("/error.lua")
+    expect_hello(n.port)
+    g.stop()
+    lines = [l for l in g.log().splitlines() if re.match(r"^\d{4}/", l)]
+    assert len(lines) >= 3, g.log()
+    for l in lines:
+        m = LOG_LINE_RE.match(l)
+        assert m, "a log line not in the nginx format: %r" % l
+        assert m.group(2) == str(g.pid), "wrong pid in %r" % l
+        assert m.group(3) == "m" or int(m.group(3)) < 2, \
+            "worker number out of range in %r" % l
+
+
+def test_code_cache_off():
+    www = make_docroot({"changing.lua": 'ngx.say("one")\n'})
+    g = Golapis("lua_code_cache off;", docroot=www, workers=1)
+    n = Nginx(g)
+    status, headers, body = n.get("/changing.lua")
+    assert body == b"one\n", body
+    with open(os.path.join(www, "changing.lua"), "w") as f:
+        f.write('ngx.say("two")\n')
+    status, headers, body = n.get("/changing.lua")
+    assert body == b"two\n", \
+        "lua_code_cache off, but the old code ran: %r" % body
+
+
+def test_code_cache_on_syntax_error_fixed():
+    # a script that failed to load is not cached as a failure for good
+    www = make_docroot({"fixme.lua": 'ngx.say("broken"\n'})
+    g = Golapis(docroot=www, workers=1)
+    n = Nginx(g)
+    status, headers, body = n.get("/fixme.lua")
+    assert status == 500, (status, body)
+    with open(os.path.join(www, "fixme.lua"), "w") as f:
+        f.write('ngx.say("fixed")\n')
+    status, headers, body = n.get("/fixme.lua")
+    assert (status, body) == (200, b"fixed\n"), (status, body)
+
+
+def test_content_by_lua_file_front_controller():
+    g = Golapis('content_by_lua_file front.lua;', start=False)
+    # relative to the config file's directory
+    with open(os.path.join(g.dir, "front.lua"), "w") as f:
+        f.write('ngx.header["Content-Type"] = "text/plain"\n'
+                'ngx.say("front")\n')
+    g.start()
+    n = Nginx(g)
+    for path in ("/hello.lua", "/no-such.lua", "/a/b/c"):
+        status, headers, body = n.get(path)
+        assert (status, body) == (200, b"front\n"), (path, status, body)
+
+
+def test_lua_package_path():
+    mods = mktemp("mods-")
+    with open(os.path.join(mods, "glmod.lua"), "w") as f:
+        f.write('return { hi = function() return "hi from glmod" end }\n')
+    www = make_docroot({"req.lua": 'local m = require "glmod"\n'
+                                   'ngx.say(m.hi())\n'
+                                   'ngx.say(package.path:find(";;") '
+                                   'and "raw" or "expanded")\n'})
+    g = Golapis('lua_package_path "%s/?.lua;;";' % mods, docroot=www)
+    n = Nginx(g)
+    status, headers, body = n.get("/req.lua")
+    assert (status, body) == (200, b"hi from glmod\nexpanded\n"), \
+        (status, body)
+
+
+def test_workers_auto():
+    g = Golapis(workers="auto")
+    fcgi_get(g.sock, os.path.join(SCRIPTS, "hello.lua"))
+    assert g.stop() == 0
+    n = len(g.worker_exits())
+    assert n == os.cpu_count(), \
+        "workers auto: %d workers exited, %d CPUs" % (n, os.cpu_count())
+
+
+def test_listen_tcp():
+    port = free_port()
+    g = Golapis("listen 127.0.0.1:%d;" % port)
+    r = mux("127.0.0.1:%d" % port, ["-r", "-f",
+                                     os.path.join(SCRIPTS, "hello.lua")])
+    assert r.rc == 0, r
+    assert r.http(1)[2] == b"hello, world\n", r
+    n = Nginx(g, extra_location="")
+    expect_hello(n.port)

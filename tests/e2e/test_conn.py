@@ -164,3 +164,37 @@ def test_spread_over_workers():
     assert c0 > 0 and c1 > 0, "a worker got no connections: %s" % exits
     assert abs(c0 - c1) <= 0.1 * max(c0, c1), \
         "uneven spread: worker 0 %d, worker 1 %d connections" % (c0, c1)
+
+
+def test_client_abort_during_sleep():
+    g = Golapis()
+    n = Nginx(g)
+    socks = []
+    for i in range(50):
+        s = socket.create_connection(("127.0.0.1", n.port), timeout=5)
+        s.sendall(b"GET /sleep.lua HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        socks.append(s)
+    time.sleep(0.15)
+    for s in socks:
+        s.close()
+    time.sleep(0.7)
+    assert g.running(), "golapis died"
+    expect_hello(n.port)
+    assert g.stop() == 0
+
+
+def test_errors_keep_the_connection():
+    g = Golapis()
+    n = Nginx(g, keepalive=True)
+    sent = 0
+    for path, want in (("/error.lua", 500), ("/no-such.lua", 404),
+                       ("/exit404.lua", 404), ("/syntax.lua", 500)):
+        status, headers, body = http_get(n.port, path, keepalive=True)
+        assert status == want, (path, status, body)
+        expect_hello(n.port, keepalive=True)
+        sent += 2
+    assert g.stop() == 0
+    conns = sum(c for c, r in g.worker_exits().values())
+    assert conns <= 3, \
+        "%d connections for %d keep-alive requests with errors" % (conns,
+                                                                   sent)

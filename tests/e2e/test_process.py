@@ -7,7 +7,8 @@ import threading
 import time
 
 from harness import (Golapis, Nginx, SCRIPTS, fcgi_get, free_port,
-                     golapis_cmd, http_get, make_docroot, mktemp)
+                     golapis_cmd, http_get, make_docroot, mktemp,
+                     wait_for)
 
 HELLO = os.path.join(SCRIPTS, "hello.lua")
 
@@ -32,18 +33,23 @@ def test_sigterm_finishes_inflight():
     assert os.path.exists(g.pid_file), "no pid file %s" % g.pid_file
     with open(g.pid_file) as f:
         assert f.read().strip() == str(g.pid), "the pid file has a wrong pid"
-    t, result = _request_in_thread(n.port, "/sleep1.lua")
-    time.sleep(0.3)
+    t, result = _request_in_thread(n.port, "/sleep3.lua")
+    time.sleep(0.5)
     t0 = time.monotonic()
-    rc = g.stop(signal.SIGTERM, timeout=10)
+    g.send_signal(signal.SIGTERM)
+    # it stops accepting at once, while the request still runs
+    wait_for(lambda: not os.path.exists(g.sock), 2,
+             what="the socket file to go after SIGTERM")
+    assert g.running(), "golapis exited before the in-flight request ended"
+    rc = g.wait(15)
     took = time.monotonic() - t0
     t.join(10)
     assert "error" not in result, "in-flight request failed: %r" % (
         result.get("error"),)
     status, headers, body = result["resp"]
-    assert (status, body) == (200, b"slept 1\n"), (status, body)
+    assert (status, body) == (200, b"slept 3\n"), (status, body)
     assert rc == 0, "exit status %s after SIGTERM" % rc
-    assert took < 5, "SIGTERM took %.1fs with a 1 s request" % took
+    assert took < 10, "SIGTERM took %.1fs with a 3 s request" % took
     assert not os.path.exists(g.sock), "socket file left behind"
     assert not os.path.exists(g.pid_file), "pid file left behind"
 
@@ -68,6 +74,8 @@ def test_shutdown_timeout():
     took = time.monotonic() - t0
     assert took < 4, \
         "worker_shutdown_timeout 1s, but the exit took %.1fs" % took
+    assert took > 0.7, \
+        "exited %.2fs after SIGTERM: did not wait for the request" % took
     assert rc == 0, "exit status %s" % rc
     t.join(10)
     assert not os.path.exists(g.sock), "socket file left behind"

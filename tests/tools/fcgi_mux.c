@@ -130,6 +130,9 @@ xrealloc(void *p, size_t n)
 static void
 buf_add(mux_buf_t *b, const void *data, size_t len)
 {
+    if (len == 0) {
+        return;
+    }
     if (b->len + len > b->cap) {
         b->cap = (b->len + len) * 2 + 64;
         b->data = xrealloc(b->data, b->cap);
@@ -143,6 +146,9 @@ static void
 append(char **p, size_t *len, size_t *cap, const unsigned char *data,
     size_t n)
 {
+    if (n == 0) {
+        return;
+    }
     if (*len + n > *cap) {
         *cap = (*len + n) * 2 + 64;
         *p = xrealloc(*p, *cap);
@@ -338,6 +344,18 @@ new_request(void)
 }
 
 
+static void
+free_params(mux_param_t *p, int n)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        free(p[i].name);
+        free(p[i].value);
+    }
+}
+
+
 static mux_req_t *
 find_req(unsigned id)
 {
@@ -516,6 +534,7 @@ main(int argc, char **argv)
             }
             sprintf(p, "SCRIPT_FILENAME=%s", v);
             add_param_arg(p); i++;
+            free(p);
         } else if (strcmp(a, "-n") == 0) {
             n = atoi(v); i++;
         } else if (strcmp(a, "-b") == 0 || strcmp(a, "-B") == 0) {
@@ -524,6 +543,7 @@ main(int argc, char **argv)
                 die("-b/-B needs an -r before it");
             }
             r = &reqs[nreqs - 1];
+            free(r->body);
             if (a[1] == 'b') {
                 r->body = strdup(v);
                 r->body_len = strlen(v);
@@ -768,8 +788,12 @@ main(int argc, char **argv)
         printf("response id=%u ended=%d app_status=%u protocol_status=%d "
                "stdout=%zu stderr=%zu\n", r->id, r->ended, r->app_status,
                r->protocol_status, r->out_len, r->err_len);
-        fwrite(r->out, 1, r->out_len, stdout);
-        fwrite(r->err, 1, r->err_len, stdout);
+        if (r->out_len) {
+            fwrite(r->out, 1, r->out_len, stdout);
+        }
+        if (r->err_len) {
+            fwrite(r->err, 1, r->err_len, stdout);
+        }
     }
 
     if (closed) {
@@ -791,5 +815,16 @@ main(int argc, char **argv)
 
     fflush(stdout);
     close(fd);
+
+    for (i = 0; i < nreqs; i++) {
+        free_params(reqs[i].params, reqs[i].nparams);
+        free(reqs[i].body);
+        free(reqs[i].out);
+        free(reqs[i].err);
+    }
+    free_params(common, ncommon);
+    free(reqs);
+    free(out.data);
+    free(in.data);
     return rc;
 }

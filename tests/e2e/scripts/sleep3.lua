@@ -1,0 +1,3 @@
+ngx.header["Content-Type"] = "text/plain"
+ngx.sleep(3)
+ngx.say("slept 3")
