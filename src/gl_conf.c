@@ -454,7 +454,15 @@ gl_conf_size(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
                              args[0]);
     }
 
-    if (strcmp(args[0], "fastcgi_params_max_size") == 0) {
+    if (strcmp(args[0], "client_body_buffer_size") == 0) {
+        if (n < 1024) {
+            return gl_conf_error(cp, "\"%s\" must be at least 1k",
+                                 args[0]);
+        }
+
+        conf->client_body_buffer_size = n;
+
+    } else if (strcmp(args[0], "fastcgi_params_max_size") == 0) {
         if (n < 1024 || n > 64 * 1024 * 1024) {
             return gl_conf_error(cp, "\"%s\" must be between 1k and 64m",
                                  args[0]);
@@ -480,6 +488,44 @@ gl_conf_default_type(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
 }
 
 
+static int
+gl_conf_number(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
+    int nargs)
+{
+    long   n;
+    char  *end;
+
+    (void) nargs;
+
+    errno = 0;
+    n = strtol(args[1], &end, 10);
+    if (args[1][0] == '\0' || *end != '\0' || errno || n < 0
+        || n > 1000000000)
+    {
+        return gl_conf_error(cp, "invalid number \"%s\" in \"%s\"", args[1],
+                             args[0]);
+    }
+
+    if (strcmp(args[0], "lua_regex_cache_max_entries") == 0) {
+        conf->regex_cache_max_entries = (int) n;
+    } else {
+        conf->regex_match_limit = (int) n;
+    }
+
+    return GL_OK;
+}
+
+
+static int
+gl_conf_body_temp_path(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
+    int nargs)
+{
+    (void) nargs;
+
+    return gl_conf_set_path(conf, cp, &conf->client_body_temp_path, args[1]);
+}
+
+
 static gl_conf_directive_t  gl_conf_directives[] = {
     { "listen", 1, 2, 0, gl_conf_listen },
     { "workers", 1, 1, 1, gl_conf_workers },
@@ -494,6 +540,10 @@ static gl_conf_directive_t  gl_conf_directives[] = {
     { "content_by_lua_file", 1, 1, 1, gl_conf_content_file },
     { "fastcgi_params_max_size", 1, 1, 1, gl_conf_size },
     { "client_max_body_size", 1, 1, 1, gl_conf_size },
+    { "client_body_buffer_size", 1, 1, 1, gl_conf_size },
+    { "client_body_temp_path", 1, 1, 1, gl_conf_body_temp_path },
+    { "lua_regex_cache_max_entries", 1, 1, 1, gl_conf_number },
+    { "lua_regex_match_limit", 1, 1, 1, gl_conf_number },
     { "default_type", 1, 1, 1, gl_conf_default_type },
     { NULL, 0, 0, 0, NULL }
 };
@@ -746,6 +796,8 @@ gl_conf_load(const char *path, char *err, size_t err_size)
     conf->code_cache = 1;
     conf->params_max_size = 64 * 1024;
     conf->client_max_body_size = 1024 * 1024;
+    conf->client_body_buffer_size = 16 * 1024;
+    conf->regex_cache_max_entries = 1024;
 
     if (realpath(path, abs) == NULL) {
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
@@ -758,9 +810,10 @@ gl_conf_load(const char *path, char *err, size_t err_size)
     conf->dir = strdup(abs);
     conf->error_log = strdup("stderr");
     conf->default_type = strdup("text/html");
+    conf->client_body_temp_path = strdup("/tmp");
 
     if (conf->file == NULL || conf->dir == NULL || conf->error_log == NULL
-        || conf->default_type == NULL)
+        || conf->default_type == NULL || conf->client_body_temp_path == NULL)
     {
         snprintf(err, err_size, "out of memory");
         goto failed;
@@ -846,5 +899,6 @@ gl_conf_free(gl_conf_t *conf)
     free(conf->lua_package_cpath);
     free(conf->content_by_lua_file);
     free(conf->default_type);
+    free(conf->client_body_temp_path);
     free(conf);
 }

@@ -25,7 +25,8 @@ struct gl_conf_s {
     gl_listen_conf_t    listen[GL_CONF_MAX_LISTEN];
     int                 nlisten;
 
-    int                 workers;
+    int                 workers;          /* 0 (auto) until start-up
+                                             sets the number */
     int                 worker_connections;
     double              shutdown_timeout;   /* seconds */
 
@@ -41,7 +42,12 @@ struct gl_conf_s {
 
     size_t              params_max_size;
     size_t              client_max_body_size;
+    size_t              client_body_buffer_size;
+    char               *client_body_temp_path;
     char               *default_type;
+
+    int                 regex_cache_max_entries;
+    int                 regex_match_limit;     /* 0: PCRE2's default */
 };
 
 /*

@@ -121,10 +121,26 @@ gl_lua_inject_constants(lua_State *L)
 }
 
 
+/*
+ * Our Lua modules: GOLAPIS_LUA_LIB overrides the installed directory, for
+ * running from a build tree (scripts/run-example and the tests set it).
+ */
+static const char *
+gl_lua_lib_dir(void)
+{
+    const char  *dir;
+
+    dir = getenv("GOLAPIS_LUA_LIB");
+
+    return (dir != NULL && dir[0] != '\0') ? dir : GL_LUA_LIB_PATH;
+}
+
+
 int
 gl_lua_init(gl_worker_t *w)
 {
-    lua_State  *L;
+    lua_State    *L;
+    const char   *lib;
 
     L = luaL_newstate();
     if (L == NULL) {
@@ -134,10 +150,17 @@ gl_lua_init(gl_worker_t *w)
 
     luaL_openlibs(L);
 
+    lib = gl_lua_lib_dir();
+
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", lib, lib);
     gl_lua_set_path(L, "path", w->conf->lua_package_path,
-                    GL_LUA_LIB_PATH "/?.lua;" GL_LUA_LIB_PATH "/?/init.lua");
+                    lua_tostring(L, -1));
+    lua_pop(L, 1);
+
+    lua_pushfstring(L, "%s/?.so", lib);
     gl_lua_set_path(L, "cpath", w->conf->lua_package_cpath,
-                    GL_LUA_LIB_PATH "/?.so");
+                    lua_tostring(L, -1));
+    lua_pop(L, 1);
 
     /* the ngx table, also known as golapis */
     lua_createtable(L, 0, 64);

@@ -245,6 +245,8 @@ gl_run(void)
         n = ncpu > 0 ? (int) ncpu : 1;
     }
 
+    gl_conf->workers = n;
+
     gl_workers = calloc(n, sizeof(gl_worker_t));
     if (gl_workers == NULL) {
         gl_listen_close(NULL, gl_listening, gl_conf->nlisten);

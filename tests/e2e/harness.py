@@ -30,6 +30,10 @@ def _abs_env(name, default):
     return v if os.path.isabs(v) else os.path.join(REPO, v)
 
 
+# our Lua modules straight from the tree (lua/), not the installed copy
+os.environ.setdefault("GOLAPIS_LUA_LIB", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "lua"))
 GOLAPIS_BIN = _abs_env("GOLAPIS_BIN", "objs/golapis")
 BUILDDIR = _abs_env("GL_BUILDDIR", "objs")
 NGINX_BIN = os.environ.get("NGINX_BIN", "nginx")
