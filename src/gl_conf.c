@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define GL_CONF_MAX_ARGS  8
+#define GL_CONF_MAX_BLOCK (1024 * 1024)
 
 typedef struct {
     const char   *file;
@@ -34,6 +35,18 @@ typedef struct {
     int                   once;
     gl_conf_handler_pt    handler;
 } gl_conf_directive_t;
+
+
+static int
+gl_conf_ends_with(const char *s, const char *suffix)
+{
+    size_t  n, m;
+
+    n = strlen(s);
+    m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
 
 
 static int
@@ -431,13 +444,69 @@ gl_conf_code_cache(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
 }
 
 
+static const char  *gl_conf_phase_names[GL_PHASE_MAX] = {
+    "init_by_lua", "init_worker_by_lua", "rewrite_by_lua", "access_by_lua",
+    "content_by_lua", "header_filter_by_lua", "body_filter_by_lua",
+    "log_by_lua"
+};
+
+
+const char *
+gl_conf_phase_directive(int phase)
+{
+    return gl_conf_phase_names[phase];
+}
+
+
+/* *_by_lua_file FILE and *_by_lua_block { ... } */
 static int
-gl_conf_content_file(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
+gl_conf_lua_handler(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
     int nargs)
 {
+    int                i;
+    size_t             len;
+    const char        *base;
+    gl_lua_handler_t  *h;
+    char               name[256];
+
     (void) nargs;
 
-    return gl_conf_set_path(conf, cp, &conf->content_by_lua_file, args[1]);
+    for (i = 0; i < GL_PHASE_MAX; i++) {
+        len = strlen(gl_conf_phase_names[i]);
+        if (strncmp(args[0], gl_conf_phase_names[i], len) == 0
+            && args[0][len] == '_')
+        {
+            break;
+        }
+    }
+
+    h = &conf->handlers[i];
+
+    if (h->file != NULL || h->code != NULL) {
+        return gl_conf_error(cp, "\"%s\" directive is duplicate (a %s handler "
+                             "is set already)", args[0],
+                             gl_conf_phase_names[i]);
+    }
+
+    if (strstr(args[0], "_file") != NULL) {
+        if (gl_conf_set_path(conf, cp, &h->file, args[1]) != GL_OK) {
+            return GL_ERROR;
+        }
+
+        return gl_conf_set_str(cp, &h->chunkname, "");
+    }
+
+    h->code_len = strlen(args[1]);
+    if (gl_conf_set_str(cp, &h->code, args[1]) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    base = strrchr(cp->file, '/');
+    base = base ? base + 1 : cp->file;
+    snprintf(name, sizeof(name), "=%s(%s:%d)", gl_conf_phase_names[i], base,
+             cp->line);
+
+    return gl_conf_set_str(cp, &h->chunkname, name);
 }
 
 
@@ -537,7 +606,22 @@ static gl_conf_directive_t  gl_conf_directives[] = {
     { "lua_package_path", 1, 1, 1, gl_conf_package_path },
     { "lua_package_cpath", 1, 1, 1, gl_conf_package_path },
     { "lua_code_cache", 1, 1, 1, gl_conf_code_cache },
-    { "content_by_lua_file", 1, 1, 1, gl_conf_content_file },
+    { "init_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "init_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "init_worker_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "init_worker_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "rewrite_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "rewrite_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "access_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "access_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "content_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "content_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "header_filter_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "header_filter_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "body_filter_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "body_filter_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
+    { "log_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
+    { "log_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
     { "fastcgi_params_max_size", 1, 1, 1, gl_conf_size },
     { "client_max_body_size", 1, 1, 1, gl_conf_size },
     { "client_body_buffer_size", 1, 1, 1, gl_conf_size },
@@ -658,12 +742,190 @@ gl_conf_token(gl_conf_parser_t *cp, char *buf, size_t size, int *quoted)
 }
 
 
+/* the level of a long bracket "[==[" at p, or -1 */
+static int
+gl_conf_long_bracket(const char *p, const char *end)
+{
+    int  level;
+
+    if (p >= end || *p != '[') {
+        return -1;
+    }
+
+    for (level = 0, p++; p < end && *p == '='; p++) {
+        level++;
+    }
+
+    return (p < end && *p == '[') ? level : -1;
+}
+
+
+/* skips a long string or comment whose opening bracket is at cp->p */
+static int
+gl_conf_skip_long(gl_conf_parser_t *cp, int level)
+{
+    int          i;
+    const char  *p;
+
+    cp->p += level + 2;
+
+    for (p = cp->p; p < cp->end; p++) {
+        if (*p == '\n') {
+            cp->line++;
+            continue;
+        }
+
+        if (*p != ']') {
+            continue;
+        }
+
+        for (i = 0; i < level && p + 1 + i < cp->end && p[1 + i] == '='; i++)
+        {
+            /* void */
+        }
+
+        if (i == level && p + 1 + i < cp->end && p[1 + i] == ']') {
+            cp->p = p + 2 + level;
+            return GL_OK;
+        }
+    }
+
+    return gl_conf_error(cp, "unexpected end of file in a Lua long string "
+                         "or comment");
+}
+
+
+/*
+ * Reads the Lua code of a *_by_lua_block: from "{" to its matching "}",
+ * knowing Lua's strings, long brackets and comments, which may hold
+ * braces of their own.
+ */
+static int
+gl_conf_lua_block(gl_conf_parser_t *cp, char *buf, size_t size)
+{
+    int          depth, level, line;
+    char         q;
+    const char  *start;
+
+    while (cp->p < cp->end && isspace((unsigned char) *cp->p)) {
+        if (*cp->p == '\n') {
+            cp->line++;
+        }
+        cp->p++;
+    }
+
+    if (cp->p == cp->end || *cp->p != '{') {
+        return gl_conf_error(cp, "\"{\" expected after a *_by_lua_block "
+                             "directive");
+    }
+
+    line = cp->line;
+    start = ++cp->p;
+    depth = 1;
+
+    while (cp->p < cp->end) {
+        switch (*cp->p) {
+
+        case '\n':
+            cp->line++;
+            cp->p++;
+            break;
+
+        case '{':
+            depth++;
+            cp->p++;
+            break;
+
+        case '}':
+            if (--depth == 0) {
+                if ((size_t) (cp->p - start) >= size) {
+                    return gl_conf_error(cp, "the Lua block is too long");
+                }
+
+                memcpy(buf, start, cp->p - start);
+                buf[cp->p - start] = '\0';
+                cp->p++;
+                return GL_OK;
+            }
+            cp->p++;
+            break;
+
+        case '"':
+        case '\'':
+            q = *cp->p++;
+
+            while (cp->p < cp->end && *cp->p != q) {
+                if (*cp->p == '\\' && cp->p + 1 < cp->end) {
+                    if (cp->p[1] == '\n') {
+                        cp->line++;
+                    }
+                    cp->p++;
+
+                } else if (*cp->p == '\n') {
+                    return gl_conf_error(cp, "unfinished string in a Lua "
+                                         "block");
+                }
+                cp->p++;
+            }
+
+            if (cp->p == cp->end) {
+                return gl_conf_error(cp, "unfinished string in a Lua block");
+            }
+
+            cp->p++;
+            break;
+
+        case '[':
+            level = gl_conf_long_bracket(cp->p, cp->end);
+            if (level >= 0) {
+                if (gl_conf_skip_long(cp, level) != GL_OK) {
+                    return GL_ERROR;
+                }
+            } else {
+                cp->p++;
+            }
+            break;
+
+        case '-':
+            if (cp->p + 1 < cp->end && cp->p[1] == '-') {
+                cp->p += 2;
+                level = gl_conf_long_bracket(cp->p, cp->end);
+
+                if (level >= 0) {
+                    if (gl_conf_skip_long(cp, level) != GL_OK) {
+                        return GL_ERROR;
+                    }
+                } else {
+                    while (cp->p < cp->end && *cp->p != '\n') {
+                        cp->p++;
+                    }
+                }
+
+            } else {
+                cp->p++;
+            }
+            break;
+
+        default:
+            cp->p++;
+            break;
+        }
+    }
+
+    cp->line = line;
+
+    return gl_conf_error(cp, "unexpected end of file, the Lua block opened "
+                         "here is not closed");
+}
+
+
 static int
 gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 {
     int                   rc, nargs, quoted, line, i;
     char                 *args[GL_CONF_MAX_ARGS];
     char                  words[GL_CONF_MAX_ARGS][4096];
+    static char           block[GL_CONF_MAX_BLOCK];
     char                  seen[gl_nelems(gl_conf_directives)];
     gl_conf_directive_t  *d;
 
@@ -705,6 +967,19 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 
             args[nargs] = words[nargs];
             nargs++;
+
+            if (nargs == 1 && !quoted
+                && gl_conf_ends_with(args[0], "_by_lua_block"))
+            {
+                /* no ";" after the block, as in nginx */
+                if (gl_conf_lua_block(cp, block, GL_CONF_MAX_BLOCK) != GL_OK)
+                {
+                    return GL_ERROR;
+                }
+
+                args[nargs++] = block;
+                break;
+            }
         }
 
         cp->line = line;
@@ -743,6 +1018,7 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 static int
 gl_conf_check(gl_conf_t *conf, gl_conf_parser_t *cp)
 {
+    int          i;
     struct stat  st;
 
     if (conf->nlisten == 0) {
@@ -759,12 +1035,15 @@ gl_conf_check(gl_conf_t *conf, gl_conf_parser_t *cp)
         return GL_ERROR;
     }
 
-    if (conf->content_by_lua_file != NULL
-        && access(conf->content_by_lua_file, R_OK) == -1)
-    {
-        snprintf(cp->err, cp->err_size, "%s: content_by_lua_file \"%s\": %s",
-                 cp->file, conf->content_by_lua_file, strerror(errno));
-        return GL_ERROR;
+    for (i = 0; i < GL_PHASE_MAX; i++) {
+        if (conf->handlers[i].file != NULL
+            && access(conf->handlers[i].file, R_OK) == -1)
+        {
+            snprintf(cp->err, cp->err_size, "%s: %s_file \"%s\": %s",
+                     cp->file, gl_conf_phase_names[i], conf->handlers[i].file,
+                     strerror(errno));
+            return GL_ERROR;
+        }
     }
 
     return GL_OK;
@@ -897,7 +1176,12 @@ gl_conf_free(gl_conf_t *conf)
     free(conf->pid);
     free(conf->lua_package_path);
     free(conf->lua_package_cpath);
-    free(conf->content_by_lua_file);
+    for (i = 0; i < GL_PHASE_MAX; i++) {
+        free(conf->handlers[i].file);
+        free(conf->handlers[i].code);
+        free(conf->handlers[i].chunkname);
+    }
+
     free(conf->default_type);
     free(conf->client_body_temp_path);
     free(conf);

@@ -18,6 +18,14 @@ typedef struct {
     int           mode;         /* unix socket mode, -1 if not given */
 } gl_listen_conf_t;
 
+/* a *_by_lua_file or *_by_lua_block handler */
+typedef struct {
+    char         *file;         /* *_by_lua_file: absolute path */
+    char         *code;         /* *_by_lua_block: the Lua text */
+    size_t        code_len;
+    char         *chunkname;    /* "=content_by_lua(golapis.conf:12)" */
+} gl_lua_handler_t;
+
 struct gl_conf_s {
     char               *file;            /* absolute */
     char               *dir;             /* where relative paths start */
@@ -38,7 +46,7 @@ struct gl_conf_s {
     char               *lua_package_path;
     char               *lua_package_cpath;
     int                 code_cache;
-    char               *content_by_lua_file;
+    gl_lua_handler_t    handlers[GL_PHASE_MAX];
 
     size_t              params_max_size;
     size_t              client_max_body_size;
@@ -56,6 +64,9 @@ struct gl_conf_s {
  */
 gl_conf_t *gl_conf_load(const char *path, char *err, size_t err_size);
 void gl_conf_free(gl_conf_t *conf);
+
+/* the directive's prefix for a phase: "content_by_lua" */
+const char *gl_conf_phase_directive(int phase);
 
 /* "10k" -> 10240; returns -1 on a bad value */
 ssize_t gl_conf_parse_size(const char *s);

@@ -494,7 +494,7 @@ static void
 gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     gl_conn_t     *c;
-    gl_request_t  *r;
+    gl_request_t  *r, *waiters;
 
     (void) loop;
     (void) revents;
@@ -504,11 +504,24 @@ gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 
     gl_conn_write(c);
 
-    while (!c->error && c->out_bytes < GL_OUT_LOW && c->drain_waiters) {
-        r = c->drain_waiters;
-        c->drain_waiters = r->next_waiter;
-        gl_request_drained(r);
-        gl_conn_write(c);
+    if (!c->error && c->out_bytes < GL_OUT_LOW && c->drain_waiters) {
+        /* each waiter once: those still waiting put themselves back */
+        waiters = c->drain_waiters;
+        c->drain_waiters = NULL;
+
+        while (waiters && !c->error) {
+            r = waiters;
+            waiters = r->next_waiter;
+            gl_request_drained(r);
+            gl_conn_write(c);
+        }
+
+        /* on error the connection cancels its requests; just unlink */
+        while (waiters) {
+            r = waiters;
+            waiters = r->next_waiter;
+            r->next_waiter = NULL;
+        }
     }
 
     gl_conn_release(c);

@@ -34,6 +34,19 @@
 #define gl_assert(x)   ((void) 0)
 #endif
 
+/* the phases a Lua handler can run in, as lua-nginx-module's */
+typedef enum {
+    GL_PHASE_INIT = 0,
+    GL_PHASE_INIT_WORKER,
+    GL_PHASE_REWRITE,
+    GL_PHASE_ACCESS,
+    GL_PHASE_CONTENT,
+    GL_PHASE_HEADER_FILTER,
+    GL_PHASE_BODY_FILTER,
+    GL_PHASE_LOG,
+    GL_PHASE_MAX
+} gl_phase_e;
+
 typedef struct gl_conf_s      gl_conf_t;
 typedef struct gl_worker_s    gl_worker_t;
 typedef struct gl_conn_s      gl_conn_t;

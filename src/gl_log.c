@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +132,50 @@ gl_log_error_core(int level, int err, const char *fmt, ...)
     buf[len++] = '\n';
 
     if (write(atomic_load(&gl_log_fd), buf, len) < 0) {
+        /* nowhere left to report it */
+    }
+}
+
+
+void
+gl_log_write(int level, const char *msg, size_t len)
+{
+    int           n;
+    char          prefix[128];
+    time_t        now;
+    struct tm     tm;
+    struct iovec  iov[3];
+
+    now = time(NULL);
+    localtime_r(&now, &tm);
+
+    if (gl_log_worker >= 0) {
+        n = snprintf(prefix, sizeof(prefix),
+                     "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
+                     (int) getpid(), gl_log_worker);
+    } else {
+        n = snprintf(prefix, sizeof(prefix),
+                     "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
+                     (int) getpid());
+    }
+
+    n = gl_min(gl_max(n, 0), (int) sizeof(prefix) - 1);
+
+    /* one writev(2): lines of different threads never interleave */
+    len = gl_min(len, GL_LOG_LINE_MAX - 1 - (size_t) n);
+
+    iov[0].iov_base = prefix;
+    iov[0].iov_len = n;
+    iov[1].iov_base = (void *) msg;
+    iov[1].iov_len = len;
+    iov[2].iov_base = "\n";
+    iov[2].iov_len = 1;
+
+    if (writev(atomic_load(&gl_log_fd), iov, 3) < 0) {
         /* nowhere left to report it */
     }
 }

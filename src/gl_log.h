@@ -38,6 +38,15 @@ void gl_log_error_core(int level, int err, const char *fmt, ...)
 #endif
     ;
 
+/*
+ * Writes one line: the usual "TIME [LEVEL] PID#W: " prefix, then msg as it
+ * is (it may hold NULs; no format), cut so that the line with its newline
+ * fits GL_LOG_LINE_MAX bytes.  No level check: the caller filters.
+ */
+#define GL_LOG_LINE_MAX  8192
+
+void gl_log_write(int level, const char *msg, size_t len);
+
 #define gl_log_error(level, err, ...)                                        \
     do {                                                                     \
         if ((level) <= gl_log_level) {                                       \

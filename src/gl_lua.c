@@ -20,9 +20,42 @@
 #include <lualib.h>
 
 static _Thread_local gl_request_t  *gl_lua_current;
+/* the phase outside any request: init, init_worker */
+static _Thread_local int            gl_lua_phase = -1;
 
 static char  gl_lua_code_key;       /* registry: path -> factory */
 static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
+static char  gl_lua_ngx_key;        /* registry: the ngx table */
+
+static int gl_lua_drain_done(gl_request_t *r);
+
+
+int
+gl_lua_get_phase(gl_request_t *r)
+{
+    return r != NULL ? (int) r->phase : gl_lua_phase;
+}
+
+
+void
+gl_lua_check_context(lua_State *L, gl_request_t *r, unsigned mask)
+{
+    int  phase;
+
+    phase = gl_lua_get_phase(r);
+
+    if (phase >= 0 && !(mask & (1u << phase))) {
+        luaL_error(L, "API disabled in the context of %s*",
+                   gl_conf_phase_directive(phase));
+    }
+}
+
+
+gl_request_t *
+gl_lua_current_request(void)
+{
+    return gl_lua_current;
+}
 
 
 gl_request_t *
@@ -167,8 +200,18 @@ gl_lua_init(gl_worker_t *w)
     gl_lua_inject_constants(L);
     gl_lua_inject_output_api(L);
     gl_lua_inject_sleep_api(L);
+    gl_lua_inject_re_api(L);
+    gl_lua_inject_var_api(L);
+    gl_lua_inject_req_api(L);
+    gl_lua_inject_string_api(L);
+    gl_lua_inject_time_api(L);
+    gl_lua_inject_log_api(L);
+    gl_lua_inject_misc_api(L);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "golapis");
+    lua_pushlightuserdata(L, &gl_lua_ngx_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
     lua_setglobal(L, "ngx");
 
     lua_pushlightuserdata(L, &gl_lua_code_key);
@@ -182,6 +225,23 @@ gl_lua_init(gl_worker_t *w)
     lua_rawset(L, LUA_REGISTRYINDEX);
 
     w->L = L;
+
+    /*
+     * OpenResty runs init_by_lua once in the master, and fork() copies its
+     * work to every worker; here every worker has a Lua state of its own,
+     * so each runs it, then its init_worker_by_lua
+     */
+    /* the worker's thread is not running yet: act as if in it */
+    gl_worker_self = w;
+
+    if (gl_lua_run_init(w, GL_PHASE_INIT) != GL_OK
+        || gl_lua_run_init(w, GL_PHASE_INIT_WORKER) != GL_OK)
+    {
+        gl_worker_self = NULL;
+        return GL_ERROR;
+    }
+
+    gl_worker_self = NULL;
 
     return GL_OK;
 }
@@ -269,8 +329,332 @@ gl_lua_load(lua_State *L, const char *path)
 }
 
 
+/* compiles a *_by_lua_block into a factory on top of the stack */
+static int
+gl_lua_load_code(lua_State *L, const char *code, size_t len,
+    const char *chunkname)
+{
+    int     rc;
+    char   *buf, *p;
+    static const char  head[] = "return function(...) ";
+    static const char  tail[] = "\nend";
+
+    buf = malloc(sizeof(head) + len + sizeof(tail));
+    if (buf == NULL) {
+        lua_pushliteral(L, "no memory");
+        return GL_ERROR;
+    }
+
+    p = buf;
+    memcpy(p, head, sizeof(head) - 1);
+    p += sizeof(head) - 1;
+    memcpy(p, code, len);
+    p += len;
+    memcpy(p, tail, sizeof(tail) - 1);
+    p += sizeof(tail) - 1;
+
+    rc = luaL_loadbuffer(L, buf, p - buf, chunkname);
+    free(buf);
+
+    return rc == 0 ? GL_OK : GL_ERROR;
+}
+
+
+/*
+ * Pushes the factory of a handler (h) or a script (path), from the code
+ * cache or freshly compiled; or pushes an error message and returns
+ * GL_ERROR.
+ */
+static int
+gl_lua_factory(gl_worker_t *w, gl_lua_handler_t *h, const char *path)
+{
+    lua_State   *L;
+    const char  *key;
+
+    L = w->L;
+
+    if (h != NULL) {
+        path = h->file;
+    }
+
+    key = path ? path : h->chunkname;
+
+    lua_pushlightuserdata(L, &gl_lua_code_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, key);
+
+    if (!lua_isnil(L, -1)) {
+        lua_remove(L, -2);
+        return GL_OK;
+    }
+
+    lua_pop(L, 1);
+
+    if ((path ? gl_lua_load(L, path)
+              : gl_lua_load_code(L, h->code, h->code_len, h->chunkname))
+        != GL_OK)
+    {
+        lua_remove(L, -2);
+        return GL_ERROR;
+    }
+
+    /* inline code is compiled once even with lua_code_cache off */
+    if (w->conf->code_cache || path == NULL) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, key);
+    }
+
+    lua_remove(L, -2);
+
+    return GL_OK;
+}
+
+
+/* pushes the globals of the request, made on first use */
+static void
+gl_lua_push_env(lua_State *L, gl_request_t *r)
+{
+    if (r != NULL && r->env_ref != -1) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->env_ref);
+        return;
+    }
+
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, &gl_lua_env_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, -2);
+
+    if (r != NULL) {
+        lua_pushvalue(L, -1);
+        r->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+}
+
+
+/*
+ * Pushes the handler's function, ready to call: the factory's fresh
+ * closure with the request's globals.  GL_ERROR with a log line if the
+ * code does not compile.
+ */
+static int
+gl_lua_push_handler(gl_worker_t *w, gl_request_t *r, gl_lua_handler_t *h,
+    const char *path)
+{
+    lua_State  *L;
+
+    L = w->L;
+
+    if (gl_lua_factory(w, h, path) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to load %s: %s",
+                     h ? (h->file ? "Lua file" : "inline Lua code")
+                       : "Lua script", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return GL_ERROR;
+    }
+
+    if (lua_pcall(L, 0, 1, 0) != 0 || !lua_isfunction(L, -1)) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to run Lua code: %s",
+                     lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return GL_ERROR;
+    }
+
+    gl_lua_push_env(L, r);
+    lua_setfenv(L, -2);
+
+    return GL_OK;
+}
+
+
+static int
+gl_lua_traceback(lua_State *L)
+{
+    const char  *msg;
+
+    msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+
+    return 1;
+}
+
+
+/* runs a handler that may not yield: filters, log, init */
+static int
+gl_lua_call_sync(gl_worker_t *w, gl_request_t *r, int phase,
+    gl_lua_handler_t *h, int nargs)
+{
+    int            rc, base, saved_phase;
+    lua_State     *L;
+    gl_request_t  *prev;
+
+    L = w->L;
+
+    if (gl_lua_push_handler(w, r, h, NULL) != GL_OK) {
+        lua_pop(L, nargs);
+        return GL_ERROR;
+    }
+
+    lua_insert(L, -1 - nargs);
+    base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, gl_lua_traceback);
+    lua_insert(L, base);
+
+    prev = gl_lua_current;
+    gl_lua_current = r;
+
+    if (r != NULL) {
+        saved_phase = r->phase;
+        r->phase = phase;
+    } else {
+        saved_phase = gl_lua_phase;
+        gl_lua_phase = phase;
+    }
+
+    rc = lua_pcall(L, nargs, 0, base);
+
+    if (r != NULL) {
+        r->phase = saved_phase;
+    } else {
+        gl_lua_phase = saved_phase;
+    }
+
+    gl_lua_current = prev;
+
+    if (rc != 0) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
+                     gl_conf_phase_directive(phase), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+
+    lua_remove(L, base);
+
+    return rc == 0 ? GL_OK : GL_ERROR;
+}
+
+
+int
+gl_lua_run_init(gl_worker_t *w, int phase)
+{
+    gl_lua_handler_t  *h;
+
+    h = &w->conf->handlers[phase];
+
+    if (h->file == NULL && h->code == NULL) {
+        return GL_OK;
+    }
+
+    return gl_lua_call_sync(w, NULL, phase, h, 0);
+}
+
+
+int
+gl_lua_has_handler(gl_request_t *r, int phase)
+{
+    gl_lua_handler_t  *h;
+
+    h = &r->worker->conf->handlers[phase];
+
+    return h->file != NULL || h->code != NULL;
+}
+
+
 void
-gl_lua_run(gl_request_t *r, const char *path)
+gl_lua_run_header_filter(gl_request_t *r)
+{
+    if (gl_lua_call_sync(r->worker, r, GL_PHASE_HEADER_FILTER,
+                         &r->worker->conf->handlers[GL_PHASE_HEADER_FILTER],
+                         0)
+        != GL_OK)
+    {
+        r->status = 500;
+    }
+}
+
+
+void
+gl_lua_run_log(gl_request_t *r)
+{
+    if (gl_lua_has_handler(r, GL_PHASE_LOG)) {
+        gl_lua_call_sync(r->worker, r, GL_PHASE_LOG,
+                         &r->worker->conf->handlers[GL_PHASE_LOG], 0);
+    }
+}
+
+
+/*
+ * body_filter_by_lua: the chunk goes in ngx.arg[1] and the eof flag in
+ * ngx.arg[2]; what the filter leaves there goes out.
+ */
+int
+gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
+    int eof)
+{
+    int          rc;
+    size_t       n;
+    lua_State   *L;
+    const char  *out;
+
+    if (!gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
+        return eof ? GL_OK : gl_request_output_raw(r, data, len);
+    }
+
+    if (r->body_filter_eof || r->in_filter) {
+        /* the filter ended the body already: the rest is dropped */
+        return r->in_filter && !eof ? gl_request_output_raw(r, data, len)
+                                    : GL_OK;
+    }
+
+    L = r->worker->L;
+
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, (const char *) (data ? data : (const u_char *) ""),
+                    len);
+    lua_rawseti(L, -2, 1);
+    lua_pushboolean(L, eof);
+    lua_rawseti(L, -2, 2);
+
+    lua_pushlightuserdata(L, &gl_lua_ngx_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "arg");
+    lua_pop(L, 1);
+
+    r->in_filter = 1;
+    rc = gl_lua_call_sync(r->worker, r, GL_PHASE_BODY_FILTER,
+                          &r->worker->conf->handlers[GL_PHASE_BODY_FILTER],
+                          0);
+    r->in_filter = 0;
+
+    if (rc == GL_OK) {
+        lua_rawgeti(L, -1, 1);
+        out = lua_tolstring(L, -1, &n);
+
+        if (out != NULL && n) {
+            rc = gl_request_output_raw(r, (const u_char *) out, n);
+        }
+
+        lua_pop(L, 1);
+        lua_rawgeti(L, -1, 2);
+
+        if (lua_toboolean(L, -1) && !eof) {
+            r->body_filter_eof = 1;
+        }
+
+        lua_pop(L, 1);
+    }
+
+    lua_pop(L, 1);
+
+    return rc;
+}
+
+
+/*
+ * Runs a rewrite, access or content handler (h), or a content script
+ * (path), in a new coroutine of the request.
+ */
+void
+gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path)
 {
     lua_State    *L, *co;
     gl_worker_t  *w;
@@ -278,51 +662,21 @@ gl_lua_run(gl_request_t *r, const char *path)
     w = r->worker;
     L = w->L;
 
-    lua_pushlightuserdata(L, &gl_lua_code_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_getfield(L, -1, path);
-
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-
-        if (gl_lua_load(L, path) != GL_OK) {
-            gl_log_error(GL_LOG_ERR, 0, "failed to load Lua script: %s",
-                         lua_tostring(L, -1));
-            lua_pop(L, 2);
-            gl_request_error_page(r, 500);
-            gl_request_finalize(r);
-            return;
-        }
-
-        if (w->conf->code_cache) {
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, path);
-        }
+    if (gl_lua_push_handler(w, r, h, path) != GL_OK) {
+        gl_request_fail(r, 500);
+        return;
     }
 
-    /* the factory makes this request's closure */
-    if (lua_pcall(L, 0, 1, 0) != 0 || !lua_isfunction(L, -1)) {
-        gl_log_error(GL_LOG_ERR, 0, "failed to run Lua script %s: %s", path,
-                     lua_tostring(L, -1));
-        lua_pop(L, 2);
-        gl_request_error_page(r, 500);
-        gl_request_finalize(r);
-        return;
+    if (r->co_ref != -1) {
+        /* the coroutine of the previous phase */
+        luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
     }
 
     co = lua_newthread(L);
     r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     r->co = co;
 
-    /* the request's own globals */
-    lua_createtable(L, 0, 4);
-    lua_pushlightuserdata(L, &gl_lua_env_mt_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_setmetatable(L, -2);
-    lua_setfenv(L, -2);
-
     lua_xmove(L, co, 1);
-    lua_pop(L, 1);
 
     gl_lua_resume(r, 0);
 }
@@ -340,6 +694,12 @@ gl_lua_timer_resume(struct ev_loop *loop, ev_timer *t, int revents)
     r = t->data;
     c = r->conn;
 
+    if (c == NULL) {
+        /* after ngx.eof() */
+        gl_lua_resume(r, 0);
+        return;
+    }
+
     gl_conn_hold(c);
     gl_lua_resume(r, 0);
     gl_conn_write(c);
@@ -354,9 +714,31 @@ gl_lua_exit(gl_request_t *r)
 
     status = r->exit_status;
 
+    if (status == -1 && r->header_sent && r->conn != NULL) {
+        /*
+         * ngx.ERROR after output: nginx drops the client connection.  We
+         * drop the FastCGI connection, so that nginx sees the answer cut
+         * short and does the same (nginx never multiplexes requests on a
+         * connection, so no other request is hit); closing it cancels
+         * this request.
+         */
+        gl_log_error(GL_LOG_INFO, 0, "ngx.exit(ngx.ERROR) after output: "
+                     "closing the connection");
+        r->conn->error = 1;
+        return;
+    }
+
     if (status == -1 || status == -2) {
         /* ngx.ERROR, ngx.AGAIN */
         status = 500;
+    }
+
+    if (status == 0 && (r->phase == GL_PHASE_REWRITE
+                        || r->phase == GL_PHASE_ACCESS))
+    {
+        /* ngx.exit(ngx.OK) in rewrite or access: on to the next phase */
+        gl_request_phase_done(r);
+        return;
     }
 
     if (status >= 200 && !r->header_sent) {
@@ -381,7 +763,6 @@ gl_lua_resume(gl_request_t *r, int nargs)
     gl_request_t  *prev;
 
     co = r->co;
-    c = r->conn;
 
     for ( ;; ) {
         r->co_op = GL_CO_NONE;
@@ -394,7 +775,13 @@ gl_lua_resume(gl_request_t *r, int nargs)
         nargs = 0;
 
         if (rc == 0) {
-            gl_request_finalize(r);
+            if (gl_lua_luafcgid(r) == GL_OK) {
+                /* the script defined main(env, r): it runs now */
+                nargs = 2;
+                continue;
+            }
+
+            gl_request_phase_done(r);
             return;
         }
 
@@ -406,13 +793,7 @@ gl_lua_resume(gl_request_t *r, int nargs)
                          "error: %s", lua_tostring(r->worker->L, -1));
             lua_pop(r->worker->L, 1);
 
-            if (r->header_sent) {
-                gl_request_finalize(r);
-            } else {
-                gl_request_error_page(r, 500);
-                gl_request_finalize(r);
-            }
-
+            gl_request_fail(r, 500);
             return;
         }
 
@@ -424,8 +805,12 @@ gl_lua_resume(gl_request_t *r, int nargs)
         }
 
         /* what was produced so far goes out while the script waits */
-        gl_request_flush(r);
-        gl_conn_write(c);
+        c = r->conn;
+
+        if (c != NULL) {
+            gl_request_flush(r);
+            gl_conn_write(c);
+        }
 
         if (r->co_op == GL_CO_NONE) {
             /* a plain coroutine.yield(): go on at the next loop turn */
@@ -437,24 +822,18 @@ gl_lua_resume(gl_request_t *r, int nargs)
             return;
         }
 
-        if (r->wait != GL_WAIT_DRAIN) {
+        if (r->wait != GL_WAIT_DRAIN && r->wait != GL_WAIT_FLUSH) {
             return;
         }
 
-        /* ngx.print waits for the queue; maybe it has drained already */
-        while (!c->error && c->out_bytes < GL_OUT_LOW) {
-            if (gl_lua_write_pending(r) == GL_OK) {
-                break;
-            }
-            gl_request_flush(r);
-            gl_conn_write(c);
+        if (c == NULL || c->error) {
+            /* the connection is gone: it cancels the request */
+            return;
         }
 
-        if (r->pending_ref != -1) {
-            if (!c->error) {
-                r->next_waiter = c->drain_waiters;
-                c->drain_waiters = r;
-            }
+        if (!gl_lua_drain_done(r)) {
+            r->next_waiter = c->drain_waiters;
+            c->drain_waiters = r;
             return;
         }
 
@@ -465,16 +844,46 @@ gl_lua_resume(gl_request_t *r, int nargs)
 }
 
 
+/*
+ * ngx.print waiting for the queue to fall under GL_OUT_LOW, or
+ * ngx.flush(true) waiting for it to empty: 1 when the wait is over.
+ */
+static int
+gl_lua_drain_done(gl_request_t *r)
+{
+    gl_conn_t  *c;
+
+    c = r->conn;
+
+    if (r->wait == GL_WAIT_FLUSH) {
+        return c->out == NULL;
+    }
+
+    while (!c->error && c->out_bytes < GL_OUT_LOW) {
+        if (gl_lua_write_pending(r) == GL_OK) {
+            return 1;
+        }
+        gl_request_flush(r);
+        gl_conn_write(c);
+    }
+
+    return 0;
+}
+
+
 void
 gl_lua_drained(gl_request_t *r)
 {
-    if (gl_lua_write_pending(r) != GL_OK) {
-        gl_request_flush(r);
-        r->next_waiter = r->conn->drain_waiters;
-        r->conn->drain_waiters = r;
+    if (!gl_lua_drain_done(r)) {
+        if (!r->conn->error) {
+            gl_request_flush(r);
+            r->next_waiter = r->conn->drain_waiters;
+            r->conn->drain_waiters = r;
+        }
         return;
     }
 
+    r->wait = GL_WAIT_NONE;
     lua_pushinteger(r->co, 1);
     gl_lua_resume(r, 1);
 }
@@ -530,6 +939,23 @@ gl_lua_release(gl_request_t *r)
         luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->pending_ref);
         r->pending_ref = -1;
     }
+
+    if (r->ctx_ref != -1) {
+        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->ctx_ref);
+        r->ctx_ref = -1;
+    }
+
+    if (r->var_ref != -1) {
+        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->var_ref);
+        r->var_ref = -1;
+    }
+
+    if (r->env_ref != -1) {
+        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->env_ref);
+        r->env_ref = -1;
+    }
+
+    gl_lua_luafcgid_release(r);
 
     if (r->co_ref != -1) {
         luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->co_ref);

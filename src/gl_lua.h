@@ -6,6 +6,7 @@
 #define GL_LUA_H
 
 #include "gl_core.h"
+#include "gl_conf.h"
 
 #include <ev.h>
 #include <lua.h>
@@ -15,8 +16,33 @@
 int gl_lua_init(gl_worker_t *w);
 void gl_lua_close(gl_worker_t *w);
 
-/* loads the script (cached) and runs it in a new coroutine */
-void gl_lua_run(gl_request_t *r, const char *path);
+/* runs a rewrite/access/content handler, or the script at path, in a
+   new coroutine of the request */
+void gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path);
+
+/* init_by_lua / init_worker_by_lua in the worker's state */
+int gl_lua_run_init(gl_worker_t *w, int phase);
+
+int gl_lua_has_handler(gl_request_t *r, int phase);
+void gl_lua_run_header_filter(gl_request_t *r);
+int gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
+    int eof);
+void gl_lua_run_log(gl_request_t *r);
+
+/* the phase now: the request's, or init/init_worker outside requests;
+   -1 if none */
+int gl_lua_get_phase(gl_request_t *r);
+
+/* the request running now, or NULL (never raises) */
+gl_request_t *gl_lua_current_request(void);
+
+/*
+ * luafcgid scripts: after the chunk ran, if it defined the handler (a
+ * global main(env, r)), pushes it with its two arguments on the
+ * request's coroutine and returns GL_OK; else GL_DECLINED.
+ */
+int gl_lua_luafcgid(gl_request_t *r);
+void gl_lua_luafcgid_release(gl_request_t *r);
 
 /*
  * Resumes the request's coroutine; nargs values on its stack are what the
@@ -39,6 +65,34 @@ gl_request_t *gl_lua_request(lua_State *L);
 /* registers ngx.say, ngx.print, ngx.header, ... into the table on top */
 void gl_lua_inject_output_api(lua_State *L);
 void gl_lua_inject_sleep_api(lua_State *L);
+void gl_lua_inject_re_api(lua_State *L);
+void gl_lua_inject_string_api(lua_State *L);
+void gl_lua_inject_time_api(lua_State *L);
+void gl_lua_inject_log_api(lua_State *L);
+void gl_lua_inject_misc_api(lua_State *L);
+
+/* the phases an API function may run in */
+#define GL_CTX_INIT           (1 << GL_PHASE_INIT)
+#define GL_CTX_INIT_WORKER    (1 << GL_PHASE_INIT_WORKER)
+#define GL_CTX_REWRITE        (1 << GL_PHASE_REWRITE)
+#define GL_CTX_ACCESS         (1 << GL_PHASE_ACCESS)
+#define GL_CTX_CONTENT        (1 << GL_PHASE_CONTENT)
+#define GL_CTX_HEADER_FILTER  (1 << GL_PHASE_HEADER_FILTER)
+#define GL_CTX_BODY_FILTER    (1 << GL_PHASE_BODY_FILTER)
+#define GL_CTX_LOG            (1 << GL_PHASE_LOG)
+
+/* raises "API disabled in the context of ..." outside the phases */
+void gl_lua_check_context(lua_State *L, gl_request_t *r, unsigned mask);
+
+/* ngx.ctx of the request */
+void gl_lua_push_ctx(lua_State *L, gl_request_t *r);
+void gl_lua_set_ctx(lua_State *L, gl_request_t *r, int idx);
+
+/* the query string (set_uri_args and ngx.var.args writes included) */
+const char *gl_lua_req_args(gl_request_t *r, size_t *len);
+
+void gl_lua_inject_var_api(lua_State *L);
+void gl_lua_inject_req_api(lua_State *L);
 
 /* yield helpers for API functions */
 int gl_lua_yield_exit(lua_State *L, gl_request_t *r);

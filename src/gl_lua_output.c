@@ -10,9 +10,35 @@
 #include "gl_request.h"
 #include "gl_worker.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <strings.h>
 
 #define GL_LUA_HEADER_MAX  256
+
+
+/*
+ * A number as lua-nginx-module prints it: an int32 as an integer, anything
+ * else with "%.14g".  Writes into dst if not NULL; returns the length.
+ */
+static size_t
+gl_lua_num(lua_Number n, u_char *dst)
+{
+    int   len;
+    char  buf[64];
+
+    if (n == (lua_Number) (int32_t) n) {
+        len = snprintf(buf, sizeof(buf), "%d", (int) (int32_t) n);
+    } else {
+        len = snprintf(buf, sizeof(buf), "%.14g", (double) n);
+    }
+
+    if (dst != NULL) {
+        memcpy(dst, buf, len);
+    }
+
+    return len;
+}
 
 
 /*
@@ -33,10 +59,7 @@ gl_lua_arg_size(lua_State *L, int idx, int arg, const char *fname,
         return len;
 
     case LUA_TNUMBER:
-        lua_pushvalue(L, idx);
-        lua_tolstring(L, -1, &len);
-        lua_pop(L, 1);
-        return len;
+        return gl_lua_num(lua_tonumber(L, idx), NULL);
 
     case LUA_TNIL:
         return 3;
@@ -52,11 +75,11 @@ gl_lua_arg_size(lua_State *L, int idx, int arg, const char *fname,
 
     case LUA_TTABLE:
         if (depth > 100) {
-            return luaL_error(L, "bad argument #%d to '%s' (table nested too "
-                              "deep)", arg, fname);
+            return luaL_argerror(L, arg, "table nested too deep");
         }
 
-        /* only arrays: every key a positive integer */
+        /* only arrays: every key a positive integer; holes print "nil" */
+        n = 0;
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {
             lua_pop(L, 1);
@@ -64,12 +87,12 @@ gl_lua_arg_size(lua_State *L, int idx, int arg, const char *fname,
                 || lua_tonumber(L, -1) != (lua_Number) lua_tointeger(L, -1)
                 || lua_tointeger(L, -1) < 1)
             {
-                return luaL_error(L, "bad argument #%d to '%s' (non-array "
-                                  "table found)", arg, fname);
+                return luaL_argerror(L, arg, "non-array table found");
             }
+
+            n = gl_max(n, (int) lua_tointeger(L, -1));
         }
 
-        n = (int) lua_objlen(L, idx);
         size = 0;
 
         for (i = 1; i <= n; i++) {
@@ -84,9 +107,16 @@ gl_lua_arg_size(lua_State *L, int idx, int arg, const char *fname,
         break;
     }
 
-    return luaL_error(L, "bad argument #%d to '%s' (string, number, boolean, "
-                      "nil, ngx.null, or array table expected, got %s)", arg,
-                      fname, luaL_typename(L, idx));
+    (void) fname;
+
+    if (depth > 0) {
+        return luaL_argerror(L, arg, lua_pushfstring(L, "bad data type %s "
+                             "found", luaL_typename(L, idx)));
+    }
+
+    return luaL_argerror(L, arg, lua_pushfstring(L, "string, number, "
+                         "boolean, nil, ngx.null, or array table expected, "
+                         "but got %s", luaL_typename(L, idx)));
 }
 
 
@@ -100,12 +130,12 @@ gl_lua_arg_copy(lua_State *L, int idx, u_char *dst)
     switch (lua_type(L, idx)) {
 
     case LUA_TSTRING:
-    case LUA_TNUMBER:
-        lua_pushvalue(L, idx);
-        s = lua_tolstring(L, -1, &len);
+        s = lua_tolstring(L, idx, &len);
         memcpy(dst, s, len);
-        lua_pop(L, 1);
         return dst + len;
+
+    case LUA_TNUMBER:
+        return dst + gl_lua_num(lua_tonumber(L, idx), dst);
 
     case LUA_TNIL:
         return (u_char *) memcpy(dst, "nil", 3) + 3;
@@ -120,7 +150,12 @@ gl_lua_arg_copy(lua_State *L, int idx, u_char *dst)
         return (u_char *) memcpy(dst, "null", 4) + 4;
 
     case LUA_TTABLE:
-        n = (int) lua_objlen(L, idx);
+        n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx) != 0) {
+            lua_pop(L, 1);
+            n = gl_max(n, (int) lua_tointeger(L, -1));
+        }
 
         for (i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);
@@ -145,11 +180,13 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
     gl_request_t  *r;
 
     r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
     nargs = lua_gettop(L);
 
     if (r->finished) {
         lua_pushnil(L);
-        lua_pushliteral(L, "response already finished");
+        lua_pushliteral(L, "seen eof");
         return 2;
     }
 
@@ -223,24 +260,240 @@ gl_lua_print(lua_State *L)
 static int
 gl_lua_flush(lua_State *L)
 {
+    int            wait;
     gl_request_t  *r;
 
     r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
+
+    wait = lua_gettop(L) > 0 && lua_toboolean(L, 1);
 
     if (r->finished) {
         lua_pushnil(L);
-        lua_pushliteral(L, "response already finished");
+        lua_pushliteral(L, "seen eof");
         return 2;
     }
 
     if (!r->header_sent) {
-        gl_request_output(r, (const u_char *) "", 0);
+        /* nothing printed yet: nginx flushes nothing either */
+        lua_pushinteger(L, 1);
+        return 1;
     }
 
     gl_request_flush(r);
     gl_conn_write(r->conn);
 
+    if (wait && r->conn->out != NULL && L == r->co) {
+        /* the resume loop waits for the whole queue to be written */
+        r->co_op = GL_CO_WAIT;
+        r->wait = GL_WAIT_FLUSH;
+        return lua_yield(L, 0);
+    }
+
     lua_pushinteger(L, 1);
+    return 1;
+}
+
+
+static int
+gl_lua_eof(lua_State *L)
+{
+    gl_request_t  *r;
+
+    r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
+
+    if (lua_gettop(L) != 0) {
+        return luaL_error(L, "no argument is expected");
+    }
+
+    if (r->finished) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "seen eof");
+        return 2;
+    }
+
+    gl_request_eof(r);
+
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+
+static int
+gl_lua_send_headers(lua_State *L)
+{
+    gl_request_t  *r;
+
+    r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
+
+    if (!r->header_sent && !r->finished) {
+        if (gl_request_send_header_now(r) != GL_OK) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "nginx output filter error");
+            return 2;
+        }
+
+        gl_request_flush(r);
+        gl_conn_write(r->conn);
+    }
+
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+
+static int
+gl_lua_redirect(lua_State *L)
+{
+    int            n;
+    size_t         len;
+    lua_Integer    status;
+    const char    *uri;
+    gl_request_t  *r;
+
+    n = lua_gettop(L);
+
+    if (n != 1 && n != 2) {
+        return luaL_error(L, "expecting one or two arguments");
+    }
+
+    uri = luaL_checklstring(L, 1, &len);
+
+    if (n == 2) {
+        status = luaL_checkinteger(L, 2);
+
+        if (status != 301 && status != 302 && status != 303
+            && status != 307 && status != 308)
+        {
+            return luaL_error(L, "only ngx.HTTP_MOVED_TEMPORARILY, "
+                              "ngx.HTTP_MOVED_PERMANENTLY, "
+                              "ngx.HTTP_PERMANENT_REDIRECT, "
+                              "ngx.HTTP_SEE_OTHER, and "
+                              "ngx.HTTP_TEMPORARY_REDIRECT are allowed");
+        }
+
+    } else {
+        status = 302;
+    }
+
+    r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
+
+    if (r->header_sent) {
+        return luaL_error(L, "attempt to call ngx.redirect after sending out "
+                          "the headers");
+    }
+
+    if (memchr(uri, '\r', len) || memchr(uri, '\n', len)) {
+        return luaL_error(L, "bad redirect uri");
+    }
+
+    if (gl_request_set_header(r, "Location", 8, uri, len, 1) != GL_OK) {
+        return luaL_error(L, "no memory");
+    }
+
+    r->exit_status = (int) status;
+
+    if (L != r->co) {
+        return luaL_error(L, "ngx.redirect in a user coroutine is not "
+                          "supported yet");
+    }
+
+    return gl_lua_yield_exit(L, r);
+}
+
+
+/* ngx.resp.get_headers(max, raw) */
+static int
+gl_lua_resp_get_headers(lua_State *L)
+{
+    int            max, raw, n, count;
+    size_t         i, j;
+    char           name[GL_LUA_HEADER_MAX];
+    gl_header_t   *h;
+    gl_request_t  *r;
+
+    n = lua_gettop(L);
+    max = (n >= 1 && !lua_isnil(L, 1)) ? (int) luaL_checkinteger(L, 1) : 100;
+    raw = n >= 2 && lua_toboolean(L, 2);
+
+    r = gl_lua_request(L);
+
+    lua_createtable(L, 0, (int) r->nheaders);
+    count = 0;
+
+    for (i = 0; i < r->nheaders; i++) {
+        h = &r->headers[i];
+
+        if (max > 0 && count >= max) {
+            lua_pushliteral(L, "truncated");
+            return 2;
+        }
+
+        count++;
+
+        for (j = 0; j < h->name_len && j < sizeof(name) - 1; j++) {
+            name[j] = raw ? h->name[j] : (char) tolower((unsigned char)
+                                                        h->name[j]);
+        }
+
+        lua_pushlstring(L, name, j);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
+
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, h->value, h->value_len);
+            lua_rawset(L, -3);
+
+        } else if (lua_istable(L, -1)) {
+            lua_pushlstring(L, h->value, h->value_len);
+            lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1);
+            lua_pop(L, 2);
+
+        } else {
+            lua_createtable(L, 2, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+            lua_pushlstring(L, h->value, h->value_len);
+            lua_rawseti(L, -2, 2);
+            lua_rawset(L, -3);
+        }
+    }
+
+    if (!raw) {
+        /* lookups in any case, "_" for "-", as ngx.req.get_headers */
+        luaL_getmetatable(L, "golapis.headers_mt");
+        lua_setmetatable(L, -2);
+    }
+
+    return 1;
+}
+
+
+static int
+gl_lua_ngx_get_phase(lua_State *L)
+{
+    int  phase;
+
+    static const char  *names[GL_PHASE_MAX] = {
+        "init", "init_worker", "rewrite", "access", "content",
+        "header_filter", "body_filter", "log"
+    };
+
+    phase = gl_lua_get_phase(gl_lua_current_request());
+
+    if (phase < 0) {
+        return luaL_error(L, "no request found");
+    }
+
+    lua_pushstring(L, names[phase]);
     return 1;
 }
 
@@ -255,7 +508,26 @@ gl_lua_exit(lua_State *L)
     }
 
     r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
     r->exit_status = (int) luaL_checkinteger(L, 1);
+
+    if (r->header_sent && r->exit_status >= 300 && r->exit_status != 408
+        && r->exit_status != 499 && r->exit_status != 444)
+    {
+        if (r->exit_status != r->status) {
+            gl_log_error(GL_LOG_ERR, 0, "attempt to set status %d via "
+                         "ngx.exit after sending out the response status %d",
+                         r->exit_status, r->status);
+        }
+
+        r->exit_status = 200;
+    }
+
+    if (r->finished && r->exit_status >= 0) {
+        /* after ngx.eof(): just end the script */
+        r->exit_status = 0;
+    }
 
     if (L != r->co) {
         return luaL_error(L, "ngx.exit in a user coroutine is not "
@@ -280,6 +552,18 @@ gl_lua_ngx_index(lua_State *L)
     if (key != NULL && len == 6 && memcmp(key, "status", 6) == 0) {
         r = gl_lua_request(L);
         lua_pushinteger(L, r->status);
+        return 1;
+    }
+
+    if (key != NULL && len == 3 && memcmp(key, "ctx", 3) == 0) {
+        r = gl_lua_request(L);
+        gl_lua_push_ctx(L, r);
+        return 1;
+    }
+
+    if (key != NULL && len == 12 && memcmp(key, "headers_sent", 12) == 0) {
+        r = gl_lua_request(L);
+        lua_pushboolean(L, r->header_sent);
         return 1;
     }
 
@@ -317,12 +601,45 @@ gl_lua_ngx_newindex(lua_State *L)
         return 0;
     }
 
+    if (key != NULL && len == 3 && memcmp(key, "ctx", 3) == 0) {
+        r = gl_lua_request(L);
+        gl_lua_set_ctx(L, r, 3);
+        return 0;
+    }
+
     lua_rawset(L, 1);
     return 0;
 }
 
 
 /* ngx.header */
+
+/* __index of header tables: lower-cased, "_" as "-" */
+static int
+gl_lua_headers_index(lua_State *L)
+{
+    size_t       len, i;
+    char         buf[GL_LUA_HEADER_MAX];
+    const char  *key;
+
+    key = lua_tolstring(L, 2, &len);
+
+    if (key == NULL || len >= sizeof(buf)) {
+        lua_pushnil(L);
+        return 1;
+    }
+
+    for (i = 0; i < len; i++) {
+        buf[i] = (key[i] == '_') ? '-' : (char) tolower((unsigned char)
+                                                        key[i]);
+    }
+
+    lua_pushlstring(L, buf, len);
+    lua_rawget(L, 1);
+
+    return 1;
+}
+
 
 static size_t
 gl_lua_header_name(lua_State *L, int idx, char *buf)
@@ -401,16 +718,53 @@ gl_lua_header_get(lua_State *L)
 }
 
 
-static void
-gl_lua_header_check_value(lua_State *L, const char *v, size_t len)
+/*
+ * Control characters in a header value would break the header block: they
+ * go out %-escaped, as lua-nginx-module does.  Pushes the value to use.
+ */
+static const char *
+gl_lua_header_value(lua_State *L, int idx, size_t *len)
 {
-    size_t  i;
+    size_t          i, n;
+    const u_char   *v;
+    luaL_Buffer     b;
+    char            esc[4];
 
-    for (i = 0; i < len; i++) {
-        if (v[i] == '\r' || v[i] == '\n') {
-            luaL_error(L, "header value contains a CR or LF");
+    if (lua_type(L, idx) == LUA_TBOOLEAN) {
+        lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+        return lua_tolstring(L, -1, len);
+    }
+
+    v = (const u_char *) lua_tolstring(L, idx, &n);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+            break;
         }
     }
+
+    if (i == n) {
+        lua_pushvalue(L, idx);
+        return lua_tolstring(L, -1, len);
+    }
+
+    luaL_buffinit(L, &b);
+
+    for (i = 0; i < n; i++) {
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+            snprintf(esc, sizeof(esc), "%%%02X", v[i]);
+            luaL_addlstring(&b, esc, 3);
+        } else {
+            luaL_addchar(&b, (char) v[i]);
+        }
+    }
+
+    luaL_pushresult(&b);
+
+    return lua_tolstring(L, -1, len);
 }
 
 
@@ -427,9 +781,14 @@ gl_lua_header_set(lua_State *L)
     len = gl_lua_header_name(L, 2, name);
 
     if (r->header_sent) {
-        gl_log_error(GL_LOG_ERR, 0, "attempt to set ngx.header.%s after "
-                     "sending out response headers", name);
+        /* "HEADER" literally, as lua-nginx-module says it */
+        gl_log_error(GL_LOG_ERR, 0, "attempt to set ngx.header.HEADER after "
+                     "sending out response headers");
         return 0;
+    }
+
+    if (len == 12 && strcasecmp(name, "Content-Type") == 0) {
+        r->mime_set = 1;
     }
 
     switch (lua_type(L, 3)) {
@@ -440,8 +799,8 @@ gl_lua_header_set(lua_State *L)
 
     case LUA_TSTRING:
     case LUA_TNUMBER:
-        v = lua_tolstring(L, 3, &vlen);
-        gl_lua_header_check_value(L, v, vlen);
+    case LUA_TBOOLEAN:
+        v = gl_lua_header_value(L, 3, &vlen);
         if (gl_request_set_header(r, name, len, v, vlen, 1) != GL_OK) {
             return luaL_error(L, "no memory");
         }
@@ -453,16 +812,16 @@ gl_lua_header_set(lua_State *L)
 
         for (i = 1; i <= n; i++) {
             lua_rawgeti(L, 3, i);
-            v = lua_tolstring(L, -1, &vlen);
+            v = gl_lua_header_value(L, -1, &vlen);
             if (v == NULL) {
-                return luaL_error(L, "bad value in the table for header "
-                                  "\"%s\"", name);
+                return luaL_error(L, "attempt to set bad value of type %s "
+                                  "in a table for header \"%s\"",
+                                  luaL_typename(L, -1), name);
             }
-            gl_lua_header_check_value(L, v, vlen);
             if (gl_request_set_header(r, name, len, v, vlen, 0) != GL_OK) {
                 return luaL_error(L, "no memory");
             }
-            lua_pop(L, 1);
+            lua_pop(L, 2);
         }
         return 0;
 
@@ -470,6 +829,87 @@ gl_lua_header_set(lua_State *L)
         return luaL_error(L, "attempt to set bad value of type %s for "
                           "header \"%s\"", luaL_typename(L, 3), name);
     }
+}
+
+
+/* require("ngx.resp").add_header(key, value): adds, never replaces */
+/* tostring(v) */
+static const char *
+luaL_tolstring_compat(lua_State *L, int idx)
+{
+    lua_getglobal(L, "tostring");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+
+    return lua_tostring(L, -1);
+}
+
+
+static int
+gl_lua_resp_add_header(lua_State *L)
+{
+    int            i, n;
+    char           name[GL_LUA_HEADER_MAX];
+    size_t         len, vlen;
+    const char    *v;
+    gl_request_t  *r;
+
+    r = gl_lua_request(L);
+
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        lua_pushstring(L, luaL_tolstring_compat(L, 1));
+        lua_replace(L, 1);
+    }
+
+    len = gl_lua_header_name(L, 1, name);
+
+    if (lua_isnoneornil(L, 2)) {
+        luaL_where(L, 1);
+        lua_pushliteral(L, "invalid header value");
+        lua_concat(L, 2);
+        return lua_error(L);
+    }
+
+    if (r->header_sent) {
+        gl_log_error(GL_LOG_ERR, 0, "attempt to set ngx.header.HEADER after "
+                     "sending out response headers");
+        return 0;
+    }
+
+    if (!lua_istable(L, 2)) {
+        v = gl_lua_header_value(L, 2, &vlen);
+        if (v == NULL) {
+            lua_getglobal(L, "tostring");
+            lua_pushvalue(L, 2);
+            lua_call(L, 1, 1);
+            v = lua_tolstring(L, -1, &vlen);
+        }
+
+        if (gl_request_set_header(r, name, len, v, vlen, 0) != GL_OK) {
+            return luaL_error(L, "no memory");
+        }
+
+        return 0;
+    }
+
+    n = (int) lua_objlen(L, 2);
+
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        v = gl_lua_header_value(L, -1, &vlen);
+        if (v == NULL) {
+            lua_getglobal(L, "tostring");
+            lua_pushvalue(L, -3);
+            lua_call(L, 1, 1);
+            v = lua_tolstring(L, -1, &vlen);
+        }
+        if (gl_request_set_header(r, name, len, v, vlen, 0) != GL_OK) {
+            return luaL_error(L, "no memory");
+        }
+        lua_settop(L, 2);
+    }
+
+    return 0;
 }
 
 
@@ -484,11 +924,46 @@ gl_lua_inject_output_api(lua_State *L)
     lua_setfield(L, -2, "flush");
     lua_pushcfunction(L, gl_lua_exit);
     lua_setfield(L, -2, "exit");
+    lua_pushcfunction(L, gl_lua_eof);
+    lua_setfield(L, -2, "eof");
+    lua_pushcfunction(L, gl_lua_send_headers);
+    lua_setfield(L, -2, "send_headers");
+    lua_pushcfunction(L, gl_lua_redirect);
+    lua_setfield(L, -2, "redirect");
+    lua_pushcfunction(L, gl_lua_ngx_get_phase);
+    lua_setfield(L, -2, "get_phase");
+
+    /* ngx.resp */
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, gl_lua_resp_get_headers);
+    lua_setfield(L, -2, "get_headers");
+    lua_setfield(L, -2, "resp");
+
+    /* for lua/ngx/resp.lua (require "ngx.resp") */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_getfield(L, -1, "golapis.core");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "golapis.core");
+    }
+    lua_pushcfunction(L, gl_lua_resp_add_header);
+    lua_setfield(L, -2, "resp_add_header");
+    lua_pop(L, 3);
+
+    /* header tables: lookups in any case, "_" for "-" */
+    luaL_newmetatable(L, "golapis.headers_mt");
+    lua_pushcfunction(L, gl_lua_headers_index);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
 
     lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "null");
 
     /* ngx.header */
+
     lua_newtable(L);
     lua_createtable(L, 0, 2);
     lua_pushcfunction(L, gl_lua_header_get);

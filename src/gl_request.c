@@ -11,10 +11,13 @@
 #include "gl_request.h"
 #include "gl_worker.h"
 
+#include <ctype.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* STDOUT content per record we build; the block also has room for the
    header, the padding, and the closing records */
@@ -22,6 +25,7 @@
 #define GL_OUT_BLOCK  (FCGI_HEADER_LEN + GL_OUT_DATA + 8 + 24)
 
 static void gl_request_start(gl_request_t *r);
+static void gl_request_send_end(gl_request_t *r);
 static void gl_request_free(gl_request_t *r);
 static int gl_request_append(gl_request_t *r, const u_char *data, size_t len);
 
@@ -41,9 +45,15 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
     r->worker = c->worker;
     r->id = id;
     r->keep_conn = keep_conn ? 1 : 0;
-    r->status = 200;
     r->co_ref = -1;
     r->pending_ref = -1;
+    r->ctx_ref = -1;
+    r->var_ref = -1;
+    r->env_ref = -1;
+    r->lf_ref = -1;
+    r->body_fd = -1;
+    r->body_buffer_size = c->worker->conf->client_body_buffer_size;
+    r->start_time = ev_now(c->worker->loop);
 
     return r;
 }
@@ -141,9 +151,8 @@ gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
     r->params_raw_cap = 0;
     r->params_done = 1;
 
-    if (r->stdin_done) {
-        gl_request_start(r);
-    }
+    /* the script starts now; it reads the body when it wants it */
+    gl_request_start(r);
 
     return GL_OK;
 }
@@ -152,49 +161,155 @@ gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
 void
 gl_request_stdin(gl_request_t *r, const u_char *data, size_t len, int eos)
 {
-    size_t   size, max;
-    u_char  *p;
+    size_t  max;
 
     max = r->worker->conf->client_max_body_size;
 
-    if (len && !r->body_too_large) {
-        if (max && r->body_len + len > max) {
+    if (len && !r->body_too_large && !r->body_discard) {
+        if (max && r->body_total + len > max) {
             gl_log_error(GL_LOG_ERR, 0, "client intended to send too large "
                          "body: more than client_max_body_size (%zu bytes)",
                          max);
             r->body_too_large = 1;
-            free(r->body);
-            r->body = NULL;
-            r->body_len = 0;
-            r->body_cap = 0;
+            gl_request_body_free(r);
 
-        } else {
-            if (r->body_len + len > r->body_cap) {
-                size = gl_max(r->body_cap * 2, 4096);
-                size = gl_max(size, r->body_len + len);
-                p = realloc(r->body, size);
-                if (p == NULL) {
-                    gl_log_error(GL_LOG_ALERT, errno, "no memory for a body "
-                                 "of %zu bytes", size);
-                    r->body_too_large = 1;
-                    return;
-                }
-                r->body = p;
-                r->body_cap = size;
+            if (r->wait == GL_WAIT_BODY) {
+                gl_request_fail(r, 413);
+                return;
             }
 
-            memcpy(r->body + r->body_len, data, len);
-            r->body_len += len;
+        } else {
+            r->body_total += len;
+
+            if (gl_request_body_append(r, data, len) != GL_OK) {
+                gl_request_body_free(r);
+                r->body_too_large = 1;
+
+                if (r->wait == GL_WAIT_BODY) {
+                    gl_request_fail(r, 500);
+                    return;
+                }
+            }
         }
     }
 
-    if (eos) {
-        r->stdin_done = 1;
-
-        if (r->params_done) {
-            gl_request_start(r);
-        }
+    if (!eos) {
+        return;
     }
+
+    r->stdin_done = 1;
+
+    if (r->wait == GL_WAIT_BODY) {
+        r->body_read = 1;
+        gl_lua_resume(r, 0);
+    }
+}
+
+
+int
+gl_request_body_append(gl_request_t *r, const u_char *data, size_t len)
+{
+    size_t    size;
+    u_char   *p;
+    ssize_t   n;
+    char      path[4096];
+
+    if (r->body_fd == -1 && r->body_len + len > r->body_buffer_size) {
+        /* spool to a file, as nginx does with client_body_temp_path */
+        snprintf(path, sizeof(path), "%s/golapis-body-XXXXXX",
+                 r->worker->conf->client_body_temp_path);
+
+        r->body_fd = mkostemp(path, O_CLOEXEC);
+        if (r->body_fd == -1) {
+            gl_log_error(GL_LOG_CRIT, errno, "mkostemp(\"%s\") failed", path);
+            return GL_ERROR;
+        }
+
+        r->body_path = strdup(path);
+        r->body_in_file = 1;
+        r->body_clean = 1;
+
+        if (r->body_path == NULL) {
+            return GL_ERROR;
+        }
+
+        gl_log_error(GL_LOG_WARN, 0, "a client request body is buffered to "
+                     "a temporary file %s", path);
+
+        if (r->body_len
+            && gl_request_body_append(r, r->body, r->body_len) != GL_OK)
+        {
+            return GL_ERROR;
+        }
+
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+        r->body_cap = 0;
+    }
+
+    if (r->body_fd != -1) {
+        while (len) {
+            n = write(r->body_fd, data, len);
+            if (n == -1) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                gl_log_error(GL_LOG_CRIT, errno, "write() to \"%s\" failed",
+                             r->body_path);
+                return GL_ERROR;
+            }
+            data += n;
+            len -= n;
+        }
+
+        return GL_OK;
+    }
+
+    if (r->body_len + len > r->body_cap) {
+        size = gl_max(r->body_cap * 2, 4096);
+        size = gl_max(size, r->body_len + len);
+        p = realloc(r->body, size);
+        if (p == NULL) {
+            gl_log_error(GL_LOG_ALERT, errno, "no memory for a body of %zu "
+                         "bytes", size);
+            return GL_ERROR;
+        }
+        r->body = p;
+        r->body_cap = size;
+    }
+
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+
+    return GL_OK;
+}
+
+
+void
+gl_request_body_free(gl_request_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+    r->body_cap = 0;
+
+    if (r->body_fd != -1) {
+        close(r->body_fd);
+        r->body_fd = -1;
+    }
+
+    if (r->body_path != NULL) {
+        if (r->body_clean && unlink(r->body_path) == -1) {
+            gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
+                         r->body_path);
+        }
+        free(r->body_path);
+        r->body_path = NULL;
+    }
+
+    r->body_in_file = 0;
+    r->body_clean = 0;
 }
 
 
@@ -286,34 +401,83 @@ gl_request_script(gl_request_t *r, char *buf)
 static void
 gl_request_start(gl_request_t *r)
 {
-    int          status;
-    const char  *path;
-    char         buf[PATH_MAX];
+    const gl_param_t  *p;
 
     r->started = 1;
     r->worker->stat_reqs++;
 
-    if (r->body_too_large) {
-        gl_request_error_page(r, 413);
+    p = gl_request_param(r, "CONTENT_LENGTH", 14);
+
+    if (p != NULL && p->value_len && r->worker->conf->client_max_body_size
+        && strtoull(p->value, NULL, 10)
+           > r->worker->conf->client_max_body_size)
+    {
+        gl_log_error(GL_LOG_ERR, 0, "client intended to send too large "
+                     "body: %s bytes, more than client_max_body_size (%zu "
+                     "bytes)", p->value,
+                     r->worker->conf->client_max_body_size);
+        r->body_too_large = 1;
+        gl_request_fail(r, 413);
+        return;
+    }
+
+    r->phase = GL_PHASE_INIT_WORKER;
+    gl_request_phase_done(r);
+}
+
+
+/*
+ * Runs the next phase after r->phase: rewrite and access handlers when
+ * configured, then the content handler or the script; after content, the
+ * request is over.
+ */
+void
+gl_request_phase_done(gl_request_t *r)
+{
+    int                status;
+    gl_conf_t         *conf;
+    gl_lua_handler_t  *h;
+    char               buf[PATH_MAX];
+
+    conf = r->worker->conf;
+
+    if (r->phase >= GL_PHASE_CONTENT || r->header_sent) {
+        /* a rewrite or access handler that answered ends the request */
         gl_request_finalize(r);
         return;
     }
 
-    path = r->worker->conf->content_by_lua_file;
+    while (++r->phase < GL_PHASE_CONTENT) {
+        h = &conf->handlers[r->phase];
 
-    if (path == NULL) {
-        status = gl_request_script(r, buf);
-        if (status != 0) {
-            gl_request_error_page(r, status);
-            gl_request_finalize(r);
+        if (h->file != NULL || h->code != NULL) {
+            gl_lua_run(r, h, NULL);
             return;
         }
-
-        path = buf;
     }
 
-    /* runs the script until it ends or waits */
-    gl_lua_run(r, path);
+    h = &conf->handlers[GL_PHASE_CONTENT];
+
+    if (h->file != NULL || h->code != NULL) {
+        gl_lua_run(r, h, NULL);
+        return;
+    }
+
+    status = gl_request_script(r, buf);
+    if (status != 0) {
+        gl_request_fail(r, status);
+        return;
+    }
+
+    gl_lua_run(r, NULL, buf);
+}
+
+
+void
+gl_request_fail(gl_request_t *r, int status)
+{
+    gl_request_error_page(r, status);
+    gl_request_finalize(r);
 }
 
 
@@ -374,7 +538,15 @@ gl_request_send_header(gl_request_t *r)
     const char  *status;
     gl_header_t *h;
 
+    if (gl_lua_has_handler(r, GL_PHASE_HEADER_FILTER)) {
+        gl_lua_run_header_filter(r);
+    }
+
     r->header_sent = 1;
+
+    if (r->status == 0) {
+        r->status = 200;
+    }
 
     status = gl_http_status_line(r->status);
     if (status != NULL) {
@@ -387,12 +559,19 @@ gl_request_send_header(gl_request_t *r)
         return GL_ERROR;
     }
 
-    have_type = 0;
+    /*
+     * nginx sends no Content-Type with a 204, and adds default_type only
+     * when the script did not touch Content-Type (even to clear it)
+     */
+    have_type = (r->status == 204 || r->mime_set);
 
     for (i = 0; i < r->nheaders; i++) {
         h = &r->headers[i];
 
         if (h->name_len == 12 && strcasecmp(h->name, "Content-Type") == 0) {
+            if (r->status == 204) {
+                continue;
+            }
             have_type = 1;
         }
 
@@ -458,7 +637,30 @@ gl_request_output(gl_request_t *r, const u_char *data, size_t len)
         return GL_ERROR;
     }
 
+    if (!r->in_filter && gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
+        return gl_lua_run_body_filter(r, data, len, 0);
+    }
+
     return gl_request_append(r, data, len);
+}
+
+
+/* body filter output: straight into STDOUT records */
+int
+gl_request_output_raw(gl_request_t *r, const u_char *data, size_t len)
+{
+    return gl_request_append(r, data, len);
+}
+
+
+int
+gl_request_send_header_now(gl_request_t *r)
+{
+    if (r->header_sent) {
+        return GL_OK;
+    }
+
+    return gl_request_send_header(r);
 }
 
 
@@ -505,12 +707,28 @@ gl_request_flush(gl_request_t *r)
 }
 
 
+/* the titles of nginx's own error pages, where they differ from the
+   status line */
+static const char *
+gl_request_page_title(int status)
+{
+    switch (status) {
+    case 302:
+        return "302 Found";
+    case 401:
+        return "401 Authorization Required";
+    default:
+        return gl_http_status_line(status);
+    }
+}
+
+
 void
 gl_request_error_page(gl_request_t *r, int status)
 {
     int          n;
-    char         page[512];
-    const char  *line;
+    char         page[512], len[32];
+    const char  *title;
 
     if (r->header_sent) {
         return;
@@ -522,24 +740,53 @@ gl_request_error_page(gl_request_t *r, int status)
         return;
     }
 
-    line = gl_http_status_line(status);
+    title = gl_request_page_title(status);
 
-    if (line == NULL) {
+    if (title == NULL) {
         return;
     }
 
     n = snprintf(page, sizeof(page),
                  "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n"
                  "<center><h1>%s</h1></center>\r\n<hr><center>golapis</center>"
-                 "\r\n</body>\r\n</html>\r\n", line, line);
+                 "\r\n</body>\r\n</html>\r\n", title, title);
 
     gl_request_set_header(r, "Content-Type", 12, "text/html", 9, 1);
+    gl_request_set_header(r, "Content-Length", 14, len,
+                          snprintf(len, sizeof(len), "%d", n), 1);
     gl_request_output(r, (u_char *) page, n);
 }
 
 
 void
 gl_request_finalize(gl_request_t *r)
+{
+    if (r->eof) {
+        gl_worker_detached_done(r->worker, r);
+    } else {
+        gl_request_send_end(r);
+    }
+
+    gl_lua_run_log(r);
+    gl_lua_release(r);
+    gl_request_free(r);
+}
+
+
+void
+gl_request_eof(gl_request_t *r)
+{
+    gl_request_send_end(r);
+
+    /* from now on the request belongs to its worker, not the connection */
+    r->eof = 1;
+    gl_worker_detached_add(r->worker, r);
+}
+
+
+/* the rest of the answer, the end of STDOUT and END_REQUEST */
+static void
+gl_request_send_end(gl_request_t *r)
 {
     size_t        need;
     gl_conn_t    *c;
@@ -551,6 +798,8 @@ gl_request_finalize(gl_request_t *r)
     if (!r->header_sent) {
         (void) gl_request_send_header(r);
     }
+
+    gl_lua_run_body_filter(r, NULL, 0, 1);
 
     cl = gl_request_close_record(r);
     need = 2 * FCGI_HEADER_LEN + 8;
@@ -585,8 +834,8 @@ gl_request_finalize(gl_request_t *r)
 done:
 
     gl_conn_request_done(c, r);
-    gl_lua_release(r);
-    gl_request_free(r);
+    gl_conn_write(c);
+    r->conn = NULL;
 }
 
 
@@ -594,6 +843,7 @@ void
 gl_request_cancel(gl_request_t *r)
 {
     r->conn = NULL;
+    r->finished = 1;
     gl_lua_release(r);
     gl_request_free(r);
 }
@@ -612,6 +862,49 @@ gl_request_set_header(gl_request_t *r, const char *name, size_t nlen,
 {
     size_t        i, j, size;
     gl_header_t  *h;
+
+    if (value != NULL && vlen == 0) {
+        /* an empty value removes the header, as in nginx */
+        value = NULL;
+    }
+
+    if (replace && value != NULL) {
+        /* nginx keeps the name as first set: update the first in place */
+        for (i = 0; i < r->nheaders; i++) {
+            h = &r->headers[i];
+
+            if (h->name_len == nlen && strncasecmp(h->name, name, nlen) == 0)
+            {
+                char  *v = strndup(value, vlen);
+
+                if (v == NULL) {
+                    return GL_ERROR;
+                }
+
+                free(h->value);
+                h->value = v;
+                h->value_len = vlen;
+
+                /* and drop the other values */
+                for (j = ++i; i < r->nheaders; i++) {
+                    h = &r->headers[i];
+
+                    if (h->name_len == nlen
+                        && strncasecmp(h->name, name, nlen) == 0)
+                    {
+                        free(h->name);
+                        free(h->value);
+                        continue;
+                    }
+
+                    r->headers[j++] = *h;
+                }
+
+                r->nheaders = j;
+                return GL_OK;
+            }
+        }
+    }
 
     if (replace || value == NULL) {
         for (i = 0, j = 0; i < r->nheaders; i++) {
@@ -672,6 +965,17 @@ gl_request_free(gl_request_t *r)
         free(r->headers[i].value);
     }
 
+    for (i = 0; i < r->nrh; i++) {
+        free(r->rh[i].name);
+        free(r->rh[i].value);
+    }
+
+    gl_request_body_free(r);
+
+    free(r->rh);
+    free(r->method);
+    free(r->uri);
+    free(r->args);
     free(r->headers);
     free(r->out);
     free(r->params_raw);
@@ -679,4 +983,129 @@ gl_request_free(gl_request_t *r)
     free(r->params);
     free(r->body);
     free(r);
+}
+
+
+/*
+ * The request headers, as nginx's fastcgi module passed them: "HTTP_X_Y"
+ * params become "x-y"; CONTENT_TYPE and CONTENT_LENGTH, which nginx sends
+ * as params of their own, become content-type and content-length.
+ */
+int
+gl_request_build_headers(gl_request_t *r)
+{
+    size_t             i, j, n;
+    char              *name;
+    gl_header_t       *h;
+    const gl_param_t  *p;
+
+    if (r->rh_built) {
+        return GL_OK;
+    }
+
+    r->rh_built = 1;
+
+    for (i = 0; i < r->nparams; i++) {
+        p = &r->params[i];
+
+        if (p->name_len > 5 && memcmp(p->name, "HTTP_", 5) == 0) {
+            n = p->name_len - 5;
+            name = strndup(p->name + 5, n);
+
+        } else if ((p->name_len == 12 && memcmp(p->name, "CONTENT_TYPE", 12)
+                    == 0)
+                   || (p->name_len == 14
+                       && memcmp(p->name, "CONTENT_LENGTH", 14) == 0))
+        {
+            if (p->value_len == 0) {
+                continue;
+            }
+            n = p->name_len;
+            name = strndup(p->name, n);
+
+        } else {
+            continue;
+        }
+
+        if (name == NULL) {
+            return GL_ERROR;
+        }
+
+        for (j = 0; j < n; j++) {
+            name[j] = (name[j] == '_') ? '-'
+                                       : (char) tolower((unsigned char) name[j]);
+        }
+
+        if (r->nrh == r->rh_cap) {
+            size_t  size = r->rh_cap ? r->rh_cap * 2 : 16;
+
+            h = realloc(r->rh, size * sizeof(gl_header_t));
+            if (h == NULL) {
+                free(name);
+                return GL_ERROR;
+            }
+            r->rh = h;
+            r->rh_cap = size;
+        }
+
+        h = &r->rh[r->nrh];
+        h->name = name;
+        h->name_len = n;
+        h->value = strndup(p->value, p->value_len);
+        h->value_len = p->value_len;
+
+        if (h->value == NULL) {
+            free(name);
+            return GL_ERROR;
+        }
+
+        r->nrh++;
+    }
+
+    return GL_OK;
+}
+
+
+/* header names alike, as nginx's $http_ variables see them: case and
+   "-" versus "_" do not matter */
+static int
+gl_request_header_eq(const char *a, const char *b, size_t len)
+{
+    size_t  i;
+    int     ca, cb;
+
+    for (i = 0; i < len; i++) {
+        ca = tolower((unsigned char) a[i]);
+        cb = tolower((unsigned char) b[i]);
+        ca = (ca == '_') ? '-' : ca;
+        cb = (cb == '_') ? '-' : cb;
+
+        if (ca != cb) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the first value of request header name (lower-case, dashes), or NULL */
+const gl_header_t *
+gl_request_header(gl_request_t *r, const char *name, size_t len)
+{
+    size_t  i;
+
+    if (gl_request_build_headers(r) != GL_OK) {
+        return NULL;
+    }
+
+    for (i = 0; i < r->nrh; i++) {
+        if (r->rh[i].name_len == len
+            && gl_request_header_eq(r->rh[i].name, name, len))
+        {
+            return &r->rh[i];
+        }
+    }
+
+    return NULL;
 }

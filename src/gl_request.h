@@ -21,6 +21,8 @@ typedef enum {
     GL_WAIT_SLEEP,        /* a timer: ngx.sleep */
     GL_WAIT_DRAIN,        /* output queue too long: ngx.print */
     GL_WAIT_YIELD,        /* a plain coroutine.yield: resume next turn */
+    GL_WAIT_BODY,         /* ngx.req.read_body: the rest of STDIN */
+    GL_WAIT_FLUSH         /* ngx.flush(true): the whole queue written */
 } gl_wait_e;
 
 typedef enum {
@@ -58,17 +60,45 @@ struct gl_request_s {
     gl_param_t         *params;
     size_t              nparams;
 
+    /* the body: in memory, or in a file once over client_body_buffer_size */
     u_char             *body;
     size_t              body_len;
     size_t              body_cap;
+    size_t              body_total;     /* bytes of STDIN so far */
+    size_t              body_buffer_size;
+    int                 body_fd;
+    char               *body_path;
+
+    /* request headers, rebuilt from the HTTP_* params when first needed */
+    gl_header_t        *rh;
+    size_t              nrh;
+    size_t              rh_cap;
+
+    char               *method;         /* set_method, set_uri, ... */
+    char               *uri;
+    char               *args;
+
+    double              start_time;
+    gl_phase_e          phase;
 
     unsigned            keep_conn:1;
     unsigned            params_done:1;
     unsigned            stdin_done:1;
     unsigned            body_too_large:1;
+    unsigned            body_read:1;    /* ngx.req.read_body() is done */
+    unsigned            body_discard:1;
+    unsigned            body_in_file:1;
+    unsigned            body_clean:1;   /* unlink body_path at the end */
+    unsigned            body_initing:1; /* between init_body and finish */
+    unsigned            rh_built:1;
     unsigned            started:1;
     unsigned            header_sent:1;
     unsigned            finished:1;
+    unsigned            eof:1;          /* ngx.eof(): the answer is sent */
+    unsigned            in_filter:1;
+    unsigned            mime_set:1;     /* Content-Type set or cleared */
+    unsigned            body_filter_eof:1;  /* ngx.arg[2] = true */
+    unsigned            luafcgid:1;         /* main(env, r) runs */
 
     /* the coroutine */
     void               *co;            /* lua_State * */
@@ -77,6 +107,10 @@ struct gl_request_s {
     gl_wait_e           wait;
     ev_timer            timer;
     int                 exit_status;
+    int                 ctx_ref;        /* ngx.ctx */
+    int                 var_ref;        /* ngx.var writes */
+    int                 env_ref;        /* the globals of the request */
+    int                 lf_ref;         /* luafcgid's r object */
 
     /* ngx.print waiting for the queue to drain: the rest of its string */
     int                 pending_ref;
@@ -99,6 +133,26 @@ int gl_request_params(gl_request_t *r, const u_char *data, size_t len,
 void gl_request_stdin(gl_request_t *r, const u_char *data, size_t len,
     int eos);
 
+/* the content phase is over (or rewrite/access ended it): what comes next */
+void gl_request_phase_done(gl_request_t *r);
+
+/* ends the request with an error page (if nothing was sent yet) */
+void gl_request_fail(gl_request_t *r, int status);
+
+/* the body as it came: GL_ERROR if it cannot be stored */
+int gl_request_body_append(gl_request_t *r, const u_char *data, size_t len);
+void gl_request_body_free(gl_request_t *r);
+
+/* ngx.eof(): sends the end of the answer, the script goes on */
+void gl_request_eof(gl_request_t *r);
+
+/* the request headers (from the HTTP_* params) */
+int gl_request_build_headers(gl_request_t *r);
+
+/* the first value of a request header (lower-case name), or NULL */
+const gl_header_t *gl_request_header(gl_request_t *r, const char *name,
+    size_t len);
+
 /* the request's param, or NULL */
 const gl_param_t *gl_request_param(gl_request_t *r, const char *name,
     size_t len);
@@ -109,6 +163,12 @@ void gl_request_finalize(gl_request_t *r);
 
 /* output: copies into STDOUT records; the header is sent first */
 int gl_request_output(gl_request_t *r, const u_char *data, size_t len);
+/* output that skips the body filter (the filter's own output) */
+int gl_request_output_raw(gl_request_t *r, const u_char *data, size_t len);
+
+/* sends the header block now (ngx.send_headers) */
+int gl_request_send_header_now(gl_request_t *r);
+
 /* queues the record being filled, so it can be written */
 void gl_request_flush(gl_request_t *r);
 

@@ -9,6 +9,7 @@
 #include "gl_conn.h"
 #include "gl_log.h"
 #include "gl_lua.h"
+#include "gl_request.h"
 #include "gl_worker.h"
 
 #include <limits.h>
@@ -25,6 +26,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
     size_t         i, n;
     gl_worker_t   *w;
 
+    (void) loop;
     (void) revents;
 
     w = a->data;
@@ -48,10 +50,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
         gl_log_error(GL_LOG_INFO, 0, "worker %d: finishing %d connections",
                      w->id, w->nconns);
         gl_conn_close_idle(w);
-
-        if (w->nconns == 0) {
-            ev_break(loop, EVBREAK_ALL);
-        }
+        gl_worker_conn_closed(w);
     }
 }
 
@@ -59,9 +58,35 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 void
 gl_worker_conn_closed(gl_worker_t *w)
 {
-    if (w->exiting && w->nconns == 0) {
+    if (w->exiting && w->nconns == 0 && w->ndetached == 0) {
         ev_break(w->loop, EVBREAK_ALL);
     }
+}
+
+
+void
+gl_worker_detached_add(gl_worker_t *w, gl_request_t *r)
+{
+    r->next = w->detached;
+    w->detached = r;
+    w->ndetached++;
+}
+
+
+void
+gl_worker_detached_done(gl_worker_t *w, gl_request_t *r)
+{
+    gl_request_t  **pr;
+
+    for (pr = &w->detached; *pr; pr = &(*pr)->next) {
+        if (*pr == r) {
+            *pr = r->next;
+            w->ndetached--;
+            break;
+        }
+    }
+
+    gl_worker_conn_closed(w);
 }
 
 
@@ -81,6 +106,14 @@ gl_worker_thread(void *arg)
                  (unsigned long long) w->stat_reqs);
 
     ev_async_stop(w->loop, &w->notify);
+
+    while (w->detached) {
+        gl_request_t  *r = w->detached;
+
+        w->detached = r->next;
+        gl_request_cancel(r);
+    }
+
     gl_lua_close(w);
 
     atomic_store(&w->done, 1);

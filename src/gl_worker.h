@@ -33,6 +33,10 @@ struct gl_worker_s {
     int                 exiting;
     gl_conn_t          *conns;         /* a list of open connections */
     int                 nconns;
+    gl_request_t       *detached;      /* requests still running after
+                                          ngx.eof(): no connection owns
+                                          them */
+    int                 ndetached;
     lua_State          *L;
     char               *docroot;       /* realpath of document_root */
 
@@ -56,6 +60,10 @@ void gl_worker_post_quit(gl_worker_t *w);
 
 /* after the thread is joined */
 void gl_worker_free(gl_worker_t *w);
+
+/* a request left its connection (ngx.eof) / ended after that */
+void gl_worker_detached_add(gl_worker_t *w, gl_request_t *r);
+void gl_worker_detached_done(gl_worker_t *w, gl_request_t *r);
 
 /* called by a connection when it is gone: may end an exiting worker */
 void gl_worker_conn_closed(gl_worker_t *w);

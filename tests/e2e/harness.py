@@ -724,3 +724,196 @@ def expect_hello(port, path="/hello.lua", **kw):
     assert status == 200, "hello: status %s, body %r" % (status, body[:300])
     assert body == b"hello, world\n", "hello: body %r" % body[:300]
     return headers
+
+
+# ---------------------------------------------------------------------------
+# differential tests: the same script through golapis (/NAME.lua) and
+# through the real lua-nginx-module (/ref/NAME.lua, Nginx(..., lua=True))
+
+# added by nginx itself or hop-by-hop: not the script's doing
+HOP_HEADERS = ("date", "server", "connection", "transfer-encoding",
+               "content-length", "keep-alive")
+
+FOOTER_RE = re.compile(rb"<hr><center>[^<]*</center>")
+
+
+def norm_footer(body):
+    """An error page with its server footer ("nginx/1.22.1" from nginx,
+    "golapis" from golapis) replaced by a placeholder."""
+    return FOOTER_RE.sub(b"<hr><center>SERVER</center>", body)
+
+
+def norm_ref(body):
+    """A /ref/ response's body with "/ref/" made "/" (the URI differs by
+    that prefix) and the error page footer neutralized."""
+    return norm_footer(body.replace(b"/ref/", b"/"))
+
+
+def header_list(headers, skip=HOP_HEADERS):
+    """[(name, value)] of an http.client message, without the `skip`
+    names (lowercase), sorted by lowercase name (values of one name keep
+    their order); names keep their case, as a script set them."""
+    out = [(k, v) for k, v in headers.items() if k.lower() not in skip]
+    return sorted(out, key=lambda kv: kv[0].lower())
+
+
+def http_raw(port, data, timeout=30):
+    """Sends the bytes `data` (a whole HTTP request, which should say
+    "Connection: close") to 127.0.0.1:port; returns (status, headers,
+    body) like http_get.  For requests http.client cannot make: repeated
+    headers, HTTP/1.0, odd request lines."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        body = resp.read()
+        return resp.status, resp.headers, body
+    finally:
+        s.close()
+
+
+def http_pair(port, path, raw=None, **kw):
+    """(golapis, ref) results of the same request to PATH and to
+    /ref + PATH; with raw (bytes containing "{PATH}") the request is sent
+    with http_raw instead, PATH substituted."""
+    return (_http_one(port, path, raw, kw),
+            _http_one(port, "/ref" + path, raw, kw))
+
+
+def _http_one(port, path, raw, kw):
+    if raw is not None:
+        return http_raw(port, raw.replace(b"{PATH}", path.encode()),
+                        timeout=kw.get("timeout", 30))
+    return http_get(port, path, **kw)
+
+
+def assert_same(port, path, check_headers=(), all_headers=False,
+                norm=None, ref_status=None, raw=None, **kw):
+    """Requests PATH from golapis and /ref + PATH from lua-nginx-module and
+    asserts the same status, the same body (the ref body through norm_ref,
+    both through `norm` when given), and the same values of the header
+    names in `check_headers` (every header but HOP_HEADERS with
+    all_headers); kw goes to http_get (method, body, headers, ...).
+    ref_status, when given, is checked first, so that a script that fails
+    both ways does not pass.  Returns (golapis result, ref result).
+    With GL_REF_ONLY=1 in the environment only the ref side is checked
+    (and returned as both), to try a new test's expectations against
+    lua-nginx-module before golapis has the feature."""
+    ref_only = os.environ.get("GL_REF_ONLY")
+    rs, rh, rb = _http_one(port, "/ref" + path, raw, kw)
+    if not ref_only:
+        gs, gh, gb = _http_one(port, path, raw, kw)
+    else:
+        gs, gh, gb = rs, rh, rb
+    rb = norm_ref(rb)
+    gb = norm_footer(gb)
+    if norm is not None:
+        gb, rb = norm(gb), norm(rb)
+    if ref_status is not None:
+        assert rs == ref_status, ("%s: the ref status is %s, not %s; "
+                                  "body %r" % (path, rs, ref_status, rb))
+    if ref_only:
+        # checking a test's expectations against lua-nginx-module alone
+        return (rs, rh, rb), (rs, rh, rb)
+    assert gs == rs, ("%s: status golapis %s, ref %s\ngolapis body: %r\n"
+                      "ref body: %r" % (path, gs, rs, gb[:2000], rb[:2000]))
+    assert gb == rb, _body_diff(path, gb, rb)
+    if all_headers:
+        gl, rl = header_list(gh), header_list(rh)
+        assert gl == rl, "%s: headers\ngolapis %r\nref     %r" % (path, gl,
+                                                                 rl)
+    for name in check_headers:
+        gv, rv = gh.get_all(name), rh.get_all(name)
+        assert gv == rv, ("%s: header %s: golapis %r, ref %r"
+                          % (path, name, gv, rv))
+    return (gs, gh, gb), (rs, rh, rb)
+
+
+def _body_diff(path, gb, rb):
+    gl, rl = gb.split(b"\n"), rb.split(b"\n")
+    lines = ["%s: bodies differ (golapis vs ref)" % path]
+    for i in range(max(len(gl), len(rl))):
+        a = gl[i] if i < len(gl) else None
+        b = rl[i] if i < len(rl) else None
+        if a != b:
+            lines.append("  line %d:\n    golapis %r\n    ref     %r"
+                         % (i + 1, a, b))
+    return "\n".join(lines[:40])
+
+
+def http_timed(port, path, headers=None, method="GET", timeout=30):
+    """One HTTP/1.1 request (Connection: close) on a raw socket, read
+    until the server closes; returns (raw response bytes, [(seconds since
+    the request was sent, total bytes received by then)]), to see when
+    each part of a streamed response arrived."""
+    hdrs = {"Host": "localhost", "Connection": "close"}
+    hdrs.update(headers or {})
+    req = "%s %s HTTP/1.1\r\n%s\r\n" % (method, path, "".join(
+        "%s: %s\r\n" % kv for kv in hdrs.items()))
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw = bytearray()
+    events = []
+    try:
+        s.sendall(req.encode())
+        t0 = time.monotonic()
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+            events.append((time.monotonic() - t0, len(raw)))
+    finally:
+        s.close()
+    return bytes(raw), events
+
+
+def arrival(raw, events, marker):
+    """When (seconds, from http_timed's events) the bytes `marker` had
+    fully arrived; None if they never did."""
+    i = raw.find(marker)
+    if i < 0:
+        return None
+    for t, n in events:
+        if n >= i + len(marker):
+            return t
+    return None
+
+
+# Lua for test scripts that print many checks in one response: p(...)
+# adds a line (tables shown with sorted keys, strings in them quoted),
+# done() prints them all.
+LUA_PRELUDE = r'''
+local _out = {}
+local function show(v, top)
+    if type(v) == "string" then
+        return top and v or string.format("%q", v)
+    end
+    if type(v) ~= "table" then
+        return tostring(v)
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b)
+        if type(a) == type(b)
+           and (type(a) == "number" or type(a) == "string")
+        then
+            return a < b
+        end
+        return type(a) < type(b)
+    end)
+    local o = {}
+    for _, k in ipairs(keys) do
+        o[#o + 1] = show(k) .. "=" .. show(v[k])
+    end
+    return "{" .. table.concat(o, ",") .. "}"
+end
+local function p(...)
+    local x = {...}
+    for i = 1, select("#", ...) do x[i] = show(x[i], true) end
+    _out[#_out + 1] = table.concat(x, " ", 1, select("#", ...))
+end
+local function done()
+    ngx.say(table.concat(_out, "\n"))
+end
+'''
