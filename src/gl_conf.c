@@ -548,6 +548,27 @@ gl_conf_size(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
 
 
 static int
+gl_conf_luafcgid_handler(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
+    int nargs)
+{
+    const char  *p;
+
+    (void) nargs;
+
+    for (p = args[1]; *p; p++) {
+        if (!(isalnum((unsigned char) *p) || *p == '_')
+            || isdigit((unsigned char) args[1][0]))
+        {
+            return gl_conf_error(cp, "invalid Lua name \"%s\" in \"%s\"",
+                                 args[1], args[0]);
+        }
+    }
+
+    return gl_conf_set_str(cp, &conf->luafcgid_handler, args[1]);
+}
+
+
+static int
 gl_conf_default_type(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
     int nargs)
 {
@@ -629,6 +650,7 @@ static gl_conf_directive_t  gl_conf_directives[] = {
     { "lua_regex_cache_max_entries", 1, 1, 1, gl_conf_number },
     { "lua_regex_match_limit", 1, 1, 1, gl_conf_number },
     { "default_type", 1, 1, 1, gl_conf_default_type },
+    { "luafcgid_handler", 1, 1, 1, gl_conf_luafcgid_handler },
     { NULL, 0, 0, 0, NULL }
 };
 
@@ -1090,9 +1112,11 @@ gl_conf_load(const char *path, char *err, size_t err_size)
     conf->error_log = strdup("stderr");
     conf->default_type = strdup("text/html");
     conf->client_body_temp_path = strdup("/tmp");
+    conf->luafcgid_handler = strdup("main");
 
     if (conf->file == NULL || conf->dir == NULL || conf->error_log == NULL
-        || conf->default_type == NULL || conf->client_body_temp_path == NULL)
+        || conf->default_type == NULL || conf->client_body_temp_path == NULL
+        || conf->luafcgid_handler == NULL)
     {
         snprintf(err, err_size, "out of memory");
         goto failed;
@@ -1184,5 +1208,6 @@ gl_conf_free(gl_conf_t *conf)
 
     free(conf->default_type);
     free(conf->client_body_temp_path);
+    free(conf->luafcgid_handler);
     free(conf);
 }

@@ -47,6 +47,7 @@ struct gl_conf_s {
     char               *lua_package_cpath;
     int                 code_cache;
     gl_lua_handler_t    handlers[GL_PHASE_MAX];
+    char               *luafcgid_handler;  /* "main" */
 
     size_t              params_max_size;
     size_t              client_max_body_size;

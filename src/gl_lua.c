@@ -532,6 +532,47 @@ gl_lua_call_sync(gl_worker_t *w, gl_request_t *r, int phase,
 }
 
 
+/* -t: every handler must at least compile */
+int
+gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size)
+{
+    int                i, rc;
+    lua_State         *L;
+    gl_lua_handler_t  *h;
+
+    L = luaL_newstate();
+    if (L == NULL) {
+        snprintf(err, size, "cannot create a Lua state");
+        return GL_ERROR;
+    }
+
+    rc = GL_OK;
+
+    for (i = 0; i < GL_PHASE_MAX && rc == GL_OK; i++) {
+        h = &conf->handlers[i];
+
+        if (h->file != NULL) {
+            rc = gl_lua_load(L, h->file);
+        } else if (h->code != NULL) {
+            rc = gl_lua_load_code(L, h->code, h->code_len, h->chunkname);
+        } else {
+            continue;
+        }
+
+        if (rc != GL_OK) {
+            snprintf(err, size, "%s: %s*: %s", conf->file,
+                     gl_conf_phase_directive(i), lua_tostring(L, -1));
+        }
+
+        lua_settop(L, 0);
+    }
+
+    lua_close(L);
+
+    return rc;
+}
+
+
 int
 gl_lua_run_init(gl_worker_t *w, int phase)
 {

@@ -20,6 +20,9 @@ void gl_lua_close(gl_worker_t *w);
    new coroutine of the request */
 void gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path);
 
+/* golapis -t: compiles every Lua handler of conf; GL_ERROR with err */
+int gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size);
+
 /* init_by_lua / init_worker_by_lua in the worker's state */
 int gl_lua_run_init(gl_worker_t *w, int phase);
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GL_REQ_MAX_ARGS     100
@@ -707,6 +708,26 @@ gl_req_add_header(lua_State *L)
 
 /* the body */
 
+/* the Content-Length request header follows a body set from Lua, as
+   nginx's does */
+static void
+gl_req_set_content_length(lua_State *L, gl_request_t *r, size_t n)
+{
+    char  buf[32];
+
+    if (gl_request_build_headers(r) != GL_OK) {
+        return;
+    }
+
+    gl_req_remove(r, "content-length", 14);
+
+    if (gl_req_add_one(r, "content-length", 14, buf,
+                       snprintf(buf, sizeof(buf), "%zu", n)) != GL_OK)
+    {
+        luaL_error(L, "no memory");
+    }
+}
+
 static int
 gl_req_read_body(lua_State *L)
 {
@@ -860,6 +881,8 @@ gl_req_set_body_data(lua_State *L)
         return luaL_error(L, "no memory");
     }
 
+    gl_req_set_content_length(L, r, len);
+
     return 0;
 }
 
@@ -868,6 +891,7 @@ static int
 gl_req_set_body_file(lua_State *L)
 {
     int            fd, clean;
+    struct stat    st;
     const char    *path;
     gl_request_t  *r;
 
@@ -884,9 +908,13 @@ gl_req_set_body_file(lua_State *L)
         return luaL_error(L, "request body not read yet");
     }
 
+    if (stat(path, &st) == -1) {
+        return luaL_error(L, "stat() \"%s\" failed", path);
+    }
+
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
-        return luaL_error(L, "cannot open file: %s", path);
+        return luaL_error(L, "open() \"%s\" failed", path);
     }
 
     gl_request_body_free(r);
@@ -902,6 +930,8 @@ gl_req_set_body_file(lua_State *L)
     r->body_clean = clean;
     r->body_discard = 0;
     r->body_read = 1;
+
+    gl_req_set_content_length(L, r, (size_t) st.st_size);
 
     return 0;
 }
@@ -926,6 +956,10 @@ gl_req_init_body(lua_State *L)
 
     if (size <= 0) {
         return luaL_error(L, "bad buffer size");
+    }
+
+    if (!r->body_read && !r->body_discard) {
+        return luaL_error(L, "request body not read yet");
     }
 
     gl_request_body_free(r);
@@ -954,8 +988,7 @@ gl_req_append_body(lua_State *L)
     r = gl_req_get(L);
 
     if (!r->body_initing) {
-        return luaL_error(L, "request body not initialized by "
-                          "ngx.req.init_body()");
+        return luaL_error(L, "request_body not initialized");
     }
 
     if (len && gl_request_body_append(r, (const u_char *) data, len)
@@ -982,11 +1015,14 @@ gl_req_finish_body(lua_State *L)
     r = gl_req_get(L);
 
     if (!r->body_initing) {
-        return luaL_error(L, "request body not initialized by "
-                          "ngx.req.init_body()");
+        return luaL_error(L, "request_body not initialized");
     }
 
     r->body_initing = 0;
+
+    gl_req_set_content_length(L, r, r->body_in_file
+                                    ? (size_t) lseek(r->body_fd, 0, SEEK_CUR)
+                                    : r->body_len);
 
     return 0;
 }

@@ -154,12 +154,10 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
     }
 
     if (strcmp(name, "args") == 0 || strcmp(name, "query_string") == 0) {
-        const gl_param_t  *p = gl_request_param(r, "REQUEST_URI", 11);
+        v = gl_lua_req_args(r, &n);
 
-        /* no "?" in the request line: nginx has no $args at all */
-        if (r->args == NULL
-            && (p == NULL || memchr(p->value, '?', p->value_len) == NULL))
-        {
+        /* empty args from the request: nginx's $args is not found */
+        if (n == 0 && r->args == NULL) {
             lua_pushnil(L);
             return 1;
         }

@@ -9,6 +9,7 @@
 #include "gl_conf.h"
 #include "gl_listen.h"
 #include "gl_log.h"
+#include "gl_lua.h"
 #include "gl_worker.h"
 
 #include <ev.h>
@@ -358,6 +359,13 @@ main(int argc, char **argv)
             fprintf(stderr, "golapis: configuration file %s test failed\n",
                     file);
         }
+        return 1;
+    }
+
+    if (test && gl_lua_check_conf(gl_conf, err, sizeof(err)) != GL_OK) {
+        fprintf(stderr, "golapis: %s\n"
+                "golapis: configuration file %s test failed\n", err, file);
+        gl_conf_free(gl_conf);
         return 1;
     }
 

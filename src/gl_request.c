@@ -988,8 +988,8 @@ gl_request_free(gl_request_t *r)
 
 /*
  * The request headers, as nginx's fastcgi module passed them: "HTTP_X_Y"
- * params become "x-y"; CONTENT_TYPE and CONTENT_LENGTH, which nginx sends
- * as params of their own, become content-type and content-length.
+ * params become "x-y" (nginx sends Content-Type and Content-Length both
+ * as CONTENT_* params and as HTTP_CONTENT_*).
  */
 int
 gl_request_build_headers(gl_request_t *r)
@@ -1011,17 +1011,6 @@ gl_request_build_headers(gl_request_t *r)
         if (p->name_len > 5 && memcmp(p->name, "HTTP_", 5) == 0) {
             n = p->name_len - 5;
             name = strndup(p->name + 5, n);
-
-        } else if ((p->name_len == 12 && memcmp(p->name, "CONTENT_TYPE", 12)
-                    == 0)
-                   || (p->name_len == 14
-                       && memcmp(p->name, "CONTENT_LENGTH", 14) == 0))
-        {
-            if (p->value_len == 0) {
-                continue;
-            }
-            n = p->name_len;
-            name = strndup(p->name, n);
 
         } else {
             continue;
