@@ -66,6 +66,7 @@ gl_conn_init(gl_worker_t *w, int fd)
 
     c->worker = w;
     c->fd = fd;
+    c->linger_id = -1;
     gl_fcgi_parser_init(&c->parser);
 
     ev_io_init(&c->rev, gl_conn_read_cb, fd, EV_READ);
@@ -243,8 +244,16 @@ void
 gl_conn_request_done(gl_conn_t *c, gl_request_t *r)
 {
     if (!r->keep_conn) {
-        /* the web server closes nothing: we do, once it has the answer */
-        c->closing = 1;
+        /*
+         * the web server closes nothing: we do, once it has the answer;
+         * but not before it has sent the whole body, or it would get a
+         * reset while sending it and cut the answer short
+         */
+        if (r->stdin_done) {
+            c->closing = 1;
+        } else {
+            c->linger_id = r->id;
+        }
     }
 
     gl_conn_unlink_request(c, r);
@@ -406,6 +415,10 @@ gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len)
             if (r != NULL && !r->stdin_done) {
                 /* this may run the request's script */
                 gl_request_stdin(r, ev.data, ev.len, ev.eos);
+
+            } else if (r == NULL && ev.eos && ev.id == c->linger_id) {
+                c->linger_id = -1;
+                c->closing = 1;
             }
             break;
 

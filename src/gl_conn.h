@@ -57,6 +57,9 @@ struct gl_conn_s {
     u_char             *gv;           /* a GET_VALUES record being read */
     size_t              gv_len;
 
+    int                 linger_id;    /* closing waits for the end of this
+                                         request's STDIN; -1: none */
+
     unsigned            reading:1;    /* rev started */
     unsigned            closing:1;    /* close once the output is written */
     unsigned            error:1;      /* dead: free on the way out */

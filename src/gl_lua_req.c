@@ -149,7 +149,10 @@ gl_req_parse_args(lua_State *L, const char *s, size_t len, int max)
         return 0;
     }
 
-    memcpy(buf, s, len);
+    if (len) {
+        memcpy(buf, s, len);
+    }
+
     p = buf;
     end = buf + len;
     count = 0;

@@ -103,6 +103,40 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
     const char        *v, *colon;
     const gl_header_t *h;
 
+    if (strcmp(name, "http_cookie") == 0) {
+        /* several Cookie headers: joined with "; ", as nginx does */
+        size_t       i;
+        int          found;
+        luaL_Buffer  b;
+
+        if (gl_request_build_headers(r) != GL_OK) {
+            return luaL_error(L, "no memory");
+        }
+
+        luaL_buffinit(L, &b);
+        found = 0;
+
+        for (i = 0; i < r->nrh; i++) {
+            h = &r->rh[i];
+
+            if (h->name_len == 6 && strcasecmp(h->name, "cookie") == 0) {
+                if (found++) {
+                    luaL_addstring(&b, "; ");
+                }
+                luaL_addlstring(&b, h->value, h->value_len);
+            }
+        }
+
+        luaL_pushresult(&b);
+
+        if (!found) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+
+        return 1;
+    }
+
     if (len > 5 && memcmp(name, "http_", 5) == 0) {
         char  hname[GL_VAR_MAX];
 
@@ -120,15 +154,28 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
     }
 
     if (len > 7 && memcmp(name, "cookie_", 7) == 0) {
-        h = gl_request_header(r, "cookie", 6);
-        v = h ? gl_lua_find_pair(h->value, h->value_len, name + 7, len - 7,
-                                 ';', &n)
-              : NULL;
-        if (v == NULL) {
-            lua_pushnil(L);
-        } else {
-            lua_pushlstring(L, v, n);
+        size_t  i;
+
+        if (gl_request_build_headers(r) != GL_OK) {
+            return luaL_error(L, "no memory");
         }
+
+        for (i = 0; i < r->nrh; i++) {
+            h = &r->rh[i];
+
+            if (h->name_len != 6 || strcasecmp(h->name, "cookie") != 0) {
+                continue;
+            }
+
+            v = gl_lua_find_pair(h->value, h->value_len, name + 7, len - 7,
+                                 ';', &n);
+            if (v != NULL) {
+                lua_pushlstring(L, v, n);
+                return 1;
+            }
+        }
+
+        lua_pushnil(L);
         return 1;
     }
 
@@ -156,8 +203,8 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
     if (strcmp(name, "args") == 0 || strcmp(name, "query_string") == 0) {
         v = gl_lua_req_args(r, &n);
 
-        /* empty args from the request: nginx's $args is not found */
-        if (n == 0 && r->args == NULL) {
+        /* empty args from the request, or set to nil: not found */
+        if (n == 0 && (r->args == NULL || r->args_unset)) {
             lua_pushnil(L);
             return 1;
         }
@@ -389,6 +436,7 @@ gl_lua_var_newindex(lua_State *L)
         if (r->args == NULL) {
             return luaL_error(L, "no memory");
         }
+        r->args_unset = (v == NULL);
         return 0;
     }
 

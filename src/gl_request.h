@@ -91,6 +91,7 @@ struct gl_request_s {
     unsigned            body_clean:1;   /* unlink body_path at the end */
     unsigned            body_initing:1; /* between init_body and finish */
     unsigned            rh_built:1;
+    unsigned            args_unset:1;   /* ngx.var.args = nil */
     unsigned            started:1;
     unsigned            header_sent:1;
     unsigned            finished:1;

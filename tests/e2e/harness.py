@@ -917,3 +917,17 @@ local function done()
     ngx.say(table.concat(_out, "\n"))
 end
 '''
+
+
+def diff_setup(files, nginx_kw=None, **golapis_kw):
+    """For differential tests: a fresh docroot holding `files` ({name:
+    Lua text}, each after LUA_PRELUDE, "@DIR@" replaced by the docroot's
+    path), a Golapis on it (golapis_kw) and an Nginx with the ref
+    location (nginx_kw).  Returns (golapis, nginx, docroot)."""
+    d = make_docroot(copy_scripts=False)
+    for name, text in files.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(LUA_PRELUDE + text.replace("@DIR@", d))
+    g = Golapis(docroot=d, **golapis_kw)
+    n = Nginx(g, lua=True, **(nginx_kw or {}))
+    return g, n, d

@@ -10,23 +10,11 @@ import re
 import threading
 import time
 
-from harness import (Golapis, LUA_PRELUDE, Nginx, arrival, assert_same,
-                     http_get, http_timed, make_docroot, wait_for)
+from harness import (Nginx, arrival, assert_same, diff_setup, http_get,
+                     http_timed, wait_for)
 
 HOST = {"Host": "localhost"}
 REF_ONLY = os.environ.get("GL_REF_ONLY")
-
-
-def _setup(files, nginx_kw=None, **golapis_kw):
-    """A docroot with `files` (the prelude put before each, @DIR@ made
-    the docroot's path), golapis on it and nginx with the ref location."""
-    d = make_docroot(copy_scripts=False)
-    for name, text in files.items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(LUA_PRELUDE + text.replace("@DIR@", d))
-    g = Golapis(docroot=d, **golapis_kw)
-    n = Nginx(g, lua=True, **(nginx_kw or {}))
-    return g, n, d
 
 
 def _same(n, path, **kw):
@@ -84,7 +72,7 @@ done()
 
 
 def test_say_print_values():
-    g, n, d = _setup({"say.lua": SAY})
+    g, n, d = diff_setup({"say.lua": SAY})
     _, (rs, rh, rb) = _same(n, "/say.lua", check_headers=["Content-Type"],
                             ref_status=200)
     # the ref answer is what we think it is
@@ -97,7 +85,7 @@ def test_say_print_values():
 
 def test_say_print_errors_logged():
     # not caught: a 500 and the message in the error log, as upstream
-    g, n, d = _setup({
+    g, n, d = diff_setup({
         "e1.lua": "ngx.say({a = 1})\n",
         "e2.lua": "ngx.print(\"a\", {1, {x = 1}})\n",
         "e3.lua": "ngx.say(print)\n",
@@ -134,7 +122,7 @@ ngx.say("second ", tostring(r1), " ", tostring(r2))
 def test_flush_streams():
     # with fastcgi_buffering off nginx passes on each record as it comes,
     # so a flushed "first" reaches the client a second before "second"
-    g, n, d = _setup({"flush_%s.lua" % w: FLUSH.replace("@WAIT@", w)
+    g, n, d = diff_setup({"flush_%s.lua" % w: FLUSH.replace("@WAIT@", w)
                       for w in ("true", "false", "")},
                      nginx_kw={"extra_location": "fastcgi_buffering off;"})
     results = {}
@@ -183,7 +171,7 @@ fh:close()
 def test_eof_then_code_runs_on():
     # the client has the whole response at ngx.eof(); the script goes on
     # (sleeps, then writes a file) after that
-    g, n, d = _setup({"eof_%s.lua" % x: EOF_SCRIPT.replace("@NAME@", x)
+    g, n, d = diff_setup({"eof_%s.lua" % x: EOF_SCRIPT.replace("@NAME@", x)
                       for x in ("g", "r", "gk")})
     nk = Nginx(g, lua=True, keepalive=True)
     results = {}
@@ -253,7 +241,7 @@ def _exit_scripts(codes):
 
 
 def test_exit_statuses():
-    g, n, d = _setup(_exit_scripts(list(EXIT_BEFORE) + EXIT_AFTER))
+    g, n, d = diff_setup(_exit_scripts(list(EXIT_BEFORE) + EXIT_AFTER))
     for code, want in EXIT_BEFORE.items():
         name = "exit_%s_false" % re.sub(r"\W", "_", code)
         _, (rs, rh, rb) = _same(n, "/%s.lua" % name, all_headers=True,
@@ -280,7 +268,7 @@ def test_exit_error():
     # cannot close nginx's client connection; it must stop the script
     # and not answer as if all went well: a 5xx (its own, or nginx's 502
     # when golapis drops the FastCGI request) or a closed connection.
-    g, n, d = _setup(_exit_scripts(["ngx.ERROR"]))
+    g, n, d = diff_setup(_exit_scripts(["ngx.ERROR"]))
     for out in ("true", "false"):
         path = "/exit_ngx_ERROR_%s.lua" % out
         try:
@@ -338,7 +326,7 @@ done()
 
 
 def test_status_and_headers_sent():
-    g, n, d = _setup({"status.lua": STATUS, "send.lua": SEND_HEADERS})
+    g, n, d = diff_setup({"status.lua": STATUS, "send.lua": SEND_HEADERS})
     _, (rs, rh, rb) = _same(n, "/status.lua", all_headers=True,
                             ref_status=201)
     assert rb == (b"initial 0 number\nset 202 number\nstring 203 number\n"
@@ -436,7 +424,7 @@ ngx.exit(200)
 def test_header_set_and_read():
     files = {"header.lua": HEADER, "empty.lua": HEADER_EMPTY}
     files.update(HEADER_CT)
-    g, n, d = _setup(files)
+    g, n, d = diff_setup(files)
     _, (rs, rh, rb) = _same(n, "/header.lua", all_headers=True,
                             ref_status=200)
     assert rh.get_all("X-Multi") == ["a", "b", "c"], rh
@@ -505,7 +493,7 @@ done()
 
 
 def test_resp_get_headers_and_add_header():
-    g, n, d = _setup({"resp.lua": RESP, "raw.lua": RESP_RAW})
+    g, n, d = diff_setup({"resp.lua": RESP, "raw.lua": RESP_RAW})
     _, (rs, rh, rb) = _same(n, "/resp.lua", all_headers=True,
                             ref_status=200)
     assert rh.get_all("X-A") == ["1", "1b"], rh
@@ -560,7 +548,7 @@ def test_redirect():
     for i, (uri, st, want) in enumerate(REDIRECTS):
         args = "%r" % uri if st is None else "%r, %s" % (uri, st)
         files["rd%d.lua" % i] = REDIRECT.replace("@ARGS@", args)
-    g, n, d = _setup(files)
+    g, n, d = diff_setup(files)
     for i, (uri, st, want) in enumerate(REDIRECTS):
         _, (rs, rh, rb) = _same(n, "/rd%d.lua" % i, all_headers=True,
                                 ref_status=want)
