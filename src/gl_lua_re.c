@@ -1,29 +1,30 @@
 /*
  * ngx.re: match, find, gmatch, sub and gsub on PCRE2, with the options,
  * results and error strings of lua-nginx-module running with
- * lua-resty-core; and the primitives lua/ngx/re.lua builds split() and
- * opt() on (package.loaded["golapis.re"], internal).
+ * lua-resty-core; and what lua/ngx/re.lua builds split() and opt() on
+ * (package.loaded["golapis.re"], internal).
  *
- * Everything here belongs to one Lua state, so to one worker: a context
- * userdata (match context with the match limit and the JIT stack, match
- * data) and the cache of the regexes compiled with "o": a table
- * cache[opts][pattern] -> compiled regex, with an LRU list through the
- * entries bounded by lua_regex_cache_max_entries.  Both are upvalues of
- * the functions below; their __gc frees the PCRE2 memory when the state
- * closes.  A regex compiled without "o" is freed by the call that
- * compiled it (or by the GC if that call raised).
+ * As in resty.core, the API is Lua code (the chunk below) around a C
+ * matcher it calls through LuaJIT's FFI (gl_re_ffi_exec), so a hot
+ * ngx.re.find(s, re, "jo") is compiled by the JIT into a table lookup and
+ * a C call; and a replacement function of sub/gsub is called from Lua,
+ * so it may yield (ngx.sleep, cosockets).  Compiling, the cache and
+ * template replacements are C behind the Lua C API.
  *
- * sub and gsub are small Lua functions (the chunk below): a replacement
- * function is called from Lua, so it may yield (ngx.sleep, cosockets) as
- * it may in OpenResty.  A template replacement is done in C.
+ * Everything belongs to one Lua state, so to one worker: a context
+ * userdata (the match context with the match limit and the JIT stack,
+ * the match data) and the cache of the regexes compiled with "o", a table
+ * cache[opts][pattern] -> record, bounded by lua_regex_cache_max_entries
+ * with a second-chance (CLOCK) eviction.  A record is a Lua table around
+ * the compiled regex's userdata; the __gc of the userdata and of the
+ * context free the PCRE2 memory.  A regex compiled without "o" is freed by
+ * the call that compiled it (or by the GC if that call raised).
  */
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_worker.h"
-
-#include <limits.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -44,39 +45,45 @@
 #define GL_RE_JS_COMPAT                                                      \
     (PCRE2_ALT_BSUX | PCRE2_ALLOW_EMPTY_CLASS | PCRE2_MATCH_UNSET_BACKREF)
 
-/* the upvalues of every function here */
+/* the upvalues of the C functions */
 #define GL_RE_UV_CTX            lua_upvalueindex(1)
 #define GL_RE_UV_CACHE          lua_upvalueindex(2)
 #define GL_RE_UV_TOSTRING       lua_upvalueindex(3)
 #define GL_RE_UV_RE_MT          lua_upvalueindex(4)
-#define GL_RE_UV_ITER_MT        lua_upvalueindex(5)
-#define GL_RE_NUPVALUES         5
+#define GL_RE_NUPVALUES         4
 
-/* the slots of a gmatch iterator table */
-#define GL_RE_IT_RE             1
-#define GL_RE_IT_SUBJ           2
-#define GL_RE_IT_POS            3
+/* the slots of a record */
+#define GL_RE_REC_RE            1
+#define GL_RE_REC_NCAPTURES     2
+#define GL_RE_REC_DUPNAMES      3
+#define GL_RE_REC_NAMES         4
+#define GL_RE_REC_OWNED         5
+
+/* the offsets of a match, when C uses them: on the C stack up to this
+   many pairs, else in a userdata */
+#define GL_RE_OV_STACK          32
 
 
-typedef struct gl_re_s  gl_re_t;
+typedef struct gl_re_ctx_s  gl_re_ctx_t;
+typedef struct gl_re_s      gl_re_t;
 
-/* a compiled regex: a userdata; an "o" one is also in the cache */
+/* a compiled regex: a userdata; one compiled with "o" is also in the
+   cache (in the LRU list) until it is evicted */
 struct gl_re_s {
     pcre2_code         *code;          /* NULL once freed */
+    gl_re_ctx_t        *ctx;
     uint32_t            ncaptures;
-    uint32_t            name_count;
-    uint32_t            name_entry_size;
-    PCRE2_SPTR          name_table;
     int                 flags;
     unsigned            owned:1;       /* never cached: freed by its call */
     unsigned            cached:1;      /* in the cache now */
-    gl_re_t            *prev;          /* the LRU list, newest first */
+    unsigned            used:1;        /* matched since the clock passed */
+    gl_re_t            *prev;          /* the cache's list, newest first */
     gl_re_t            *next;
     size_t              opts_len;      /* the cache keys, copied after */
     size_t              pat_len;       /* the struct: opts \0 pattern \0 */
 };
 
-typedef struct {
+struct gl_re_ctx_s {
     pcre2_match_context    *mctx;
     uint32_t                match_limit;   /* what mctx has; 0 default */
     pcre2_jit_stack        *jit_stack;
@@ -89,7 +96,12 @@ typedef struct {
     unsigned                warned:1;
     unsigned                match_cached:1; /* resty.core's "regex cache
                                                is not empty" */
-} gl_re_ctx_t;
+};
+
+
+/* for the FFI */
+int gl_re_ffi_exec(gl_re_t *re, const u_char *s, size_t len, int pos,
+    int *caps, int size);
 
 
 static int
@@ -136,16 +148,6 @@ gl_re_free_code(gl_re_t *re)
 }
 
 
-/* a regex this call compiled without "o" is done with */
-static void
-gl_re_release(gl_re_t *re)
-{
-    if (re->owned) {
-        gl_re_free_code(re);
-    }
-}
-
-
 static int
 gl_re_gc(lua_State *L)
 {
@@ -186,10 +188,8 @@ gl_re_ctx_gc(lua_State *L)
 }
 
 
-/*
- * tostring(v) in place, as resty.core coerces the subject and the
- * replacement.
- */
+/* tostring(v) in place, as resty.core coerces the subject and the
+   replacement */
 static void
 gl_re_tostring(lua_State *L, int idx)
 {
@@ -216,15 +216,13 @@ gl_re_tostring(lua_State *L, int idx)
 }
 
 
-/* the messages resty.core's Lua code raises for a bad argument type */
+/* the messages resty.core's Lua code raises for an argument's type */
 static int
 gl_re_type_error(lua_State *L, const char *what, const char *name, int idx)
 {
     return luaL_error(L, "attempt to %s local '%s' (a %s value)", what,
                       name, luaL_typename(L, idx));
 }
-
-
 /*
  * The options string at idx: flags and PCRE2 compile options.  Raises
  * for an unknown option, as resty.core does.
@@ -331,9 +329,11 @@ gl_re_err_add(char *buf, size_t n, const char *s, size_t len)
 
 
 /*
- * Compiles pat into a new compiled-regex userdata pushed on the stack.
- * key != 0 keeps room for the cache keys (opts at opts_idx).  On a
- * compile error pushes the message instead and returns NULL.
+ * Compiles pat into a record pushed on the stack: a table around a new
+ * compiled-regex userdata (see the Lua chunk for its slots).  key != 0
+ * keeps room in the userdata for the cache keys (the options string at
+ * opts_idx).  On a compile error pushes the message instead and returns
+ * NULL.
  */
 static gl_re_t *
 gl_re_compile(lua_State *L, const char *pat, size_t pat_len, int opts_idx,
@@ -342,8 +342,10 @@ gl_re_compile(lua_State *L, const char *pat, size_t pat_len, int opts_idx,
     int           errcode, rc;
     char          buf[GL_RE_ERRSTR_SIZE];
     u_char        msg[GL_RE_ERRSTR_SIZE];
-    size_t        n, opts_len, size;
+    size_t        n, opts_len;
+    uint32_t      i, count, size;
     gl_re_t      *re;
+    PCRE2_SPTR    entry;
     const char   *opts;
     PCRE2_SIZE    erroff;
     pcre2_code   *code;
@@ -351,23 +353,19 @@ gl_re_compile(lua_State *L, const char *pat, size_t pat_len, int opts_idx,
     opts = "";
     opts_len = 0;
 
-    if (key && lua_type(L, opts_idx) == LUA_TSTRING) {
+    if (key) {
         opts = lua_tolstring(L, opts_idx, &opts_len);
     }
 
-    size = sizeof(gl_re_t) + (key ? opts_len + pat_len + 2 : 0);
+    /* the Lua objects first: a lack of memory there leaks nothing */
+    lua_createtable(L, 5, 0);
 
-    re = lua_newuserdata(L, size);
+    re = lua_newuserdata(L, sizeof(gl_re_t)
+                            + (key ? opts_len + pat_len + 2 : 0));
     memset(re, 0, sizeof(gl_re_t));
     lua_pushvalue(L, GL_RE_UV_RE_MT);
     lua_setmetatable(L, -2);
-
-    if (key) {
-        re->opts_len = opts_len;
-        re->pat_len = pat_len;
-        memcpy((char *) (re + 1), opts, opts_len + 1);
-        memcpy((char *) (re + 1) + opts_len + 1, pat, pat_len + 1);
-    }
+    lua_rawseti(L, -2, GL_RE_REC_RE);
 
     code = pcre2_compile((PCRE2_SPTR) pat, pat_len, options, &errcode,
                          &erroff, NULL);
@@ -397,21 +395,50 @@ gl_re_compile(lua_State *L, const char *pat, size_t pat_len, int opts_idx,
     }
 
     re->code = code;
+
+    if (key) {
+        re->opts_len = opts_len;
+        re->pat_len = pat_len;
+        memcpy((char *) (re + 1), opts, opts_len + 1);
+        memcpy((char *) (re + 1) + opts_len + 1, pat, pat_len + 1);
+    }
+
+    re->ctx = lua_touserdata(L, GL_RE_UV_CTX);
     re->flags = flags;
 
     pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &re->ncaptures);
-    pcre2_pattern_info(code, PCRE2_INFO_NAMECOUNT, &re->name_count);
-
-    if (re->name_count > 0) {
-        pcre2_pattern_info(code, PCRE2_INFO_NAMEENTRYSIZE,
-                           &re->name_entry_size);
-        pcre2_pattern_info(code, PCRE2_INFO_NAMETABLE, &re->name_table);
-    }
 
     if (flags & GL_RE_DFA) {
-        /* DFA matching returns the whole match only */
+        /* DFA matching gives the whole match only */
         re->ncaptures = 0;
     }
+
+    lua_pushinteger(L, re->ncaptures);
+    lua_rawseti(L, -2, GL_RE_REC_NCAPTURES);
+    lua_pushboolean(L, (flags & GL_RE_DUPNAMES) != 0);
+    lua_rawseti(L, -2, GL_RE_REC_DUPNAMES);
+
+    pcre2_pattern_info(code, PCRE2_INFO_NAMECOUNT, &count);
+
+    if (count > 0) {
+        pcre2_pattern_info(code, PCRE2_INFO_NAMEENTRYSIZE, &size);
+        pcre2_pattern_info(code, PCRE2_INFO_NAMETABLE, &entry);
+
+        /* { group, name, ... } in the name table's order */
+        lua_createtable(L, 2 * count, 0);
+
+        for (i = 0; i < count; i++, entry += size) {
+            lua_pushinteger(L, (entry[0] << 8) | entry[1]);
+            lua_rawseti(L, -2, 2 * i + 1);
+            lua_pushstring(L, (const char *) entry + 2);
+            lua_rawseti(L, -2, 2 * i + 2);
+        }
+
+    } else {
+        lua_pushboolean(L, 0);
+    }
+
+    lua_rawseti(L, -2, GL_RE_REC_NAMES);
 
     if (flags & GL_RE_JIT) {
         rc = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
@@ -426,7 +453,7 @@ gl_re_compile(lua_State *L, const char *pat, size_t pat_len, int opts_idx,
 
 
 static void
-gl_re_lru_unlink(gl_re_ctx_t *ctx, gl_re_t *re)
+gl_re_list_unlink(gl_re_ctx_t *ctx, gl_re_t *re)
 {
     if (re->prev != NULL) {
         re->prev->next = re->next;
@@ -446,7 +473,7 @@ gl_re_lru_unlink(gl_re_ctx_t *ctx, gl_re_t *re)
 
 
 static void
-gl_re_lru_push(gl_re_ctx_t *ctx, gl_re_t *re)
+gl_re_list_push(gl_re_ctx_t *ctx, gl_re_t *re)
 {
     re->prev = NULL;
     re->next = ctx->head;
@@ -461,15 +488,28 @@ gl_re_lru_push(gl_re_ctx_t *ctx, gl_re_t *re)
 }
 
 
-/* drops the least recently used entry; whoever still holds it (a gmatch
-   iterator) keeps it alive until the GC */
+/*
+ * Drops one entry: the oldest one not used since the clock last passed
+ * it (an entry used meanwhile gets a second chance at the head).  Who
+ * still holds the record (a gmatch iterator) keeps it until the GC.
+ */
 static void
 gl_re_cache_evict(lua_State *L, gl_re_ctx_t *ctx)
 {
     gl_re_t  *re;
 
-    re = ctx->tail;
-    gl_re_lru_unlink(ctx, re);
+    for ( ;; ) {
+        re = ctx->tail;
+        gl_re_list_unlink(ctx, re);
+
+        if (!re->used) {
+            break;
+        }
+
+        re->used = 0;
+        gl_re_list_push(ctx, re);
+    }
+
     re->cached = 0;
     ctx->count--;
 
@@ -486,7 +526,7 @@ gl_re_cache_evict(lua_State *L, gl_re_ctx_t *ctx)
 }
 
 
-/* puts the regex on top of the stack into cache[opts][pat] */
+/* puts the record on top of the stack into cache[opts][pattern] */
 static void
 gl_re_cache_put(lua_State *L, gl_re_ctx_t *ctx, gl_re_t *re, int pat_idx,
     int opts_idx, int max, int match_family)
@@ -503,30 +543,24 @@ gl_re_cache_put(lua_State *L, gl_re_ctx_t *ctx, gl_re_t *re, int pat_idx,
         }
     }
 
-    if (lua_type(L, opts_idx) == LUA_TSTRING) {
-        lua_pushvalue(L, opts_idx);
-    } else {
-        lua_pushliteral(L, "");
-    }
-
-    lua_pushvalue(L, -1);
+    lua_pushvalue(L, opts_idx);
     lua_rawget(L, GL_RE_UV_CACHE);
 
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
         lua_createtable(L, 0, 4);
-        lua_pushvalue(L, -2);
+        lua_pushvalue(L, opts_idx);
         lua_pushvalue(L, -2);
         lua_rawset(L, GL_RE_UV_CACHE);
     }
 
     lua_pushvalue(L, pat_idx);
-    lua_pushvalue(L, -4);
+    lua_pushvalue(L, -3);
     lua_rawset(L, -3);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
 
     re->cached = 1;
-    gl_re_lru_push(ctx, re);
+    gl_re_list_push(ctx, re);
     ctx->count++;
 
     if (match_family) {
@@ -536,10 +570,10 @@ gl_re_cache_put(lua_State *L, gl_re_ctx_t *ctx, gl_re_t *re, int pat_idx,
 
 
 /*
- * The compiled regex for the pattern at pat_idx with the options at
- * opts_idx, pushed on the stack: from the cache for "o", else compiled
- * now.  On a compile error pushes the message instead and returns NULL.
- * Raises for a bad option or a pattern that is not a string.
+ * The record for the pattern at pat_idx with the options at opts_idx,
+ * pushed on the stack: from the cache for "o", else compiled now.  On a
+ * compile error pushes the message instead and returns NULL.  Raises for
+ * a bad option or a pattern that is not a string, as resty.core does.
  */
 static gl_re_t *
 gl_re_get(lua_State *L, int pat_idx, int opts_idx, int match_family)
@@ -559,7 +593,7 @@ gl_re_get(lua_State *L, int pat_idx, int opts_idx, int match_family)
         break;
 
     case LUA_TTABLE:
-        /* resty.core's #regex passes, the FFI call does not */
+        /* resty.core's #regex passes, its FFI call does not */
         luaL_error(L, "bad argument #1 to 'ngx_lua_ffi_compile_regex' "
                    "(cannot convert 'table' to 'const unsigned char *')");
         break;
@@ -571,7 +605,7 @@ gl_re_get(lua_State *L, int pat_idx, int opts_idx, int match_family)
     pat = lua_tolstring(L, pat_idx, &pat_len);
     ctx = lua_touserdata(L, GL_RE_UV_CTX);
 
-    /* "o" is only in an options string */
+    /* "o" comes only in an options string */
     max = (flags & GL_RE_COMPILE_ONCE) ? gl_re_conf_cache_max() : 0;
 
     if (max > 0) {
@@ -581,16 +615,12 @@ gl_re_get(lua_State *L, int pat_idx, int opts_idx, int match_family)
         if (lua_istable(L, -1)) {
             lua_pushvalue(L, pat_idx);
             lua_rawget(L, -2);
-            re = lua_touserdata(L, -1);
 
-            if (re != NULL) {
+            if (lua_istable(L, -1)) {
                 lua_remove(L, -2);
-
-                if (re != ctx->head) {
-                    gl_re_lru_unlink(ctx, re);
-                    gl_re_lru_push(ctx, re);
-                }
-
+                lua_rawgeti(L, -1, GL_RE_REC_RE);
+                re = lua_touserdata(L, -1);
+                lua_pop(L, 1);
                 return re;
             }
 
@@ -610,30 +640,42 @@ gl_re_get(lua_State *L, int pat_idx, int opts_idx, int match_family)
 
     } else {
         re->owned = 1;
+        lua_pushboolean(L, 1);
+        lua_rawseti(L, -2, GL_RE_REC_OWNED);
     }
 
     return re;
 }
 
 
-/* the compiled regex at idx, checked (the primitives take it from Lua) */
+/* the compiled regex of the record at idx, checked */
 static gl_re_t *
 gl_re_check(lua_State *L, int idx)
 {
     gl_re_t  *re;
 
-    re = lua_touserdata(L, idx);
+    re = NULL;
 
-    if (re == NULL || !lua_getmetatable(L, idx)) {
-        luaL_error(L, "bad compiled regex");
-        return NULL;
+    if (lua_istable(L, idx)) {
+        lua_rawgeti(L, idx, GL_RE_REC_RE);
+        re = lua_touserdata(L, -1);
+
+        if (re != NULL && lua_getmetatable(L, -1)) {
+            if (!lua_rawequal(L, -1, GL_RE_UV_RE_MT)) {
+                re = NULL;
+            }
+            lua_pop(L, 1);
+
+        } else {
+            re = NULL;
+        }
+
+        lua_pop(L, 1);
     }
 
-    if (!lua_rawequal(L, -1, GL_RE_UV_RE_MT)) {
+    if (re == NULL) {
         luaL_error(L, "bad compiled regex");
     }
-
-    lua_pop(L, 1);
 
     return re;
 }
@@ -674,28 +716,30 @@ gl_re_match_context(gl_re_ctx_t *ctx)
 
 /*
  * Runs the regex on s from offset pos.  Returns PCRE2's code: the number
- * of pairs set (at least 1 on a match), PCRE2_ERROR_NOMATCH or another
- * error.  The pairs are copied into ov (room for ncaptures + 1 pairs):
- * the match data is shared by the state, and Lua code that runs before
- * the caller is done with the offsets (a metamethod, a finalizer) may
- * match again.
+ * of pairs set (at least 1 on a match), PCRE2_ERROR_NOMATCH (-1) or
+ * another error; *ovp points at the offsets, in the state's match data:
+ * until the next match.
  */
 static int
-gl_re_exec(gl_re_ctx_t *ctx, gl_re_t *re, const char *s, size_t len,
-    size_t pos, PCRE2_SIZE *ov)
+gl_re_exec(gl_re_t *re, const u_char *s, size_t len, size_t pos,
+    PCRE2_SIZE **ovp)
 {
     int                rc, ws[GL_RE_DFA_WORKSPACE];
     uint32_t           options, pairs;
-    PCRE2_SIZE        *p;
+    gl_re_ctx_t       *ctx;
     pcre2_match_data  *md;
 
     if (re->code == NULL) {
         return PCRE2_ERROR_NULL;
     }
 
+    ctx = re->ctx;
+
     if (gl_re_match_context(ctx) != GL_OK) {
         return PCRE2_ERROR_NOMEMORY;
     }
+
+    re->used = 1;
 
     options = (re->flags & GL_RE_NO_UTF_CHECK) ? PCRE2_NO_UTF_CHECK : 0;
 
@@ -708,8 +752,8 @@ gl_re_exec(gl_re_ctx_t *ctx, gl_re_t *re, const char *s, size_t len,
         }
 
         md = ctx->dfa_md;
-        rc = pcre2_dfa_match(re->code, (PCRE2_SPTR) s, len, pos, options,
-                             md, ctx->mctx, ws, GL_RE_DFA_WORKSPACE);
+        rc = pcre2_dfa_match(re->code, s, len, pos, options, md, ctx->mctx,
+                             ws, GL_RE_DFA_WORKSPACE);
 
         if (rc == 0) {
             /* more matches than the one pair: the longest is there */
@@ -722,440 +766,52 @@ gl_re_exec(gl_re_ctx_t *ctx, gl_re_t *re, const char *s, size_t len,
         if (ctx->md_pairs < pairs) {
             if (ctx->md != NULL) {
                 pcre2_match_data_free(ctx->md);
+                ctx->md_pairs = 0;
             }
 
-            ctx->md = pcre2_match_data_create(gl_max(pairs, 16), NULL);
+            pairs = gl_max(pairs, 16);
+
+            ctx->md = pcre2_match_data_create(pairs, NULL);
             if (ctx->md == NULL) {
-                ctx->md_pairs = 0;
                 return PCRE2_ERROR_NOMEMORY;
             }
 
-            ctx->md_pairs = gl_max(pairs, 16);
+            ctx->md_pairs = pairs;
         }
 
         md = ctx->md;
-        rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, pos, options, md,
-                         ctx->mctx);
+        rc = pcre2_match(re->code, s, len, pos, options, md, ctx->mctx);
     }
 
-    if (rc > 0) {
-        p = pcre2_get_ovector_pointer(md);
-        memcpy(ov, p, 2 * sizeof(PCRE2_SIZE) * rc);
-    }
+    *ovp = pcre2_get_ovector_pointer(md);
 
     return rc;
 }
 
 
-/* room for the offsets of a match: on the C stack, or a userdata pushed
-   for a regex with many groups */
-#define GL_RE_OV_STACK  32
-
-static PCRE2_SIZE *
-gl_re_ovector(lua_State *L, gl_re_t *re, PCRE2_SIZE *buf)
-{
-    if (re->ncaptures + 1 <= GL_RE_OV_STACK) {
-        return buf;
-    }
-
-    return lua_newuserdata(L, 2 * sizeof(PCRE2_SIZE)
-                              * ((size_t) re->ncaptures + 1));
-}
-
-
-/* resty.core hands offsets to C as an int: truncated, and a value out of
-   range comes out negative, which the match rejects as a bad offset */
-static size_t
-gl_re_offset(lua_Number d)
-{
-    if (!(d > -1.0 && d < 2147483648.0)) {
-        return (size_t) -1;
-    }
-
-    return (size_t) (int) d;
-}
-
-
-/* the start offset from ctx.pos (1-based), as resty.core reads it */
-static size_t
-gl_re_ctx_offset(lua_State *L, int idx)
-{
-    lua_Number  d;
-
-    if (!lua_toboolean(L, idx)) {
-        return 0;
-    }
-
-    if (lua_istable(L, idx)) {
-        lua_getfield(L, idx, "pos");
-
-    } else if (lua_type(L, idx) == LUA_TSTRING) {
-        /* a string indexes string's table: nothing there */
-        lua_pushnil(L);
-
-    } else {
-        gl_re_type_error(L, "index", "ctx", idx);
-    }
-
-    if (!lua_toboolean(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-
-    if (lua_type(L, -1) != LUA_TNUMBER) {
-        luaL_error(L, "attempt to compare %s with number",
-                   luaL_typename(L, -1));
-    }
-
-    d = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-
-    if (d <= 0) {
-        return 0;
-    }
-
-    return gl_re_offset(d - 1);
-}
-
-
-static void
-gl_re_ctx_set_pos(lua_State *L, int idx, PCRE2_SIZE end)
-{
-    if (!lua_toboolean(L, idx)) {
-        return;
-    }
-
-    if (!lua_istable(L, idx)) {
-        gl_re_type_error(L, "index", "ctx", idx);
-    }
-
-    lua_pushinteger(L, (lua_Integer) end + 1);
-    lua_setfield(L, idx, "pos");
-}
-
-
-static void
-gl_re_push_sub(lua_State *L, const char *s, PCRE2_SIZE from, PCRE2_SIZE to)
-{
-    lua_pushlstring(L, s + from, to > from ? to - from : 0);
-}
-
-
 /*
- * The captures table of ngx.re.match: [0] the whole match, [n] group n
- * or false, and named groups by name (with "D" an array of the groups
- * of that name that matched).  res_idx: the caller's table, or 0.
+ * The matcher of the Lua chunk: the offsets of the match go into caps
+ * (size pairs) as ints, -1 for a group that did not match, as in
+ * lua-nginx-module; a negative pos (what the FFI makes of an offset out
+ * of an int's range) is a bad offset.
  */
-static void
-gl_re_push_captures(lua_State *L, gl_re_t *re, const char *s,
-    PCRE2_SIZE *ov, int rc, int res_idx)
+int
+gl_re_ffi_exec(gl_re_t *re, const u_char *s, size_t len, int pos,
+    int *caps, int size)
 {
-    int          t;
-    size_t       k;
-    uint32_t     i, n;
-    PCRE2_SPTR   entry;
-    const char  *name;
+    int          i, n, rc;
+    PCRE2_SIZE  *ov;
 
-    if (res_idx != 0 && lua_toboolean(L, res_idx)) {
-        if (!lua_istable(L, res_idx)) {
-            gl_re_type_error(L, "index", "res", res_idx);
-        }
+    ov = NULL;
+    rc = gl_re_exec(re, s, len, pos < 0 ? (size_t) -1 : (size_t) pos, &ov);
 
-        lua_pushvalue(L, res_idx);
+    n = gl_min(rc, size);
 
-    } else {
-        lua_createtable(L, re->ncaptures, re->name_count);
+    for (i = 0; i < 2 * n; i++) {
+        caps[i] = ov[i] == PCRE2_UNSET ? -1 : (int) ov[i];
     }
 
-    t = lua_gettop(L);
-
-    for (i = 0; i <= re->ncaptures; i++) {
-        if ((int) i < rc && ov[2 * i] != PCRE2_UNSET) {
-            gl_re_push_sub(L, s, ov[2 * i], ov[2 * i + 1]);
-
-        } else {
-            lua_pushboolean(L, 0);
-        }
-
-        lua_rawseti(L, t, i);
-    }
-
-    entry = re->name_table;
-
-    for (n = 0; n < re->name_count; n++, entry += re->name_entry_size) {
-        i = (entry[0] << 8) | entry[1];
-        name = (const char *) entry + 2;
-
-        if (!(re->flags & GL_RE_DUPNAMES)) {
-            lua_pushstring(L, name);
-            lua_rawgeti(L, t, i);
-            lua_rawset(L, t);
-            continue;
-        }
-
-        /* unmatched groups are left out of the array */
-        lua_rawgeti(L, t, i);
-        if (!lua_toboolean(L, -1)) {
-            lua_pop(L, 1);
-            continue;
-        }
-
-        lua_pushstring(L, name);
-        lua_rawget(L, t);
-
-        if (lua_toboolean(L, -1)) {
-            if (!lua_istable(L, -1)) {
-                gl_re_type_error(L, "index", "old", -1);
-            }
-
-            k = lua_objlen(L, -1);
-            lua_pushvalue(L, -2);
-            lua_rawseti(L, -2, k + 1);
-            lua_pop(L, 2);
-            continue;
-        }
-
-        lua_pop(L, 1);
-        lua_createtable(L, 1, 0);
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, 1);
-        lua_pushstring(L, name);
-        lua_insert(L, -2);
-        lua_rawset(L, t);
-    }
-}
-
-
-/* ngx.re.match (want_caps) and ngx.re.find */
-static int
-gl_re_match_helper(lua_State *L, int want_caps)
-{
-    int           rc;
-    size_t        len, pos;
-    gl_re_t      *re;
-    PCRE2_SIZE    buf[2 * GL_RE_OV_STACK], *ov, from, to;
-    lua_Number    nth;
-    const char   *s;
-    gl_re_ctx_t  *ctx;
-
-    lua_settop(L, 5);
-
-    gl_re_tostring(L, 1);
-
-    re = gl_re_get(L, 2, 3, 1);
-    if (re == NULL) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-
-        if (!want_caps) {
-            lua_pushnil(L);
-            lua_insert(L, -2);
-            return 3;
-        }
-
-        return 2;
-    }
-
-    ctx = lua_touserdata(L, GL_RE_UV_CTX);
-    pos = gl_re_ctx_offset(L, 4);
-    ov = gl_re_ovector(L, re, buf);
-
-    s = lua_tolstring(L, 1, &len);
-    rc = gl_re_exec(ctx, re, s, len, pos, ov);
-
-    if (rc == PCRE2_ERROR_NOMATCH) {
-        gl_re_release(re);
-        lua_pushnil(L);
-        return 1;
-    }
-
-    if (rc < 0) {
-        gl_re_release(re);
-        lua_pushnil(L);
-
-        if (!want_caps) {
-            lua_pushnil(L);
-        }
-
-        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
-        return want_caps ? 2 : 3;
-    }
-
-    gl_re_ctx_set_pos(L, 4, ov[1]);
-
-    if (want_caps) {
-        gl_re_push_captures(L, re, s, ov, rc, 5);
-        gl_re_release(re);
-        return 1;
-    }
-
-    gl_re_release(re);
-
-    nth = 0;
-
-    if (lua_toboolean(L, 5)) {
-        if (lua_type(L, 5) != LUA_TNUMBER) {
-            return luaL_error(L, "attempt to compare %s with number",
-                              luaL_typename(L, 5));
-        }
-
-        nth = lua_tonumber(L, 5);
-        if (nth < 0) {
-            nth = 0;
-        }
-    }
-
-    if (nth > re->ncaptures) {
-        lua_pushnil(L);
-        lua_pushnil(L);
-        lua_pushliteral(L, "nth out of bound");
-        return 3;
-    }
-
-    if (nth >= rc) {
-        lua_pushnil(L);
-        lua_pushnil(L);
-        return 2;
-    }
-
-    from = ov[2 * (int) nth];
-    to = ov[2 * (int) nth + 1];
-
-    if (from == PCRE2_UNSET) {
-        lua_pushnil(L);
-        lua_pushnil(L);
-        return 2;
-    }
-
-    lua_pushinteger(L, (lua_Integer) from + 1);
-    lua_pushinteger(L, (lua_Integer) to);
-
-    return 2;
-}
-
-
-static int
-gl_re_match(lua_State *L)
-{
-    return gl_re_match_helper(L, 1);
-}
-
-
-static int
-gl_re_find(lua_State *L)
-{
-    return gl_re_match_helper(L, 0);
-}
-
-
-static int
-gl_re_gmatch(lua_State *L)
-{
-    lua_settop(L, 3);
-
-    gl_re_tostring(L, 1);
-
-    if (gl_re_get(L, 2, 3, 1) == NULL) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-
-    /* a table called through its metatable, as resty.core's iterator */
-    lua_createtable(L, 3, 0);
-    lua_pushvalue(L, 4);
-    lua_rawseti(L, -2, GL_RE_IT_RE);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, GL_RE_IT_SUBJ);
-    lua_pushinteger(L, 0);
-    lua_rawseti(L, -2, GL_RE_IT_POS);
-    lua_pushvalue(L, GL_RE_UV_ITER_MT);
-    lua_setmetatable(L, -2);
-
-    return 1;
-}
-
-
-static void
-gl_re_gmatch_done(lua_State *L, gl_re_t *re)
-{
-    lua_pushnil(L);
-    lua_rawseti(L, 1, GL_RE_IT_POS);
-    lua_pushnil(L);
-    lua_rawseti(L, 1, GL_RE_IT_RE);
-    lua_pushnil(L);
-    lua_rawseti(L, 1, GL_RE_IT_SUBJ);
-
-    gl_re_release(re);
-}
-
-
-/* the iterator: all its state is in its table, so it may be called
-   across yields of the request, and by any coroutine */
-static int
-gl_re_gmatch_iter(lua_State *L)
-{
-    int           rc;
-    size_t        len, pos;
-    gl_re_t      *re;
-    PCRE2_SIZE    buf[2 * GL_RE_OV_STACK], *ov, next;
-    const char   *s;
-    gl_re_ctx_t  *ctx;
-
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
-
-    lua_rawgeti(L, 1, GL_RE_IT_POS);
-    if (lua_isnil(L, 2)) {
-        /* exhausted */
-        lua_pushnil(L);
-        return 1;
-    }
-
-    lua_rawgeti(L, 1, GL_RE_IT_RE);
-    lua_rawgeti(L, 1, GL_RE_IT_SUBJ);
-
-    re = gl_re_check(L, 3);
-    s = luaL_checklstring(L, 4, &len);
-    pos = (size_t) lua_tointeger(L, 2);
-
-    ctx = lua_touserdata(L, GL_RE_UV_CTX);
-    ov = gl_re_ovector(L, re, buf);
-
-    rc = gl_re_exec(ctx, re, s, len, pos, ov);
-
-    if (rc == PCRE2_ERROR_NOMATCH) {
-        gl_re_gmatch_done(L, re);
-        lua_pushnil(L);
-        return 1;
-    }
-
-    if (rc < 0) {
-        gl_re_gmatch_done(L, re);
-        lua_pushnil(L);
-        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
-        return 2;
-    }
-
-    next = ov[1];
-
-    if (next == ov[0]) {
-        /* an empty match: go on from the next byte */
-        next++;
-
-        if (next > len) {
-            gl_re_push_captures(L, re, s, ov, rc, 0);
-            gl_re_gmatch_done(L, re);
-            return 1;
-        }
-    }
-
-    lua_pushinteger(L, (lua_Integer) next);
-    lua_rawseti(L, 1, GL_RE_IT_POS);
-
-    gl_re_push_captures(L, re, s, ov, rc, 0);
-
-    return 1;
+    return rc;
 }
 
 
@@ -1309,12 +965,11 @@ static int
 gl_re_sub_str(lua_State *L)
 {
     int           rc, global, count;
-    size_t        len, tpl_len, pos, last;
+    size_t        len, tpl_len, pos, last, n;
     gl_re_t      *re;
-    PCRE2_SIZE    buf[2 * GL_RE_OV_STACK], *ov;
+    PCRE2_SIZE    buf[2 * GL_RE_OV_STACK], *ov, *p;
     const char   *s, *tpl;
     luaL_Buffer   b;
-    gl_re_ctx_t  *ctx;
 
     global = lua_toboolean(L, 5);
     lua_settop(L, 4);
@@ -1332,7 +987,10 @@ gl_re_sub_str(lua_State *L)
     tpl = lua_tolstring(L, 3, &tpl_len);
 
     if (gl_re_template(tpl, tpl_len, NULL, NULL, NULL, 0) != GL_OK) {
-        gl_re_release(re);
+        if (re->owned) {
+            gl_re_free_code(re);
+        }
+
         lua_pushnil(L);
         lua_pushnil(L);
         lua_pushliteral(L, "failed to compile the replacement template");
@@ -1342,8 +1000,13 @@ gl_re_sub_str(lua_State *L)
     gl_re_tostring(L, 1);
     s = lua_tolstring(L, 1, &len);
 
-    ctx = lua_touserdata(L, GL_RE_UV_CTX);
-    ov = gl_re_ovector(L, re, buf);
+    /* a copy of the offsets: the buffer's allocations may run finalizers,
+       and those Lua code */
+    ov = buf;
+    if (re->ncaptures + 1 > GL_RE_OV_STACK) {
+        ov = lua_newuserdata(L, 2 * sizeof(PCRE2_SIZE)
+                                * ((size_t) re->ncaptures + 1));
+    }
 
     luaL_buffinit(L, &b);
 
@@ -1352,19 +1015,25 @@ gl_re_sub_str(lua_State *L)
     last = 0;
 
     for ( ;; ) {
-        rc = gl_re_exec(ctx, re, s, len, pos, ov);
+        rc = gl_re_exec(re, (const u_char *) s, len, pos, &p);
 
         if (rc == PCRE2_ERROR_NOMATCH) {
             break;
         }
 
         if (rc < 0) {
-            gl_re_release(re);
+            if (re->owned) {
+                gl_re_free_code(re);
+            }
+
             lua_pushnil(L);
             lua_pushnil(L);
             lua_pushfstring(L, "pcre_exec() failed: %d", rc);
             return 3;
         }
+
+        n = gl_min((size_t) rc, (size_t) re->ncaptures + 1);
+        memcpy(ov, p, 2 * sizeof(PCRE2_SIZE) * n);
 
         count++;
 
@@ -1372,7 +1041,7 @@ gl_re_sub_str(lua_State *L)
             luaL_addlstring(&b, s + last, ov[0] - last);
         }
 
-        gl_re_template(tpl, tpl_len, &b, s, ov, rc);
+        gl_re_template(tpl, tpl_len, &b, s, ov, (int) n);
 
         last = ov[1];
         pos = last;
@@ -1389,7 +1058,9 @@ gl_re_sub_str(lua_State *L)
         }
     }
 
-    gl_re_release(re);
+    if (re->owned) {
+        gl_re_free_code(re);
+    }
 
     if (count == 0) {
         lua_pushvalue(L, 1);
@@ -1408,12 +1079,7 @@ gl_re_sub_str(lua_State *L)
 }
 
 
-/*
- * The primitives of the Lua parts (sub/gsub with a function, and
- * lua/ngx/re.lua's split and opt).
- */
-
-/* compile(regex, opts, match_family) -> regex | nil, err */
+/* compile(regex, opts, match_family) -> record | nil, err */
 static int
 gl_re_p_compile(lua_State *L)
 {
@@ -1429,75 +1095,17 @@ gl_re_p_compile(lua_State *L)
 }
 
 
-/*
- * exec(regex, subj, pos, want) from the 0-based offset pos.  A match
- * gives from, to (0-based, end exclusive) and with want "captures" the
- * captures table, with want "first" group 1 as resty.core's split takes
- * it; else nothing more.  No match gives nil, an error false and the
- * message.
- */
-static int
-gl_re_p_exec(lua_State *L)
-{
-    int           rc;
-    size_t        len, pos;
-    gl_re_t      *re;
-    PCRE2_SIZE    buf[2 * GL_RE_OV_STACK], *ov;
-    const char   *s, *want;
-    gl_re_ctx_t  *ctx;
-
-    re = gl_re_check(L, 1);
-    s = luaL_checklstring(L, 2, &len);
-    pos = gl_re_offset(luaL_checknumber(L, 3));
-    want = luaL_optstring(L, 4, "");
-
-    lua_settop(L, 4);
-
-    ctx = lua_touserdata(L, GL_RE_UV_CTX);
-    ov = gl_re_ovector(L, re, buf);
-
-    rc = gl_re_exec(ctx, re, s, len, pos, ov);
-
-    if (rc == PCRE2_ERROR_NOMATCH) {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    if (rc < 0) {
-        lua_pushboolean(L, 0);
-        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
-        return 2;
-    }
-
-    lua_pushinteger(L, (lua_Integer) ov[0]);
-    lua_pushinteger(L, (lua_Integer) ov[1]);
-
-    if (want[0] == 'c') {
-        gl_re_push_captures(L, re, s, ov, rc, 0);
-        return 3;
-    }
-
-    if (want[0] == 'f' && re->ncaptures > 0 && rc > 1) {
-        if (ov[2] == PCRE2_UNSET) {
-            /* resty.core takes string.sub(subj, 0, -1) then */
-            lua_pushvalue(L, 2);
-
-        } else {
-            gl_re_push_sub(L, s, ov[2], ov[3]);
-        }
-
-        return 3;
-    }
-
-    return 2;
-}
-
-
-/* release(regex): frees a regex compiled without "o" now */
+/* release(record): frees a regex compiled without "o" now */
 static int
 gl_re_p_release(lua_State *L)
 {
-    gl_re_release(gl_re_check(L, 1));
+    gl_re_t  *re;
+
+    re = gl_re_check(L, 1);
+
+    if (re->owned) {
+        gl_re_free_code(re);
+    }
 
     return 0;
 }
@@ -1521,12 +1129,13 @@ gl_re_p_cache_empty(lua_State *L)
 static int
 gl_re_p_jit_stack_size(lua_State *L)
 {
-    lua_Number        d;
     size_t            size;
+    lua_Number        d;
     gl_re_ctx_t      *ctx;
     pcre2_jit_stack  *stack;
 
     if (lua_type(L, 1) != LUA_TNUMBER) {
+        /* what the FFI says in resty.core */
         return luaL_error(L, "bad argument #1 to "
                           "'ngx_lua_ffi_set_jit_stack_size' (cannot "
                           "convert '%s' to 'int')", luaL_typename(L, 1));
@@ -1565,17 +1174,255 @@ gl_re_p_jit_stack_size(lua_State *L)
 }
 
 
-/*
- * sub and gsub: a replacement function is called from this Lua code, so
- * it may yield; a template goes to C in one call.
- */
-static const char  gl_re_sub_lua[] =
-    "local compile, exec, release, sub_str, tostring, type, strsub,\n"
-    "      concat = ...\n"
+/* the Lua side, here so that ngx.re needs no file at run time */
+static const char  gl_re_lua[] =
+    "local compile, release, sub_str, cache = ...\n"
+    "\n"
+    "local ffi = require \"ffi\"\n"
+    "local new_tab = require \"table.new\"\n"
+    "\n"
+    "local type = type\n"
+    "local tostring = tostring\n"
+    "local setmetatable = setmetatable\n"
+    "local sub = string.sub\n"
+    "local concat = table.concat\n"
+    "\n"
+    "ffi.cdef [[\n"
+    "int gl_re_ffi_exec(void *re, const char *s, size_t len, int pos,\n"
+    "    int *caps, int size);\n"
+    "]]\n"
+    "\n"
+    "local exec_c = ffi.C.gl_re_ffi_exec\n"
+    "local caps_t = ffi.typeof(\"int[?]\")\n"
+    "\n"
+    "-- the offsets of the last match, in pairs; unset groups are -1\n"
+    "local caps_size = 16\n"
+    "local caps = caps_t(2 * caps_size)\n"
+    "\n"
+    "-- a compiled regex is a record: [1] the C object, [2] its number of\n"
+    "-- groups, [3] true with \"D\", [4] false or { group, name, ... },\n"
+    "-- [5] true if compiled without \"o\" (to be released when done)\n"
+    "\n"
+    "local function get(regex, opts, match_family)\n"
+    "    local t = cache[opts]\n"
+    "    local rec = t and t[regex]\n"
+    "    if rec then\n"
+    "        return rec\n"
+    "    end\n"
+    "    return compile(regex, opts, match_family)\n"
+    "end\n"
+    "\n"
+    "local function exec(rec, subj, pos)\n"
+    "    local n = rec[2] + 1\n"
+    "    if n > caps_size then\n"
+    "        caps_size = n\n"
+    "        caps = caps_t(2 * n)\n"
+    "    end\n"
+    "    return exec_c(rec[1], subj, #subj, pos, caps, caps_size)\n"
+    "end\n"
+    "\n"
+    "local function collect(rec, subj, rc, res)\n"
+    "    local ncap = rec[2]\n"
+    "    local names = rec[4]\n"
+    "\n"
+    "    if not res then\n"
+    "        res = new_tab(ncap, names and #names / 2 or 0)\n"
+    "    end\n"
+    "\n"
+    "    for i = 0, ncap do\n"
+    "        local from = i < rc and caps[2 * i] or -1\n"
+    "        if from >= 0 then\n"
+    "            res[i] = sub(subj, from + 1, caps[2 * i + 1])\n"
+    "        else\n"
+    "            res[i] = false\n"
+    "        end\n"
+    "    end\n"
+    "\n"
+    "    if names then\n"
+    "        if rec[3] then\n"
+    "            -- \"D\": the groups of a name that matched, in an array\n"
+    "            for j = 1, #names, 2 do\n"
+    "                local cap = res[names[j]]\n"
+    "                if cap then\n"
+    "                    local name = names[j + 1]\n"
+    "                    local old = res[name]\n"
+    "                    if old then\n"
+    "                        old[#old + 1] = cap\n"
+    "                    else\n"
+    "                        res[name] = { cap }\n"
+    "                    end\n"
+    "                end\n"
+    "            end\n"
+    "\n"
+    "        else\n"
+    "            for j = 1, #names, 2 do\n"
+    "                res[names[j + 1]] = res[names[j]]\n"
+    "            end\n"
+    "        end\n"
+    "    end\n"
+    "\n"
+    "    return res\n"
+    "end\n"
+    "\n"
+    "local function start(ctx)\n"
+    "    if not ctx then\n"
+    "        return 0\n"
+    "    end\n"
+    "    local pos = ctx.pos\n"
+    "    if not pos or pos <= 0 then\n"
+    "        return 0\n"
+    "    end\n"
+    "    return pos - 1\n"
+    "end\n"
+    "\n"
+    "local function re_match(subj, regex, opts, ctx, res)\n"
+    "    subj = tostring(subj)\n"
+    "\n"
+    "    local rec, err = get(regex, opts, true)\n"
+    "    if not rec then\n"
+    "        return nil, err\n"
+    "    end\n"
+    "\n"
+    "    local rc = exec(rec, subj, start(ctx))\n"
+    "\n"
+    "    if rc < 0 then\n"
+    "        if rec[5] then\n"
+    "            release(rec)\n"
+    "        end\n"
+    "        if rc == -1 then\n"
+    "            return nil\n"
+    "        end\n"
+    "        return nil, \"pcre_exec() failed: \" .. rc\n"
+    "    end\n"
+    "\n"
+    "    -- the captures first: ctx may run Lua code that matches again\n"
+    "    local to = caps[1]\n"
+    "    res = collect(rec, subj, rc, res)\n"
+    "\n"
+    "    if rec[5] then\n"
+    "        release(rec)\n"
+    "    end\n"
+    "\n"
+    "    if ctx then\n"
+    "        ctx.pos = to + 1\n"
+    "    end\n"
+    "\n"
+    "    return res\n"
+    "end\n"
+    "\n"
+    "local function re_find(subj, regex, opts, ctx, nth)\n"
+    "    subj = tostring(subj)\n"
+    "\n"
+    "    local rec, err = get(regex, opts, true)\n"
+    "    if not rec then\n"
+    "        return nil, nil, err\n"
+    "    end\n"
+    "\n"
+    "    local rc = exec(rec, subj, start(ctx))\n"
+    "\n"
+    "    if rec[5] then\n"
+    "        release(rec)\n"
+    "    end\n"
+    "\n"
+    "    if rc < 0 then\n"
+    "        if rc == -1 then\n"
+    "            return nil\n"
+    "        end\n"
+    "        return nil, nil, \"pcre_exec() failed: \" .. rc\n"
+    "    end\n"
+    "\n"
+    "    if ctx then\n"
+    "        ctx.pos = caps[1] + 1\n"
+    "    end\n"
+    "\n"
+    "    if not nth or nth < 0 then\n"
+    "        nth = 0\n"
+    "    end\n"
+    "\n"
+    "    if nth > rec[2] then\n"
+    "        return nil, nil, \"nth out of bound\"\n"
+    "    end\n"
+    "\n"
+    "    if nth >= rc then\n"
+    "        return nil, nil\n"
+    "    end\n"
+    "\n"
+    "    local from = caps[nth * 2]\n"
+    "    if from < 0 then\n"
+    "        return nil, nil\n"
+    "    end\n"
+    "\n"
+    "    return from + 1, caps[nth * 2 + 1]\n"
+    "end\n"
+    "\n"
+    "-- gmatch: the iterator keeps all its state in its table, so it may be\n"
+    "-- called across yields of the request\n"
+    "\n"
+    "local function gmatch_done(it)\n"
+    "    local rec = it._rec\n"
+    "    it._rec = nil\n"
+    "    it._subj = nil\n"
+    "    it._pos = nil\n"
+    "    if rec[5] then\n"
+    "        release(rec)\n"
+    "    end\n"
+    "end\n"
+    "\n"
+    "local function gmatch_next(it)\n"
+    "    local pos = it._pos\n"
+    "    if not pos then\n"
+    "        return nil\n"
+    "    end\n"
+    "\n"
+    "    local rec = it._rec\n"
+    "    local subj = it._subj\n"
+    "    local rc = exec(rec, subj, pos)\n"
+    "\n"
+    "    if rc < 0 then\n"
+    "        gmatch_done(it)\n"
+    "        if rc == -1 then\n"
+    "            return nil\n"
+    "        end\n"
+    "        return nil, \"pcre_exec() failed: \" .. rc\n"
+    "    end\n"
+    "\n"
+    "    local to = caps[1]\n"
+    "\n"
+    "    if to == caps[0] then\n"
+    "        -- an empty match: go on from the next byte\n"
+    "        to = to + 1\n"
+    "        if to > #subj then\n"
+    "            local res = collect(rec, subj, rc)\n"
+    "            gmatch_done(it)\n"
+    "            return res\n"
+    "        end\n"
+    "    end\n"
+    "\n"
+    "    it._pos = to\n"
+    "\n"
+    "    return collect(rec, subj, rc)\n"
+    "end\n"
+    "\n"
+    "local gmatch_mt = { __call = gmatch_next }\n"
+    "\n"
+    "local function re_gmatch(subj, regex, opts)\n"
+    "    subj = tostring(subj)\n"
+    "\n"
+    "    local rec, err = get(regex, opts, true)\n"
+    "    if not rec then\n"
+    "        return nil, err\n"
+    "    end\n"
+    "\n"
+    "    local it = { _rec = rec, _subj = subj, _pos = 0 }\n"
+    "    return setmetatable(it, gmatch_mt)\n"
+    "end\n"
+    "\n"
+    "-- sub and gsub: a replacement function is called from here, so it\n"
+    "-- may yield; a template is expanded by C in one call\n"
     "\n"
     "local function sub_func(subj, regex, replace, opts, global)\n"
-    "    local re, err = compile(regex, opts, false)\n"
-    "    if not re then\n"
+    "    local rec, err = get(regex, opts, false)\n"
+    "    if not rec then\n"
     "        return nil, nil, err\n"
     "    end\n"
     "\n"
@@ -1586,21 +1433,26 @@ static const char  gl_re_sub_lua[] =
     "    local count, pos, last = 0, 0, 0\n"
     "\n"
     "    while true do\n"
-    "        local from, to, m = exec(re, subj, pos, 'captures')\n"
-    "        if from == nil then\n"
-    "            break\n"
-    "        end\n"
+    "        local rc = exec(rec, subj, pos)\n"
     "\n"
-    "        if not from then\n"
-    "            release(re)\n"
-    "            return nil, nil, to\n"
+    "        if rc < 0 then\n"
+    "            if rc == -1 then\n"
+    "                break\n"
+    "            end\n"
+    "            if rec[5] then\n"
+    "                release(rec)\n"
+    "            end\n"
+    "            return nil, nil, \"pcre_exec() failed: \" .. rc\n"
     "        end\n"
     "\n"
     "        count = count + 1\n"
     "\n"
+    "        local from, to = caps[0], caps[1]\n"
+    "        local m = collect(rec, subj, rc)\n"
+    "\n"
     "        if from > last then\n"
     "            n = n + 1\n"
-    "            out[n] = strsub(subj, last + 1, from)\n"
+    "            out[n] = sub(subj, last + 1, from)\n"
     "        end\n"
     "\n"
     "        n = n + 1\n"
@@ -1621,7 +1473,9 @@ static const char  gl_re_sub_lua[] =
     "        end\n"
     "    end\n"
     "\n"
-    "    release(re)\n"
+    "    if rec[5] then\n"
+    "        release(rec)\n"
+    "    end\n"
     "\n"
     "    if count == 0 then\n"
     "        return subj, 0\n"
@@ -1629,30 +1483,59 @@ static const char  gl_re_sub_lua[] =
     "\n"
     "    if last < len then\n"
     "        n = n + 1\n"
-    "        out[n] = strsub(subj, last + 1)\n"
+    "        out[n] = sub(subj, last + 1)\n"
     "    end\n"
     "\n"
-    "    return concat(out, '', 1, n), count\n"
+    "    return concat(out, \"\", 1, n), count\n"
     "end\n"
     "\n"
     "local function re_sub(subj, regex, replace, opts)\n"
-    "    if type(replace) == 'function' then\n"
+    "    if type(replace) == \"function\" then\n"
     "        return sub_func(subj, regex, replace, opts, false)\n"
     "    end\n"
     "    return sub_str(subj, regex, replace, opts, false)\n"
     "end\n"
     "\n"
     "local function re_gsub(subj, regex, replace, opts)\n"
-    "    if type(replace) == 'function' then\n"
+    "    if type(replace) == \"function\" then\n"
     "        return sub_func(subj, regex, replace, opts, true)\n"
     "    end\n"
     "    return sub_str(subj, regex, replace, opts, true)\n"
     "end\n"
     "\n"
-    "return re_sub, re_gsub\n";
+    "-- for lua/ngx/re.lua's split: from and to (0-based, to exclusive) of\n"
+    "-- the next match and its group 1 as resty.core takes it (string.sub\n"
+    "-- with the offsets: an unset group gives the whole subject); nil if\n"
+    "-- none; false and the message on an error\n"
+    "local function split_next(rec, subj, pos)\n"
+    "    local rc = exec(rec, subj, pos)\n"
+    "\n"
+    "    if rc < 0 then\n"
+    "        if rc == -1 then\n"
+    "            return nil\n"
+    "        end\n"
+    "        return false, \"pcre_exec() failed: \" .. rc\n"
+    "    end\n"
+    "\n"
+    "    if rec[2] > 0 and rc > 1 then\n"
+    "        return caps[0], caps[1], sub(subj, caps[2] + 1, caps[3])\n"
+    "    end\n"
+    "\n"
+    "    return caps[0], caps[1]\n"
+    "end\n"
+    "\n"
+    "return {\n"
+    "    match = re_match,\n"
+    "    find = re_find,\n"
+    "    gmatch = re_gmatch,\n"
+    "    sub = re_sub,\n"
+    "    gsub = re_gsub,\n"
+    "    get = get,\n"
+    "    split_next = split_next,\n"
+    "}\n";
 
 
-/* pushes f as a closure over the shared upvalues at base .. base + 4 */
+/* pushes f as a closure over the upvalues at base .. */
 static void
 gl_re_push_fn(lua_State *L, lua_CFunction f, int base)
 {
@@ -1669,12 +1552,12 @@ gl_re_push_fn(lua_State *L, lua_CFunction f, int base)
 void
 gl_lua_inject_re_api(lua_State *L)
 {
-    int           base;
+    int           base, m;
     gl_re_ctx_t  *ctx;
 
     base = lua_gettop(L) + 1;
 
-    /* the upvalues: context, cache, tostring, regex mt, iterator mt */
+    /* the upvalues: the context, the cache, tostring, the regex mt */
     ctx = lua_newuserdata(L, sizeof(gl_re_ctx_t));
     memset(ctx, 0, sizeof(gl_re_ctx_t));
     lua_createtable(L, 0, 1);
@@ -1690,57 +1573,52 @@ gl_lua_inject_re_api(lua_State *L)
     lua_pushcfunction(L, gl_re_gc);
     lua_setfield(L, -2, "__gc");
 
-    /* the iterator metatable: its __call has all five, itself too */
-    lua_createtable(L, 0, 1);
-    gl_re_push_fn(L, gl_re_gmatch_iter, base);
-    lua_setfield(L, -2, "__call");
+    if (luaL_loadbuffer(L, gl_re_lua, sizeof(gl_re_lua) - 1, "=ngx.re")
+        != 0)
+    {
+        /* our own chunk: only a lack of memory gets here */
+        gl_log_error(GL_LOG_EMERG, 0, "cannot load ngx.re: %s",
+                     lua_tostring(L, -1));
+        lua_settop(L, base - 1);
+        return;
+    }
+
+    gl_re_push_fn(L, gl_re_p_compile, base);
+    gl_re_push_fn(L, gl_re_p_release, base);
+    gl_re_push_fn(L, gl_re_sub_str, base);
+    lua_pushvalue(L, base + 1);
+
+    if (lua_pcall(L, 4, 1, 0) != 0) {
+        gl_log_error(GL_LOG_EMERG, 0, "cannot load ngx.re: %s",
+                     lua_tostring(L, -1));
+        lua_settop(L, base - 1);
+        return;
+    }
+
+    m = lua_gettop(L);
 
     /* ngx.re */
     lua_createtable(L, 0, 5);
-
-    gl_re_push_fn(L, gl_re_match, base);
+    lua_getfield(L, m, "match");
     lua_setfield(L, -2, "match");
-    gl_re_push_fn(L, gl_re_find, base);
+    lua_getfield(L, m, "find");
     lua_setfield(L, -2, "find");
-    gl_re_push_fn(L, gl_re_gmatch, base);
+    lua_getfield(L, m, "gmatch");
     lua_setfield(L, -2, "gmatch");
-
-    if (luaL_loadbuffer(L, gl_re_sub_lua, sizeof(gl_re_sub_lua) - 1,
-                        "=ngx.re") != 0)
-    {
-        /* our own chunk: only a lack of memory gets here */
-        gl_log_error(GL_LOG_EMERG, 0, "cannot load ngx.re.sub: %s",
-                     lua_tostring(L, -1));
-        lua_pop(L, 1);
-
-    } else {
-        gl_re_push_fn(L, gl_re_p_compile, base);
-        gl_re_push_fn(L, gl_re_p_exec, base);
-        gl_re_push_fn(L, gl_re_p_release, base);
-        gl_re_push_fn(L, gl_re_sub_str, base);
-        lua_getglobal(L, "tostring");
-        lua_getglobal(L, "type");
-        lua_getglobal(L, "string");
-        lua_getfield(L, -1, "sub");
-        lua_replace(L, -2);
-        lua_getglobal(L, "table");
-        lua_getfield(L, -1, "concat");
-        lua_replace(L, -2);
-        lua_call(L, 8, 2);
-        lua_setfield(L, -3, "gsub");
-        lua_setfield(L, -2, "sub");
-    }
-
+    lua_getfield(L, m, "sub");
+    lua_setfield(L, -2, "sub");
+    lua_getfield(L, m, "gsub");
+    lua_setfield(L, -2, "gsub");
     lua_setfield(L, base - 1, "re");
 
-    /* the primitives, for lua/ngx/re.lua */
+    /* for lua/ngx/re.lua */
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaded");
     lua_createtable(L, 0, 5);
-    gl_re_push_fn(L, gl_re_p_compile, base);
-    lua_setfield(L, -2, "compile");
-    gl_re_push_fn(L, gl_re_p_exec, base);
-    lua_setfield(L, -2, "exec");
+    lua_getfield(L, m, "get");
+    lua_setfield(L, -2, "get");
+    lua_getfield(L, m, "split_next");
+    lua_setfield(L, -2, "split_next");
     gl_re_push_fn(L, gl_re_p_release, base);
     lua_setfield(L, -2, "release");
     gl_re_push_fn(L, gl_re_p_cache_empty, base);
@@ -1748,7 +1626,6 @@ gl_lua_inject_re_api(lua_State *L)
     gl_re_push_fn(L, gl_re_p_jit_stack_size, base);
     lua_setfield(L, -2, "jit_stack_size");
     lua_setfield(L, -2, "golapis.re");
-    lua_pop(L, 2);
 
     lua_settop(L, base - 1);
 }

@@ -1,11 +1,11 @@
 -- ngx.re for golapis: split() and opt() with the API, results and errors
 -- of lua-resty-core's module of that name, on the regex primitives of
--- src/gl_lua_re.c (no FFI).
+-- src/gl_lua_re.c (no FFI of our own here).
 
 local C = package.loaded["golapis.re"]
 
-local compile = C.compile
-local exec = C.exec
+local get = C.get
+local split_next = C.split_next
 local release = C.release
 local cache_empty = C.cache_empty
 local jit_stack_size = C.jit_stack_size
@@ -22,18 +22,20 @@ local _M = { version = "0.1.25" }
 local own_ctx = {}
 
 
--- the next separator from ctx.pos (0-based here): its 1-based from and to
--- (one past its end, where the next piece starts), and group 1 if any;
--- nil when there is none, or nil, nil, nil, err
-local function next_sep(re, subj, ctx)
-    local from, to, first = exec(re, subj, max(ctx.pos, 0), "first")
+-- the next separator from ctx.pos (0-based here): its 1-based from and
+-- to (one past its end: where the next piece starts), and group 1 if
+-- any; nil when there is none; nil, nil, nil, err on an error
+local function next_sep(rec, subj, ctx)
+    local from, to, first = split_next(rec, subj, max(ctx.pos, 0))
 
     if from == nil then
         return nil
     end
 
     if from == false then
-        release(re)
+        if rec[5] then
+            release(rec)
+        end
         return nil, nil, nil, to
     end
 
@@ -71,20 +73,20 @@ function _M.split(subj, regex, opts, ctx, limit, res)
         return res
     end
 
-    local re, err = compile(regex, opts, true)
-    if not re then
+    local rec, err = get(regex, opts, true)
+    if not rec then
         return nil, err
     end
 
     local start = ctx.pos      -- where the current piece starts (1-based)
-    local n = 0                -- pieces in res
+    local n = 0                -- the pieces in res
     local pieces = 1
     local empty_at             -- where the last empty separator was
 
     ctx.pos = start - 1
 
     while not (limit > 0) or pieces < limit do
-        local from, to, first, e = next_sep(re, subj, ctx)
+        local from, to, first, e = next_sep(rec, subj, ctx)
 
         if e then
             return nil, e
@@ -122,10 +124,12 @@ function _M.split(subj, regex, opts, ctx, limit, res)
         end
     end
 
-    release(re)
+    if rec[5] then
+        release(rec)
+    end
 
     if limit <= 0 and start > len then
-        -- no limit: empty pieces at the end are dropped
+        -- without a limit, empty pieces at the end are dropped
         for i = n, 1, -1 do
             if res[i] ~= "" then
                 n = i
