@@ -19,6 +19,7 @@
 
 #define GL_CONN_MAX_REQS    1024
 #define GL_CONN_GV_MAX      4096
+#define GL_CACHE_MAX        64
 
 static void gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -26,14 +27,49 @@ static void gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len);
 static void gl_conn_free(gl_conn_t *c);
 
 
+void
+gl_chain_free(gl_chain_t *cl)
+{
+    gl_worker_t  *w;
+
+    w = gl_worker_self;
+
+    if (w != NULL && cl->size == GL_CHAIN_BLOCK
+        && w->nchain_cache < GL_CACHE_MAX)
+    {
+        cl->next = w->chain_cache;
+        w->chain_cache = cl;
+        w->nchain_cache++;
+        return;
+    }
+
+    free(cl);
+}
+
+
+/*
+ * Output blocks of the common size, and connections, are kept on small
+ * per-worker free lists: without them, every request malloc()s and frees
+ * 16 KB, which makes glibc trim and grow its heap over and over.
+ */
 gl_chain_t *
 gl_chain_alloc(size_t size)
 {
-    gl_chain_t  *cl;
+    gl_worker_t  *w;
+    gl_chain_t   *cl;
 
-    cl = malloc(sizeof(gl_chain_t) + size);
-    if (cl == NULL) {
-        return NULL;
+    w = gl_worker_self;
+
+    if (w != NULL && size == GL_CHAIN_BLOCK && w->chain_cache != NULL) {
+        cl = w->chain_cache;
+        w->chain_cache = cl->next;
+        w->nchain_cache--;
+
+    } else {
+        cl = malloc(sizeof(gl_chain_t) + size);
+        if (cl == NULL) {
+            return NULL;
+        }
     }
 
     cl->next = NULL;
@@ -57,12 +93,23 @@ gl_conn_init(gl_worker_t *w, int fd)
         return;
     }
 
-    c = calloc(1, sizeof(gl_conn_t));
-    if (c == NULL) {
-        gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a connection");
-        close(fd);
-        return;
+    if (w->conn_cache != NULL) {
+        c = w->conn_cache;
+        w->conn_cache = c->next;
+        w->nconn_cache--;
+
+    } else {
+        c = malloc(sizeof(gl_conn_t));
+        if (c == NULL) {
+            gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a "
+                         "connection");
+            close(fd);
+            return;
+        }
     }
+
+    /* all but the input buffer */
+    memset(c, 0, offsetof(gl_conn_t, ibuf));
 
     c->worker = w;
     c->fd = fd;
@@ -93,7 +140,7 @@ void
 gl_conn_queue(gl_conn_t *c, gl_chain_t *cl)
 {
     if (c->error) {
-        free(cl);
+        gl_chain_free(cl);
         return;
     }
 
@@ -179,7 +226,7 @@ gl_conn_write(gl_conn_t *c)
 
             sent -= cl->last - cl->pos;
             c->out = cl->next;
-            free(cl);
+            gl_chain_free(cl);
         }
 
         if (c->out == NULL) {
@@ -588,7 +635,7 @@ gl_conn_free(gl_conn_t *c)
     while (c->out) {
         cl = c->out;
         c->out = cl->next;
-        free(cl);
+        gl_chain_free(cl);
     }
 
     free(c->gv);
@@ -604,7 +651,14 @@ gl_conn_free(gl_conn_t *c)
     }
 
     w->nconns--;
-    free(c);
+
+    if (w->nconn_cache < GL_CACHE_MAX) {
+        c->next = w->conn_cache;
+        w->conn_cache = c;
+        w->nconn_cache++;
+    } else {
+        free(c);
+    }
 
     gl_worker_conn_closed(w);
 }

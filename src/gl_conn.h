@@ -31,7 +31,11 @@ struct gl_chain_s {
     u_char        data[];
 };
 
+/* the size of a STDOUT block (see gl_request.c): the one worth caching */
+#define GL_CHAIN_BLOCK  (8 + 16384 + 8 + 24)
+
 gl_chain_t *gl_chain_alloc(size_t size);
+void gl_chain_free(gl_chain_t *cl);
 
 struct gl_conn_s {
     gl_worker_t        *worker;

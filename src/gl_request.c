@@ -24,6 +24,10 @@
 #define GL_OUT_DATA   16384
 #define GL_OUT_BLOCK  (FCGI_HEADER_LEN + GL_OUT_DATA + 8 + 24)
 
+#if (GL_OUT_BLOCK != GL_CHAIN_BLOCK)
+#error "GL_CHAIN_BLOCK must be GL_OUT_BLOCK"
+#endif
+
 static void gl_request_start(gl_request_t *r);
 static void gl_request_send_end(gl_request_t *r);
 static void gl_request_free(gl_request_t *r);
@@ -702,7 +706,7 @@ gl_request_flush(gl_request_t *r)
     if (r->conn != NULL) {
         gl_conn_queue(r->conn, cl);
     } else {
-        free(cl);
+        gl_chain_free(cl);
     }
 }
 
@@ -977,7 +981,9 @@ gl_request_free(gl_request_t *r)
     free(r->uri);
     free(r->args);
     free(r->headers);
-    free(r->out);
+    if (r->out != NULL) {
+        gl_chain_free(r->out);
+    }
     free(r->params_raw);
     free(r->params_arena);
     free(r->params);

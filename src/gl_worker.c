@@ -116,6 +116,20 @@ gl_worker_thread(void *arg)
 
     gl_lua_close(w);
 
+    while (w->conn_cache) {
+        gl_conn_t  *c = w->conn_cache;
+
+        w->conn_cache = c->next;
+        free(c);
+    }
+
+    while (w->chain_cache) {
+        gl_chain_t  *cl = w->chain_cache;
+
+        w->chain_cache = cl->next;
+        free(cl);
+    }
+
     atomic_store(&w->done, 1);
 
     if (w->on_exit) {

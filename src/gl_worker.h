@@ -15,6 +15,8 @@
 #include <stdatomic.h>
 #include <lua.h>
 
+#include "gl_conn.h"
+
 struct gl_worker_s {
     int                 id;
     pthread_t           tid;
@@ -39,6 +41,11 @@ struct gl_worker_s {
     int                 ndetached;
     lua_State          *L;
     char               *docroot;       /* realpath of document_root */
+
+    gl_conn_t          *conn_cache;     /* freed connections, for reuse */
+    int                 nconn_cache;
+    gl_chain_t         *chain_cache;    /* freed output blocks */
+    int                 nchain_cache;
 
     uint64_t            stat_conns;
     uint64_t            stat_reqs;
