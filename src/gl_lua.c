@@ -58,6 +58,17 @@ gl_lua_current_request(void)
 }
 
 
+/*
+ * For Lua modules through LuaJIT's FFI (resty.core.base's get_request):
+ * the request running now, as an opaque pointer, or NULL.
+ */
+void *
+gl_ffi_get_request(void)
+{
+    return gl_lua_current;
+}
+
+
 gl_request_t *
 gl_lua_request(lua_State *L)
 {
@@ -198,6 +209,13 @@ gl_lua_init(gl_worker_t *w)
     /* the ngx table, also known as golapis */
     lua_createtable(L, 0, 64);
     gl_lua_inject_constants(L);
+
+    /* no subrequests behind FastCGI; ngx.arg is a table as in OpenResty
+       (body_filter_by_lua fills it) */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "is_subrequest");
+    lua_newtable(L);
+    lua_setfield(L, -2, "arg");
     gl_lua_inject_output_api(L);
     gl_lua_inject_sleep_api(L);
     gl_lua_inject_re_api(L);
@@ -410,11 +428,18 @@ gl_lua_factory(gl_worker_t *w, gl_lua_handler_t *h, const char *path)
 }
 
 
-/* pushes the globals of the request, made on first use */
+/* pushes the globals of the request, made on first use; outside a
+   request (init_by_lua, init_worker_by_lua) the real globals, which every
+   request then reads through */
 static void
 gl_lua_push_env(lua_State *L, gl_request_t *r)
 {
-    if (r != NULL && r->env_ref != -1) {
+    if (r == NULL) {
+        lua_pushvalue(L, LUA_GLOBALSINDEX);
+        return;
+    }
+
+    if (r->env_ref != -1) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, r->env_ref);
         return;
     }

@@ -39,6 +39,9 @@ int gl_lua_get_phase(gl_request_t *r);
 /* the request running now, or NULL (never raises) */
 gl_request_t *gl_lua_current_request(void);
 
+/* the same, exported for Lua modules through FFI (see resty.core.base) */
+void *gl_ffi_get_request(void);
+
 /*
  * luafcgid scripts: after the chunk ran, if it defined the handler (a
  * global main(env, r)), pushes it with its two arguments on the
