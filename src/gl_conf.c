@@ -21,6 +21,7 @@ typedef struct {
     const char   *p;
     const char   *end;
     int           line;
+    int           block_line;   /* where the last Lua block's "{" was */
     char         *err;
     size_t        err_size;
 } gl_conf_parser_t;
@@ -504,7 +505,7 @@ gl_conf_lua_handler(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
     base = strrchr(cp->file, '/');
     base = base ? base + 1 : cp->file;
     snprintf(name, sizeof(name), "=%s(%s:%d)", gl_conf_phase_names[i], base,
-             cp->line);
+             cp->block_line);
 
     return gl_conf_set_str(cp, &h->chunkname, name);
 }
@@ -695,8 +696,13 @@ gl_conf_token(gl_conf_parser_t *cp, char *buf, size_t size, int *quoted)
         return ';';
     }
 
-    if (c == '{' || c == '}') {
-        return gl_conf_error(cp, "unexpected \"%c\"", c);
+    if (c == '{') {
+        cp->p++;
+        return '{';
+    }
+
+    if (c == '}') {
+        return gl_conf_error(cp, "unexpected \"}\"");
     }
 
     n = 0;
@@ -786,9 +792,10 @@ gl_conf_long_bracket(const char *p, const char *end)
 static int
 gl_conf_skip_long(gl_conf_parser_t *cp, int level)
 {
-    int          i;
+    int          i, line;
     const char  *p;
 
+    line = cp->line;
     cp->p += level + 2;
 
     for (p = cp->p; p < cp->end; p++) {
@@ -811,6 +818,8 @@ gl_conf_skip_long(gl_conf_parser_t *cp, int level)
             return GL_OK;
         }
     }
+
+    cp->line = line;
 
     return gl_conf_error(cp, "unexpected end of file in a Lua long string "
                          "or comment");
@@ -836,12 +845,18 @@ gl_conf_lua_block(gl_conf_parser_t *cp, char *buf, size_t size)
         cp->p++;
     }
 
+    if (cp->p < cp->end && *cp->p == ';') {
+        return gl_conf_error(cp, "unexpected \";\", \"{\" expected after a "
+                             "*_by_lua_block directive");
+    }
+
     if (cp->p == cp->end || *cp->p != '{') {
         return gl_conf_error(cp, "\"{\" expected after a *_by_lua_block "
                              "directive");
     }
 
     line = cp->line;
+    cp->block_line = line;
     start = ++cp->p;
     depth = 1;
 
@@ -944,7 +959,7 @@ gl_conf_lua_block(gl_conf_parser_t *cp, char *buf, size_t size)
 static int
 gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 {
-    int                   rc, nargs, quoted, line, i;
+    int                   rc, nargs, quoted, line, end_line, i;
     char                 *args[GL_CONF_MAX_ARGS];
     char                  words[GL_CONF_MAX_ARGS][4096];
     static char           block[GL_CONF_MAX_BLOCK];
@@ -983,6 +998,26 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
                 break;
             }
 
+            if (rc == '{') {
+                /* blocks are for *_by_lua_block only: name the directive */
+                if (nargs > 0) {
+                    cp->line = line;
+
+                    for (d = gl_conf_directives; d->name; d++) {
+                        if (strcmp(d->name, args[0]) == 0) {
+                            break;
+                        }
+                    }
+
+                    if (d->name == NULL) {
+                        return gl_conf_error(cp, "unknown directive \"%s\"",
+                                             args[0]);
+                    }
+                }
+
+                return gl_conf_error(cp, "unexpected \"{\"");
+            }
+
             if (nargs == 0) {
                 line = cp->line;
             }
@@ -1004,6 +1039,8 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
             }
         }
 
+        /* messages about the directive name its first line */
+        end_line = cp->line;
         cp->line = line;
 
         for (d = gl_conf_directives; d->name; d++) {
@@ -1033,6 +1070,8 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
         if (d->handler(conf, cp, args, nargs) != GL_OK) {
             return GL_ERROR;
         }
+
+        cp->line = end_line;
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -239,8 +240,22 @@ gl_conn_write(gl_conn_t *c)
             ev_io_start(c->worker->loop, &c->wev);
         }
 
-    } else if (ev_is_active(&c->wev)) {
-        ev_io_stop(c->worker->loop, &c->wev);
+    } else {
+        if (ev_is_active(&c->wev)) {
+            ev_io_stop(c->worker->loop, &c->wev);
+        }
+
+        if ((c->closing || c->linger_id != -1) && c->nrequests == 0
+            && !c->shut)
+        {
+            /*
+             * without FCGI_KEEP_CONN nginx takes the end of the connection
+             * as the end of the answer: say it now, before a log handler
+             * or a body still arriving keeps the socket open
+             */
+            c->shut = 1;
+            shutdown(c->fd, SHUT_WR);
+        }
     }
 
     if (!c->reading && c->out_bytes < GL_OUT_LOW && !c->closing) {

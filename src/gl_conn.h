@@ -67,6 +67,7 @@ struct gl_conn_s {
     unsigned            reading:1;    /* rev started */
     unsigned            closing:1;    /* close once the output is written */
     unsigned            error:1;      /* dead: free on the way out */
+    unsigned            shut:1;       /* shutdown(SHUT_WR) done */
     int                 busy;         /* callbacks inside this connection */
 
     u_char              ibuf[16384];

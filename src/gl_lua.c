@@ -29,6 +29,9 @@ static char  gl_lua_ngx_key;        /* registry: the ngx table */
 
 static int gl_lua_drain_done(gl_request_t *r);
 
+/* the error object of ngx.exit() in a handler that cannot yield */
+static char  gl_lua_exit_key;
+
 
 int
 gl_lua_get_phase(gl_request_t *r)
@@ -252,12 +255,13 @@ gl_lua_init(gl_worker_t *w)
     /* the worker's thread is not running yet: act as if in it */
     gl_worker_self = w;
 
-    if (gl_lua_run_init(w, GL_PHASE_INIT) != GL_OK
-        || gl_lua_run_init(w, GL_PHASE_INIT_WORKER) != GL_OK)
-    {
+    if (gl_lua_run_init(w, GL_PHASE_INIT) != GL_OK) {
         gl_worker_self = NULL;
         return GL_ERROR;
     }
+
+    /* as nginx: an init_worker_by_lua error is logged, the worker runs */
+    (void) gl_lua_run_init(w, GL_PHASE_INIT_WORKER);
 
     gl_worker_self = NULL;
 
@@ -496,6 +500,10 @@ gl_lua_traceback(lua_State *L)
 {
     const char  *msg;
 
+    if (lua_touserdata(L, 1) == &gl_lua_exit_key) {
+        return 1;
+    }
+
     msg = lua_tostring(L, 1);
     luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
 
@@ -536,6 +544,12 @@ gl_lua_call_sync(gl_worker_t *w, gl_request_t *r, int phase,
     }
 
     rc = lua_pcall(L, nargs, 0, base);
+
+    if (rc != 0 && lua_touserdata(L, -1) == &gl_lua_exit_key) {
+        /* ngx.exit() in a filter or log handler: it just ends there */
+        lua_pop(L, 1);
+        rc = 0;
+    }
 
     if (r != NULL) {
         r->phase = saved_phase;
@@ -661,7 +675,7 @@ gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
     const char  *out;
 
     if (!gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
-        return eof ? GL_OK : gl_request_output_raw(r, data, len);
+        return len ? gl_request_output_raw(r, data, len) : GL_OK;
     }
 
     if (r->body_filter_eof || r->in_filter) {
@@ -691,12 +705,32 @@ gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
                           0);
     r->in_filter = 0;
 
+    if (eof) {
+        r->body_filter_done = 1;
+    }
+
     if (rc == GL_OK) {
         lua_rawgeti(L, -1, 1);
-        out = lua_tolstring(L, -1, &n);
 
-        if (out != NULL && n) {
-            rc = gl_request_output_raw(r, (const u_char *) out, n);
+        if (lua_istable(L, -1)) {
+            /* a table of strings: their concatenation */
+            int  i, len = (int) lua_objlen(L, -1);
+
+            for (i = 1; i <= len && rc == GL_OK; i++) {
+                lua_rawgeti(L, -1, i);
+                out = lua_tolstring(L, -1, &n);
+                if (out != NULL && n) {
+                    rc = gl_request_output_raw(r, (const u_char *) out, n);
+                }
+                lua_pop(L, 1);
+            }
+
+        } else {
+            out = lua_tolstring(L, -1, &n);
+
+            if (out != NULL && n) {
+                rc = gl_request_output_raw(r, (const u_char *) out, n);
+            }
         }
 
         lua_pop(L, 1);
@@ -988,6 +1022,15 @@ gl_lua_write_pending(gl_request_t *r)
 int
 gl_lua_yield_exit(lua_State *L, gl_request_t *r)
 {
+    if (r->phase == GL_PHASE_HEADER_FILTER || r->phase == GL_PHASE_BODY_FILTER
+        || r->phase == GL_PHASE_LOG)
+    {
+        /* no coroutine to yield: unwind to gl_lua_call_sync */
+        r->filter_exit = 1;
+        lua_pushlightuserdata(L, &gl_lua_exit_key);
+        return lua_error(L);
+    }
+
     r->co_op = GL_CO_EXIT;
 
     return lua_yield(L, 0);

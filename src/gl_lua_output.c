@@ -179,7 +179,10 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
     u_char        *buf, *p;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    r = gl_lua_current_request();
+    if (r == NULL) {
+        return luaL_error(L, "no request object found");
+    }
     gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
                                | GL_CTX_CONTENT);
     nargs = lua_gettop(L);
@@ -279,6 +282,11 @@ gl_lua_flush(lua_State *L)
         /* nothing printed yet: nginx flushes nothing either */
         lua_pushinteger(L, 1);
         return 1;
+    }
+
+    if (gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
+        /* nginx's flush passes an empty buffer through the filters */
+        gl_lua_run_body_filter(r, (const u_char *) "", 0, 0);
     }
 
     gl_request_flush(r);
@@ -509,8 +517,21 @@ gl_lua_exit(lua_State *L)
 
     r = gl_lua_request(L);
     gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+                               | GL_CTX_CONTENT | GL_CTX_HEADER_FILTER);
     r->exit_status = (int) luaL_checkinteger(L, 1);
+
+    if (r->phase == GL_PHASE_HEADER_FILTER) {
+        /*
+         * as lua-nginx-module: ngx.exit(ngx.OK) does not even stop the
+         * filter; a status >= 300 ends it, and that status's error page
+         * goes out instead of the answer
+         */
+        if (r->exit_status < 300) {
+            return 0;
+        }
+
+        return gl_lua_yield_exit(L, r);
+    }
 
     if (r->header_sent && r->exit_status >= 300 && r->exit_status != 408
         && r->exit_status != 499 && r->exit_status != 444)

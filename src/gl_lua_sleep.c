@@ -25,6 +25,8 @@ gl_lua_sleep(lua_State *L)
     }
 
     r = gl_lua_request(L);
+    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+                               | GL_CTX_CONTENT);
 
     if (L != r->co) {
         return luaL_error(L, "ngx.sleep in a user coroutine is not "

@@ -30,6 +30,7 @@
 
 static void gl_request_start(gl_request_t *r);
 static void gl_request_send_end(gl_request_t *r);
+static int gl_request_send_header(gl_request_t *r);
 static void gl_request_free(gl_request_t *r);
 static int gl_request_append(gl_request_t *r, const u_char *data, size_t len);
 
@@ -542,15 +543,28 @@ gl_request_send_header(gl_request_t *r)
     const char  *status;
     gl_header_t *h;
 
-    if (gl_lua_has_handler(r, GL_PHASE_HEADER_FILTER)) {
-        gl_lua_run_header_filter(r);
-    }
-
-    r->header_sent = 1;
-
     if (r->status == 0) {
         r->status = 200;
     }
+
+    if (!r->header_filtered && gl_lua_has_handler(r, GL_PHASE_HEADER_FILTER))
+    {
+        r->header_filtered = 1;
+        gl_lua_run_header_filter(r);
+
+        if (r->filter_exit && r->exit_status >= 300) {
+            /* ngx.exit(status) in the header filter: that status's error
+               page instead of the answer */
+            r->filter_exit = 0;
+            r->discard_output = 1;
+            r->body_filter_done = 1;
+            r->status = 0;
+            gl_request_error_page(r, r->exit_status);
+            return r->header_sent ? GL_OK : GL_ERROR;
+        }
+    }
+
+    r->header_sent = 1;
 
     status = gl_http_status_line(r->status);
     if (status != NULL) {
@@ -639,6 +653,10 @@ gl_request_output(gl_request_t *r, const u_char *data, size_t len)
 {
     if (!r->header_sent && gl_request_send_header(r) != GL_OK) {
         return GL_ERROR;
+    }
+
+    if (r->discard_output) {
+        return GL_OK;
     }
 
     if (!r->in_filter && gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
@@ -758,7 +776,30 @@ gl_request_error_page(gl_request_t *r, int status)
     gl_request_set_header(r, "Content-Type", 12, "text/html", 9, 1);
     gl_request_set_header(r, "Content-Length", 14, len,
                           snprintf(len, sizeof(len), "%d", n), 1);
-    gl_request_output(r, (u_char *) page, n);
+
+    if (gl_request_send_header(r) != GL_OK) {
+        return;
+    }
+
+    /* the page is the whole body: the body filter sees it with eof, as
+       nginx's special responses */
+    gl_lua_run_body_filter(r, (u_char *) page, n, 1);
+    r->body_filter_done = 1;
+}
+
+
+int
+gl_request_is_head(gl_request_t *r)
+{
+    const gl_param_t  *p;
+
+    if (r->method != NULL) {
+        return strcmp(r->method, "HEAD") == 0;
+    }
+
+    p = gl_request_param(r, "REQUEST_METHOD", 14);
+
+    return p != NULL && p->value_len == 4 && memcmp(p->value, "HEAD", 4) == 0;
 }
 
 
@@ -803,7 +844,11 @@ gl_request_send_end(gl_request_t *r)
         (void) gl_request_send_header(r);
     }
 
-    gl_lua_run_body_filter(r, NULL, 0, 1);
+    if (!r->body_filter_done && r->status != 204 && r->status != 304
+        && !gl_request_is_head(r))
+    {
+        gl_lua_run_body_filter(r, NULL, 0, 1);
+    }
 
     cl = gl_request_close_record(r);
     need = 2 * FCGI_HEADER_LEN + 8;

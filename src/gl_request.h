@@ -99,6 +99,10 @@ struct gl_request_s {
     unsigned            in_filter:1;
     unsigned            mime_set:1;     /* Content-Type set or cleared */
     unsigned            body_filter_eof:1;  /* ngx.arg[2] = true */
+    unsigned            body_filter_done:1; /* it has seen eof */
+    unsigned            filter_exit:1;      /* ngx.exit in a filter */
+    unsigned            discard_output:1;   /* an error page replaced it */
+    unsigned            header_filtered:1;  /* header_filter_by_lua ran */
     unsigned            luafcgid:1;         /* main(env, r) runs */
 
     /* the coroutine */
@@ -166,6 +170,9 @@ void gl_request_finalize(gl_request_t *r);
 int gl_request_output(gl_request_t *r, const u_char *data, size_t len);
 /* output that skips the body filter (the filter's own output) */
 int gl_request_output_raw(gl_request_t *r, const u_char *data, size_t len);
+
+/* a HEAD request: no body goes out */
+int gl_request_is_head(gl_request_t *r);
 
 /* sends the header block now (ngx.send_headers) */
 int gl_request_send_header_now(gl_request_t *r);
