@@ -362,15 +362,27 @@ gl_conf_worker_connections(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
 
 
 static int
-gl_conf_shutdown_timeout(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
+gl_conf_time(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
 {
+    double  t;
+
     (void) nargs;
 
-    conf->shutdown_timeout = gl_conf_parse_time(args[1]);
-    if (conf->shutdown_timeout < 0) {
+    t = gl_conf_parse_time(args[1]);
+    if (t < 0) {
         return gl_conf_error(cp, "invalid time \"%s\" in \"%s\"", args[1],
                              args[0]);
+    }
+
+    if (strcmp(args[0], "housekeeping_interval") == 0) {
+        if (t < 0.01) {
+            return gl_conf_error(cp, "\"%s\" must be at least 10ms",
+                                 args[0]);
+        }
+        conf->housekeeping_interval = t;
+
+    } else {
+        conf->shutdown_timeout = t;
     }
 
     return GL_OK;
@@ -621,7 +633,8 @@ static gl_conf_directive_t  gl_conf_directives[] = {
     { "listen", 1, 2, 0, gl_conf_listen },
     { "workers", 1, 1, 1, gl_conf_workers },
     { "worker_connections", 1, 1, 1, gl_conf_worker_connections },
-    { "worker_shutdown_timeout", 1, 1, 1, gl_conf_shutdown_timeout },
+    { "worker_shutdown_timeout", 1, 1, 1, gl_conf_time },
+    { "housekeeping_interval", 1, 1, 1, gl_conf_time },
     { "document_root", 1, 1, 1, gl_conf_document_root },
     { "error_log", 1, 2, 1, gl_conf_error_log },
     { "pid", 1, 1, 1, gl_conf_pid },
@@ -1132,6 +1145,7 @@ gl_conf_load(const char *path, char *err, size_t err_size)
     conf->workers = 0;
     conf->worker_connections = 1024;
     conf->shutdown_timeout = 30;
+    conf->housekeeping_interval = 1;
     conf->log_level = GL_LOG_ERR;
     conf->code_cache = 1;
     conf->params_max_size = 64 * 1024;

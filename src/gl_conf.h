@@ -37,6 +37,7 @@ struct gl_conf_s {
                                              sets the number */
     int                 worker_connections;
     double              shutdown_timeout;   /* seconds */
+    double              housekeeping_interval;
 
     char               *document_root;      /* NULL: the DOCUMENT_ROOT param */
     char               *error_log;

@@ -11,6 +11,7 @@
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_conn.h"
+#include "gl_house.h"
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_request.h"
@@ -28,6 +29,8 @@ static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
 
 static int gl_lua_drain_done(gl_request_t *r);
+static const char *gl_lua_lib_dir(void);
+static void gl_lua_watch_modules(lua_State *L, gl_worker_t *w);
 
 /* the error object of ngx.exit() in a handler that cannot yield */
 static char  gl_lua_exit_key;
@@ -183,17 +186,34 @@ gl_lua_lib_dir(void)
 }
 
 
-int
-gl_lua_init(gl_worker_t *w)
+/*
+ * A new generation: a fresh Lua state with the API, running init_by_lua
+ * and init_worker_by_lua.  Returns NULL (logged) if init_by_lua fails.
+ * Runs in the worker's thread, or for it before the thread starts.
+ */
+static gl_lua_gen_t *
+gl_lua_gen_new(gl_worker_t *w)
 {
-    lua_State    *L;
-    const char   *lib;
+    lua_State     *L;
+    const char    *lib;
+    gl_lua_gen_t  *g, *cur;
+
+    g = calloc(1, sizeof(gl_lua_gen_t));
+    if (g == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a Lua generation");
+        return NULL;
+    }
 
     L = luaL_newstate();
     if (L == NULL) {
         gl_log_error(GL_LOG_EMERG, 0, "cannot create a Lua state");
-        return GL_ERROR;
+        free(g);
+        return NULL;
     }
+
+    g->L = L;
+    g->refs = 1;        /* the worker's own, while it is current */
+    g->id = ++w->gen_seq;
 
     luaL_openlibs(L);
 
@@ -208,6 +228,8 @@ gl_lua_init(gl_worker_t *w)
     gl_lua_set_path(L, "cpath", w->conf->lua_package_cpath,
                     lua_tostring(L, -1));
     lua_pop(L, 1);
+
+    gl_lua_watch_modules(L, w);
 
     /* the ngx table, also known as golapis */
     lua_createtable(L, 0, 64);
@@ -245,37 +267,188 @@ gl_lua_init(gl_worker_t *w)
     lua_setfield(L, -2, "__index");
     lua_rawset(L, LUA_REGISTRYINDEX);
 
-    w->L = L;
-
     /*
      * OpenResty runs init_by_lua once in the master, and fork() copies its
      * work to every worker; here every worker has a Lua state of its own,
-     * so each runs it, then its init_worker_by_lua
+     * so each runs it, then its init_worker_by_lua.  The handlers run in
+     * the new state: it is the worker's current one meanwhile.
      */
-    /* the worker's thread is not running yet: act as if in it */
-    gl_worker_self = w;
+    cur = w->gen;
+    w->gen = g;
+    w->L = L;
 
     if (gl_lua_run_init(w, GL_PHASE_INIT) != GL_OK) {
-        gl_worker_self = NULL;
-        return GL_ERROR;
+        w->gen = cur;
+        w->L = cur ? cur->L : NULL;
+        lua_close(L);
+        free(g);
+        return NULL;
     }
 
     /* as nginx: an init_worker_by_lua error is logged, the worker runs */
     (void) gl_lua_run_init(w, GL_PHASE_INIT_WORKER);
 
+    w->gen = cur;
+    w->L = cur ? cur->L : NULL;
+
+    return g;
+}
+
+
+int
+gl_lua_init(gl_worker_t *w)
+{
+    gl_lua_gen_t  *g;
+
+    /* the worker's thread is not running yet: act as if in it */
+    gl_worker_self = w;
+    g = gl_lua_gen_new(w);
     gl_worker_self = NULL;
 
+    if (g == NULL) {
+        return GL_ERROR;
+    }
+
+    w->gen = g;
+    w->L = g->L;
+
     return GL_OK;
+}
+
+
+/*
+ * A new generation of the worker's Lua state, for new requests; requests
+ * in flight finish on the old one, which is closed when the last of them
+ * ends.  On failure the current generation stays.
+ */
+int
+gl_lua_reload(gl_worker_t *w)
+{
+    gl_lua_gen_t  *g, *old;
+
+    g = gl_lua_gen_new(w);
+
+    if (g == NULL) {
+        atomic_fetch_add(&w->stat_failed_reloads, 1);
+        gl_log_error(GL_LOG_ERR, 0, "worker %d: reload failed, the old code "
+                     "goes on serving", w->id);
+        return GL_ERROR;
+    }
+
+    old = w->gen;
+    w->gen = g;
+    w->L = g->L;
+    atomic_store(&w->stat_gen, g->id);
+    atomic_fetch_add(&w->stat_reloads, 1);
+
+    gl_log_error(GL_LOG_NOTICE, 0, "worker %d: Lua code reloaded, "
+                 "generation %u", w->id, g->id);
+
+    gl_lua_gen_release(w, old);
+
+    return GL_OK;
+}
+
+
+/* the state of the request: the generation current when it started */
+lua_State *
+gl_lua_state(gl_worker_t *w, gl_request_t *r)
+{
+    if (r == NULL) {
+        return w->L;
+    }
+
+    if (r->gen == NULL) {
+        r->gen = w->gen;
+        r->gen->refs++;
+    }
+
+    return r->gen->L;
+}
+
+
+void
+gl_lua_gen_release(gl_worker_t *w, gl_lua_gen_t *g)
+{
+    (void) w;
+
+    if (--g->refs > 0) {
+        return;
+    }
+
+    gl_log_debug("closing Lua generation %u", g->id);
+
+    lua_close(g->L);
+    free(g);
 }
 
 
 void
 gl_lua_close(gl_worker_t *w)
 {
-    if (w->L != NULL) {
-        lua_close(w->L);
+    if (w->gen != NULL) {
+        gl_lua_gen_release(w, w->gen);
+        w->gen = NULL;
         w->L = NULL;
     }
+}
+
+
+/*
+ * require()d Lua files are watched for changes: the Lua file searcher is
+ * wrapped so that it tells the housekeeping thread which file it found.
+ */
+static int
+gl_lua_watch_searcher(lua_State *L)
+{
+    const char  *name, *path;
+
+    name = luaL_checkstring(L, 1);
+
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchpath");
+
+    if (lua_isfunction(L, -1)) {
+        lua_pushstring(L, name);
+        lua_getfield(L, -3, "path");
+
+        if (lua_pcall(L, 2, 1, 0) == 0) {
+            path = lua_tostring(L, -1);
+            if (path != NULL) {
+                gl_house_watch(path);
+            }
+        }
+    }
+
+    lua_settop(L, 1);
+
+    /* the original searcher, kept as our upvalue */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+
+    return lua_gettop(L);
+}
+
+
+static void
+gl_lua_watch_modules(lua_State *L, gl_worker_t *w)
+{
+    if (!w->conf->code_cache) {
+        /* every request compiles anew: nothing to reload */
+        return;
+    }
+
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaders");
+
+    if (lua_istable(L, -1)) {
+        lua_rawgeti(L, -1, 2);
+        lua_pushcclosure(L, gl_lua_watch_searcher, 1);
+        lua_rawseti(L, -2, 2);
+    }
+
+    lua_pop(L, 2);
 }
 
 
@@ -347,6 +520,11 @@ gl_lua_load(lua_State *L, const char *path)
         return GL_ERROR;
     }
 
+    if (gl_worker_self != NULL && gl_worker_self->conf->code_cache) {
+        /* cached code: reload it when the file changes */
+        gl_house_watch(path);
+    }
+
     return GL_OK;
 }
 
@@ -388,12 +566,10 @@ gl_lua_load_code(lua_State *L, const char *code, size_t len,
  * GL_ERROR.
  */
 static int
-gl_lua_factory(gl_worker_t *w, gl_lua_handler_t *h, const char *path)
+gl_lua_factory(lua_State *L, gl_worker_t *w, gl_lua_handler_t *h,
+    const char *path)
 {
-    lua_State   *L;
     const char  *key;
-
-    L = w->L;
 
     if (h != NULL) {
         path = h->file;
@@ -471,9 +647,9 @@ gl_lua_push_handler(gl_worker_t *w, gl_request_t *r, gl_lua_handler_t *h,
 {
     lua_State  *L;
 
-    L = w->L;
+    L = gl_lua_state(w, r);
 
-    if (gl_lua_factory(w, h, path) != GL_OK) {
+    if (gl_lua_factory(L, w, h, path) != GL_OK) {
         gl_log_error(GL_LOG_ERR, 0, "failed to load %s: %s",
                      h ? (h->file ? "Lua file" : "inline Lua code")
                        : "Lua script", lua_tostring(L, -1));
@@ -520,7 +696,7 @@ gl_lua_call_sync(gl_worker_t *w, gl_request_t *r, int phase,
     lua_State     *L;
     gl_request_t  *prev;
 
-    L = w->L;
+    L = gl_lua_state(w, r);
 
     if (gl_lua_push_handler(w, r, h, NULL) != GL_OK) {
         lua_pop(L, nargs);
@@ -684,7 +860,7 @@ gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
                                     : GL_OK;
     }
 
-    L = r->worker->L;
+    L = gl_lua_state(r->worker, r);
 
     lua_createtable(L, 2, 0);
     lua_pushlstring(L, (const char *) (data ? data : (const u_char *) ""),
@@ -760,7 +936,7 @@ gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path)
     gl_worker_t  *w;
 
     w = r->worker;
-    L = w->L;
+    L = gl_lua_state(w, r);
 
     if (gl_lua_push_handler(w, r, h, path) != GL_OK) {
         gl_request_fail(r, 500);
@@ -887,11 +1063,11 @@ gl_lua_resume(gl_request_t *r, int nargs)
 
         if (rc != LUA_YIELD) {
             msg = lua_tostring(co, -1);
-            luaL_traceback(r->worker->L, co, msg ? msg : "(error object is "
+            luaL_traceback(r->gen->L, co, msg ? msg : "(error object is "
                            "not a string)", 0);
             gl_log_error(GL_LOG_ERR, 0, "lua entry thread aborted: runtime "
-                         "error: %s", lua_tostring(r->worker->L, -1));
-            lua_pop(r->worker->L, 1);
+                         "error: %s", lua_tostring(r->gen->L, -1));
+            lua_pop(r->gen->L, 1);
 
             gl_request_fail(r, 500);
             return;
@@ -1011,7 +1187,7 @@ gl_lua_write_pending(gl_request_t *r)
     }
 
     if (r->pending_ref != -1) {
-        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->pending_ref);
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->pending_ref);
         r->pending_ref = -1;
     }
 
@@ -1044,31 +1220,39 @@ gl_lua_release(gl_request_t *r)
         ev_timer_stop(r->worker->loop, &r->timer);
     }
 
+    if (r->gen == NULL) {
+        /* no Lua ran for it */
+        return;
+    }
+
     if (r->pending_ref != -1) {
-        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->pending_ref);
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->pending_ref);
         r->pending_ref = -1;
     }
 
     if (r->ctx_ref != -1) {
-        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->ctx_ref);
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->ctx_ref);
         r->ctx_ref = -1;
     }
 
     if (r->var_ref != -1) {
-        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->var_ref);
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->var_ref);
         r->var_ref = -1;
     }
 
     if (r->env_ref != -1) {
-        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->env_ref);
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->env_ref);
         r->env_ref = -1;
     }
 
     gl_lua_luafcgid_release(r);
 
     if (r->co_ref != -1) {
-        luaL_unref(r->worker->L, LUA_REGISTRYINDEX, r->co_ref);
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->co_ref);
         r->co_ref = -1;
         r->co = NULL;
     }
+
+    gl_lua_gen_release(r->worker, r->gen);
+    r->gen = NULL;
 }

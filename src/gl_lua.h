@@ -12,6 +12,27 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/*
+ * A generation of a worker's Lua state.  The worker holds a reference to
+ * its current one, each request one to the generation it started on; the
+ * state is closed when the last reference goes.
+ */
+typedef struct gl_lua_gen_s  gl_lua_gen_t;
+
+struct gl_lua_gen_s {
+    lua_State     *L;
+    int            refs;
+    unsigned       id;
+};
+
+/* the request's state (its generation, taken on first use) */
+lua_State *gl_lua_state(gl_worker_t *w, gl_request_t *r);
+void gl_lua_gen_release(gl_worker_t *w, gl_lua_gen_t *g);
+
+/* a new generation for new requests (code reload); GL_ERROR: logged, the
+   old one stays */
+int gl_lua_reload(gl_worker_t *w);
+
 /* creates the worker's state; GL_ERROR with a log line on failure */
 int gl_lua_init(gl_worker_t *w);
 void gl_lua_close(gl_worker_t *w);

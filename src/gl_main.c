@@ -8,6 +8,7 @@
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_listen.h"
+#include "gl_house.h"
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_worker.h"
@@ -43,7 +44,8 @@ gl_usage(FILE *f)
         "  -h       show this help and exit\n"
         "\n"
         "golapis runs in the foreground.  Signals: TERM or QUIT stop it\n"
-        "gracefully, INT at once; USR1 reopens the error log.\n");
+        "gracefully, INT at once; HUP reloads the config and the Lua code;\n"
+        "USR1 reopens the error log.\n");
 }
 
 
@@ -153,6 +155,85 @@ gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 
+/* the configs replaced by SIGHUP: requests may still read them */
+static gl_conf_t  *gl_old_confs[64];
+static int         gl_nold_confs;
+
+
+/*
+ * SIGHUP: read the config file again; if it is good, every worker moves
+ * to a new generation of its Lua state with it.  The listen sockets and
+ * the number of workers stay (they need a restart).
+ */
+static void
+gl_reload_conf(void)
+{
+    int         i;
+    char        err[4096];
+    gl_conf_t  *conf;
+
+    if (gl_stopping) {
+        return;
+    }
+
+    gl_log_error(GL_LOG_NOTICE, 0, "SIGHUP received, reloading \"%s\"",
+                 gl_conf->file);
+
+    conf = gl_conf_load(gl_conf->file, err, sizeof(err));
+
+    if (conf == NULL || gl_lua_check_conf(conf, err, sizeof(err)) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "reload failed, the old configuration "
+                     "stays: %s", err);
+        gl_conf_free(conf);
+        return;
+    }
+
+    if (gl_nold_confs == (int) gl_nelems(gl_old_confs)) {
+        gl_log_error(GL_LOG_ERR, 0, "reload refused: too many reloads "
+                     "without a restart");
+        gl_conf_free(conf);
+        return;
+    }
+
+    if (conf->nlisten != gl_conf->nlisten) {
+        gl_log_error(GL_LOG_WARN, 0, "\"listen\" changes need a restart; "
+                     "the old sockets stay");
+    } else {
+        for (i = 0; i < conf->nlisten; i++) {
+            if (strcmp(conf->listen[i].text, gl_conf->listen[i].text) != 0) {
+                gl_log_error(GL_LOG_WARN, 0, "\"listen\" changes need a "
+                             "restart; the old sockets stay");
+                break;
+            }
+        }
+    }
+
+    if (conf->workers != 0 && conf->workers != gl_nworkers) {
+        gl_log_error(GL_LOG_WARN, 0, "\"workers\" changes need a restart; "
+                     "%d workers stay", gl_nworkers);
+    }
+
+    conf->workers = gl_nworkers;
+
+    if (gl_log_open(conf->error_log, conf->log_level) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, errno, "cannot open the error log \"%s\", "
+                     "the old one stays", conf->error_log);
+    }
+
+    /* the listening sockets refer to the old config: it is kept */
+    gl_old_confs[gl_nold_confs++] = gl_conf;
+    gl_conf = conf;
+
+    gl_house_set_conf(conf);
+
+    for (i = 0; i < gl_nworkers; i++) {
+        atomic_store(&gl_workers[i].new_conf, conf);
+    }
+
+    gl_house_reload_workers();
+}
+
+
 static void
 gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
@@ -191,10 +272,7 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         _exit(0);
 
     case SIGHUP:
-        gl_log_error(GL_LOG_NOTICE, 0, "SIGHUP received: reloading the "
-                     "configuration is not supported yet; restart golapis "
-                     "to apply changes; reopening the error log");
-        gl_log_reopen();
+        gl_reload_conf();
         break;
 
     case SIGUSR1:
@@ -271,6 +349,12 @@ gl_run(void)
         gl_nworkers++;
     }
 
+    if (gl_house_start(gl_conf, gl_workers, n) != GL_OK) {
+        gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+        gl_remove_pid();
+        _exit(1);
+    }
+
     gl_listen_start(loop, gl_listening, gl_conf->nlisten, gl_workers, n);
 
     gl_log_error(GL_LOG_NOTICE, 0, "golapis/" GL_VERSION " started, "
@@ -289,6 +373,7 @@ gl_run(void)
     gl_remove_pid();
 
     if (!all) {
+        /* the housekeeping thread ends with the process */
         /* the timeout expired: the rest of the requests are dropped */
         for (i = 0; i < gl_nworkers; i++) {
             if (atomic_load(&gl_workers[i].done)) {
@@ -301,9 +386,15 @@ gl_run(void)
         _exit(0);
     }
 
+    gl_house_stop();
+
     for (i = 0; i < gl_nworkers; i++) {
         pthread_join(gl_workers[i].tid, NULL);
         gl_worker_free(&gl_workers[i]);
+    }
+
+    for (i = 0; i < gl_nold_confs; i++) {
+        gl_conf_free(gl_old_confs[i]);
     }
 
     gl_log_error(GL_LOG_NOTICE, 0, "exiting");

@@ -105,7 +105,8 @@ struct gl_request_s {
     unsigned            header_filtered:1;  /* header_filter_by_lua ran */
     unsigned            luafcgid:1;         /* main(env, r) runs */
 
-    /* the coroutine */
+    /* the coroutine, in the generation of Lua state it started on */
+    struct gl_lua_gen_s *gen;
     void               *co;            /* lua_State * */
     int                 co_ref;
     gl_co_op_e          co_op;

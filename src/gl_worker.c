@@ -24,6 +24,8 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     int           *fds;
     size_t         i, n;
+    unsigned       reload;
+    gl_conf_t     *conf;
     gl_worker_t   *w;
 
     (void) loop;
@@ -44,6 +46,19 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
     }
 
     free(fds);
+
+    conf = atomic_exchange(&w->new_conf, NULL);
+    if (conf != NULL) {
+        /* SIGHUP: the new config, with a new generation for it */
+        w->conf = conf;
+    }
+
+    reload = atomic_load(&w->reload_req);
+
+    if (reload != w->reload_done && !w->exiting) {
+        w->reload_done = reload;
+        (void) gl_lua_reload(w);
+    }
 
     if (atomic_load(&w->quit) && !w->exiting) {
         w->exiting = 1;
@@ -102,8 +117,11 @@ gl_worker_thread(void *arg)
     ev_run(w->loop, 0);
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d exiting: %llu connections, "
-                 "%llu requests", w->id, (unsigned long long) w->stat_conns,
-                 (unsigned long long) w->stat_reqs);
+                 "%llu requests, %u reloads, %u failed reloads", w->id,
+                 (unsigned long long) w->stat_conns,
+                 (unsigned long long) w->stat_reqs,
+                 atomic_load(&w->stat_reloads),
+                 atomic_load(&w->stat_failed_reloads));
 
     ev_async_stop(w->loop, &w->notify);
 

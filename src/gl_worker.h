@@ -30,6 +30,8 @@ struct gl_worker_s {
     size_t              pending_cap;
     ev_async            notify;
     atomic_int          quit;          /* graceful stop asked */
+    atomic_uint         reload_req;    /* bumped: make a new generation */
+    _Atomic(gl_conf_t *) new_conf;     /* SIGHUP: the config to adopt */
 
     /* the rest is the worker thread's own */
     int                 exiting;
@@ -39,7 +41,10 @@ struct gl_worker_s {
                                           ngx.eof(): no connection owns
                                           them */
     int                 ndetached;
-    lua_State          *L;
+    lua_State          *L;             /* the current generation's */
+    struct gl_lua_gen_s *gen;
+    unsigned            gen_seq;
+    unsigned            reload_done;
     char               *docroot;       /* realpath of document_root */
 
     gl_conn_t          *conn_cache;     /* freed connections, for reuse */
@@ -49,6 +54,11 @@ struct gl_worker_s {
 
     uint64_t            stat_conns;
     uint64_t            stat_reqs;
+
+    /* read by other threads (the status page, later) */
+    atomic_uint         stat_reloads;
+    atomic_uint         stat_failed_reloads;
+    atomic_uint         stat_gen;
 
     void              (*on_exit)(gl_worker_t *w);   /* runs in the worker */
     atomic_int          done;

@@ -1,0 +1,27 @@
+/*
+ * The housekeeping thread: every housekeeping_interval it looks at the
+ * files behind the loaded Lua code (scripts and require()d modules), and
+ * when some changed, and compile, it asks every worker to move to a new
+ * generation of its Lua state.  It also expires shared-dict entries.
+ */
+#ifndef GL_HOUSE_H
+#define GL_HOUSE_H
+
+#include "gl_core.h"
+
+/* starts the thread; GL_ERROR (logged) if it cannot */
+int gl_house_start(gl_conf_t *conf, gl_worker_t *workers, int nworkers);
+
+/* stops and joins it, and forgets the watched files */
+void gl_house_stop(void);
+
+/* a new config (SIGHUP): its interval applies from the next turn */
+void gl_house_set_conf(gl_conf_t *conf);
+
+/* a Lua file was loaded: watch it (any thread; cheap when known) */
+void gl_house_watch(const char *path);
+
+/* asks every worker for a new generation (SIGHUP does, too) */
+void gl_house_reload_workers(void);
+
+#endif /* GL_HOUSE_H */
