@@ -854,6 +854,47 @@ gl_lua_header_set(lua_State *L)
 
 
 /* require("ngx.resp").add_header(key, value): adds, never replaces */
+/*
+ * require("ngx.resp").set_status(status, reason): the status, with a
+ * reason phrase of our choice in the status line
+ */
+static int
+gl_lua_resp_set_status(lua_State *L)
+{
+    size_t         len;
+    lua_Integer    status;
+    const char    *reason;
+    gl_request_t  *r;
+
+    r = gl_lua_request(L);
+    status = luaL_checkinteger(L, 1);
+    reason = luaL_optlstring(L, 2, NULL, &len);
+
+    if (r->header_sent) {
+        gl_log_error(GL_LOG_ERR, 0, "attempt to set ngx.status after "
+                     "sending out response headers");
+        return 0;
+    }
+
+    if (status < 100 || status > 999) {
+        return luaL_error(L, "invalid HTTP status code %d", (int) status);
+    }
+
+    if (reason != NULL && (memchr(reason, '\r', len) != NULL
+                           || memchr(reason, '\n', len) != NULL))
+    {
+        return luaL_error(L, "bad reason");
+    }
+
+    r->status = (int) status;
+
+    free(r->reason);
+    r->reason = reason ? strndup(reason, len) : NULL;
+
+    return 0;
+}
+
+
 /* tostring(v) */
 static const char *
 luaL_tolstring_compat(lua_State *L, int idx)
@@ -972,6 +1013,8 @@ gl_lua_inject_output_api(lua_State *L)
     }
     lua_pushcfunction(L, gl_lua_resp_add_header);
     lua_setfield(L, -2, "resp_add_header");
+    lua_pushcfunction(L, gl_lua_resp_set_status);
+    lua_setfield(L, -2, "resp_set_status");
     lua_pop(L, 3);
 
     /* header tables: lookups in any case, "_" for "-" */

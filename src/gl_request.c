@@ -567,7 +567,19 @@ gl_request_send_header(gl_request_t *r)
     r->header_sent = 1;
 
     status = gl_http_status_line(r->status);
-    if (status != NULL) {
+
+    if (r->reason != NULL) {
+        /* ngx.resp.set_status(status, reason) */
+        n = snprintf(line, sizeof(line), "Status: %d ", r->status);
+        if (gl_request_append(r, (u_char *) line, n) != GL_OK
+            || gl_request_append(r, (u_char *) r->reason, strlen(r->reason))
+               != GL_OK)
+        {
+            return GL_ERROR;
+        }
+        n = snprintf(line, sizeof(line), "\r\n");
+
+    } else if (status != NULL) {
         n = snprintf(line, sizeof(line), "Status: %s\r\n", status);
     } else {
         n = snprintf(line, sizeof(line), "Status: %d\r\n", r->status);
@@ -1022,6 +1034,7 @@ gl_request_free(gl_request_t *r)
     gl_request_body_free(r);
 
     free(r->rh);
+    free(r->reason);
     free(r->method);
     free(r->uri);
     free(r->args);

@@ -125,6 +125,7 @@ struct gl_request_s {
 
     /* the response */
     int                 status;
+    char               *reason;         /* ngx.resp.set_status's */
     gl_header_t        *headers;
     size_t              nheaders;
     size_t              headers_cap;

@@ -562,3 +562,24 @@ def test_redirect():
     assert b"200 false " + allowed in rb, rb
     assert b"after output false attempt to call ngx.redirect after sending " \
            b"out the headers" in rb, rb
+
+
+def test_resp_set_status():
+    # require("ngx.resp").set_status(status, reason): newer lua-resty-core
+    # has it (Debian's 0.1.25 does not, so golapis only): the reason
+    # phrase goes into the status line nginx sends
+    g, n, d = diff_setup({"setst.lua": r'''
+local resp = require "ngx.resp"
+resp.set_status(299, "Just Fine")
+ngx.say("status ", ngx.status)
+'''})
+    conn = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
+    try:
+        conn.request("GET", "/setst.lua", headers=HOST)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert (resp.status, resp.reason, body) == (
+            299, "Just Fine", b"status 299\n"), (resp.status, resp.reason,
+                                                 body)
+    finally:
+        conn.close()
