@@ -581,6 +581,69 @@ gl_conf_luafcgid_handler(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
 }
 
 
+/*
+ * lua_shared_dict NAME SIZE, and golapis_shared_dict NAME SIZE: the dict
+ * behind golapis.shared.get/set/incr (by default "golapis", 1m), which is
+ * also ngx.shared.NAME
+ */
+static int
+gl_conf_shared_dict(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
+    int nargs)
+{
+    int          i;
+    ssize_t      size;
+    const char  *p;
+
+    (void) nargs;
+
+    for (p = args[1]; *p; p++) {
+        if (!(isalnum((unsigned char) *p) || *p == '_' || *p == '-')) {
+            return gl_conf_error(cp, "invalid dict name \"%s\"", args[1]);
+        }
+    }
+
+    if (strcmp(args[1], "get") == 0 || strcmp(args[1], "set") == 0
+        || strcmp(args[1], "incr") == 0)
+    {
+        /* ngx.shared (= golapis.shared) has functions of these names */
+        return gl_conf_error(cp, "the dict name \"%s\" is reserved",
+                             args[1]);
+    }
+
+    size = gl_conf_parse_size(args[2]);
+    if (size < 8192) {
+        return gl_conf_error(cp, "invalid size \"%s\" in \"%s\" (at least "
+                             "8k)", args[2], args[0]);
+    }
+
+    if (strcmp(args[0], "golapis_shared_dict") == 0) {
+        conf->golapis_dict_size = size;
+        return gl_conf_set_str(cp, &conf->golapis_dict, args[1]);
+    }
+
+    for (i = 0; i < conf->ndicts; i++) {
+        if (strcmp(conf->dicts[i].name, args[1]) == 0) {
+            return gl_conf_error(cp, "duplicate zone \"%s\"", args[1]);
+        }
+    }
+
+    if (conf->ndicts == GL_CONF_MAX_DICTS) {
+        return gl_conf_error(cp, "too many shared dicts (at most %d)",
+                             GL_CONF_MAX_DICTS);
+    }
+
+    conf->dicts[conf->ndicts].name = strdup(args[1]);
+    if (conf->dicts[conf->ndicts].name == NULL) {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    conf->dicts[conf->ndicts].size = size;
+    conf->ndicts++;
+
+    return GL_OK;
+}
+
+
 static int
 gl_conf_default_type(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
     int nargs)
@@ -665,6 +728,8 @@ static gl_conf_directive_t  gl_conf_directives[] = {
     { "lua_regex_match_limit", 1, 1, 1, gl_conf_number },
     { "default_type", 1, 1, 1, gl_conf_default_type },
     { "luafcgid_handler", 1, 1, 1, gl_conf_luafcgid_handler },
+    { "lua_shared_dict", 2, 2, 0, gl_conf_shared_dict },
+    { "golapis_shared_dict", 2, 2, 1, gl_conf_shared_dict },
     { NULL, 0, 0, 0, NULL }
 };
 
@@ -1166,10 +1231,12 @@ gl_conf_load(const char *path, char *err, size_t err_size)
     conf->default_type = strdup("text/html");
     conf->client_body_temp_path = strdup("/tmp");
     conf->luafcgid_handler = strdup("main");
+    conf->golapis_dict = strdup("golapis");
+    conf->golapis_dict_size = 1024 * 1024;
 
     if (conf->file == NULL || conf->dir == NULL || conf->error_log == NULL
         || conf->default_type == NULL || conf->client_body_temp_path == NULL
-        || conf->luafcgid_handler == NULL)
+        || conf->luafcgid_handler == NULL || conf->golapis_dict == NULL)
     {
         snprintf(err, err_size, "out of memory");
         goto failed;
@@ -1262,5 +1329,10 @@ gl_conf_free(gl_conf_t *conf)
     free(conf->default_type);
     free(conf->client_body_temp_path);
     free(conf->luafcgid_handler);
+    free(conf->golapis_dict);
+
+    for (i = 0; i < conf->ndicts; i++) {
+        free(conf->dicts[i].name);
+    }
     free(conf);
 }

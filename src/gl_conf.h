@@ -26,6 +26,14 @@ typedef struct {
     char         *chunkname;    /* "=content_by_lua(golapis.conf:12)" */
 } gl_lua_handler_t;
 
+/* lua_shared_dict NAME SIZE */
+typedef struct {
+    char         *name;
+    size_t        size;
+} gl_conf_dict_t;
+
+#define GL_CONF_MAX_DICTS  64
+
 struct gl_conf_s {
     char               *file;            /* absolute */
     char               *dir;             /* where relative paths start */
@@ -49,6 +57,11 @@ struct gl_conf_s {
     int                 code_cache;
     gl_lua_handler_t    handlers[GL_PHASE_MAX];
     char               *luafcgid_handler;  /* "main" */
+
+    gl_conf_dict_t      dicts[GL_CONF_MAX_DICTS];
+    int                 ndicts;
+    char               *golapis_dict;      /* golapis.shared's: "golapis" */
+    size_t              golapis_dict_size; /* 1m */
 
     size_t              params_max_size;
     size_t              client_max_body_size;
