@@ -13,6 +13,7 @@
 #include "gl_conf.h"
 #include "gl_house.h"
 #include "gl_log.h"
+#include "gl_shdict.h"
 #include "gl_worker.h"
 
 #include <lauxlib.h>
@@ -32,6 +33,10 @@ typedef struct {
 
 typedef struct {
     char             *path;
+    char             *text;       /* the vetted content, for new loads */
+    size_t            len;
+    char             *next_text;  /* a changed content, once it compiles */
+    size_t            next_len;
     gl_house_stat_t   loaded;     /* as loaded (or last reloaded) */
     gl_house_stat_t   seen;       /* a new stat seen once, to confirm */
     gl_house_stat_t   bad;        /* a version that did not compile */
@@ -81,7 +86,7 @@ gl_house_same(const gl_house_stat_t *a, const gl_house_stat_t *b)
 
 
 void
-gl_house_watch(const char *path)
+gl_house_watch(const char *path, const char *text, size_t len)
 {
     size_t            i, size;
     gl_house_file_t  *f;
@@ -111,10 +116,17 @@ gl_house_watch(const char *path)
     memset(f, 0, sizeof(*f));
 
     f->path = strdup(path);
-    if (f->path == NULL) {
+    f->text = malloc(len + 1);
+
+    if (f->path == NULL || f->text == NULL) {
+        free(f->path);
+        free(f->text);
         pthread_mutex_unlock(&gl_house_lock);
         return;
     }
+
+    memcpy(f->text, text, len);
+    f->len = len;
 
     gl_house_stat(path, &f->loaded);
     gl_house_nfiles++;
@@ -122,6 +134,79 @@ gl_house_watch(const char *path)
     pthread_mutex_unlock(&gl_house_lock);
 
     gl_log_debug("watching \"%s\"", path);
+}
+
+
+/*
+ * A copy of the vetted content of a watched file (caller frees), so that a
+ * new generation loads what was checked, never a file being rewritten;
+ * NULL if the file is not watched yet.
+ */
+char *
+gl_house_text(const char *path, size_t *len)
+{
+    char    *text;
+    size_t   i;
+
+    text = NULL;
+
+    pthread_mutex_lock(&gl_house_lock);
+
+    for (i = 0; i < gl_house_nfiles; i++) {
+        if (strcmp(gl_house_files[i].path, path) == 0) {
+            text = malloc(gl_house_files[i].len + 1);
+            if (text != NULL) {
+                memcpy(text, gl_house_files[i].text, gl_house_files[i].len);
+                *len = gl_house_files[i].len;
+            }
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&gl_house_lock);
+
+    return text;
+}
+
+
+/* reads path whole; NULL if it cannot, or if it changed from `expect`
+   while we read */
+static char *
+gl_house_read(const char *path, const gl_house_stat_t *expect, size_t *len)
+{
+    FILE             *f;
+    char             *buf;
+    long              size;
+    gl_house_stat_t   after;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    buf = NULL;
+
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0
+        && fseek(f, 0, SEEK_SET) == 0
+        && (buf = malloc(size + 1)) != NULL
+        && fread(buf, 1, size, f) == (size_t) size)
+    {
+        *len = size;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+
+    fclose(f);
+
+    gl_house_stat(path, &after);
+
+    if (buf != NULL && !gl_house_same(&after, expect)) {
+        free(buf);
+        buf = NULL;
+    }
+
+    return buf;
 }
 
 
@@ -177,18 +262,44 @@ gl_house_scan(lua_State *L)
         }
 
         /* changed, and stable: does it compile? */
-        if (now.exists && luaL_loadfile(L, f->path) != 0) {
-            gl_log_error(GL_LOG_ERR, 0, "not reloading: %s",
-                         lua_tostring(L, -1));
-            f->pending = 0;
-            f->bad = now;
-            f->is_bad = 1;
-            broken = 1;
+        if (now.exists) {
+            size_t   len;
+            char    *text;
+
+            text = gl_house_read(f->path, &now, &len);
+
+            if (text == NULL) {
+                /* moving again: wait */
+                f->pending = 0;
+                broken = 1;
+                continue;
+            }
+
+            lua_pushfstring(L, "@%s", f->path);
+
+            if (luaL_loadbuffer(L, text, len, lua_tostring(L, -1)) != 0) {
+                gl_log_error(GL_LOG_ERR, 0, "not reloading: %s",
+                             lua_tostring(L, -1));
+                free(text);
+                f->pending = 0;
+                f->bad = now;
+                f->is_bad = 1;
+                broken = 1;
+                lua_settop(L, 0);
+                continue;
+            }
+
             lua_settop(L, 0);
-            continue;
+            free(f->next_text);
+            f->next_text = text;
+            f->next_len = len;
+
+        } else {
+            free(f->next_text);
+            f->next_text = NULL;
+            f->next_len = 0;
         }
 
-        lua_settop(L, 0);
         reload = 1;
     }
 
@@ -201,6 +312,17 @@ gl_house_scan(lua_State *L)
                 gl_log_error(GL_LOG_NOTICE, 0, "\"%s\" changed", f->path);
                 f->loaded = f->seen;
                 f->pending = 0;
+
+                free(f->text);
+                f->text = f->next_text;
+                f->len = f->next_len;
+                f->next_text = NULL;
+                f->next_len = 0;
+
+                if (f->text == NULL) {
+                    /* gone: the next load looks at the disk again */
+                    f->text = strdup("");
+                }
             }
         }
     }
@@ -256,6 +378,11 @@ gl_house_thread(void *arg)
         if (reload) {
             gl_house_reload_workers();
         }
+
+        /* expired shared-dict entries go in the background, a bounded
+           number per turn */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        (void) gl_shdict_expire_all(ts.tv_sec + ts.tv_nsec / 1e9, 10000);
 
         pthread_mutex_lock(&gl_house_lock);
     }
@@ -323,6 +450,8 @@ gl_house_stop(void)
 
     for (i = 0; i < gl_house_nfiles; i++) {
         free(gl_house_files[i].path);
+        free(gl_house_files[i].text);
+        free(gl_house_files[i].next_text);
     }
 
     free(gl_house_files);

@@ -18,8 +18,12 @@ void gl_house_stop(void);
 /* a new config (SIGHUP): its interval applies from the next turn */
 void gl_house_set_conf(gl_conf_t *conf);
 
-/* a Lua file was loaded: watch it (any thread; cheap when known) */
-void gl_house_watch(const char *path);
+/* a Lua file was loaded from text: watch it (any thread; cheap when it
+   is known already) */
+void gl_house_watch(const char *path, const char *text, size_t len);
+
+/* the vetted text of a watched file (malloc()ed copy), or NULL */
+char *gl_house_text(const char *path, size_t *len);
 
 /* asks every worker for a new generation (SIGHUP does, too) */
 void gl_house_reload_workers(void);

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int gl_log_level = GL_LOG_ERR;
+_Atomic int gl_log_level = GL_LOG_ERR;
 
 static atomic_int          gl_log_fd = 2;
 static char                gl_log_path[4096];
@@ -62,12 +62,28 @@ gl_log_open(const char *path, int level)
     }
 
     snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
-    gl_log_level = level;
+    atomic_store(&gl_log_level, level);
 
-    old = atomic_exchange(&gl_log_fd, fd);
-    if (old > 2 && old != fd) {
-        close(old);
+    old = atomic_load(&gl_log_fd);
+
+    if (old > 2 && fd > 2) {
+        /*
+         * another thread may be writing to old right now: put the new
+         * file behind the same descriptor number instead of closing it,
+         * so that number never goes to someone else's socket
+         */
+        if (dup2(fd, old) == -1) {
+            close(fd);
+            return GL_ERROR;
+        }
+
+        close(fd);
+        return GL_OK;
     }
+
+    /* from or to stderr: the old descriptor stays open (a rare leak of
+       one descriptor, rather than a race) */
+    atomic_store(&gl_log_fd, fd);
 
     return GL_OK;
 }

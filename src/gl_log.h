@@ -20,7 +20,7 @@ enum {
     GL_LOG_DEBUG
 };
 
-extern int gl_log_level;
+extern _Atomic int gl_log_level;
 
 /* returns the level for a name ("error", ...), or -1 */
 int gl_log_level_by_name(const char *name);

@@ -27,10 +27,15 @@ static _Thread_local int            gl_lua_phase = -1;
 static char  gl_lua_code_key;       /* registry: path -> factory */
 static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
+static char  gl_lua_modules_key;    /* registry: modules loaded from files */
 
 static int gl_lua_drain_done(gl_request_t *r);
 static const char *gl_lua_lib_dir(void);
 static void gl_lua_watch_modules(lua_State *L, gl_worker_t *w);
+static void gl_lua_forget_modules(lua_State *L);
+static char *gl_lua_file_text(lua_State *L, const char *path, size_t *len);
+static void gl_lua_file_loaded(const char *path, const char *text,
+    size_t len);
 
 /* the error object of ngx.exit() in a handler that cannot yield */
 static char  gl_lua_exit_key;
@@ -250,6 +255,7 @@ gl_lua_gen_new(gl_worker_t *w)
     gl_lua_inject_time_api(L);
     gl_lua_inject_log_api(L);
     gl_lua_inject_misc_api(L);
+    gl_lua_inject_shdict_api(L);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "golapis");
     lua_pushlightuserdata(L, &gl_lua_ngx_key);
@@ -361,6 +367,10 @@ gl_lua_state(gl_worker_t *w, gl_request_t *r)
     if (r->gen == NULL) {
         r->gen = w->gen;
         r->gen->refs++;
+
+        if (!r->conf->code_cache) {
+            gl_lua_forget_modules(r->gen->L);
+        }
     }
 
     return r->gen->L;
@@ -395,60 +405,180 @@ gl_lua_close(gl_worker_t *w)
 
 
 /*
- * require()d Lua files are watched for changes: the Lua file searcher is
- * wrapped so that it tells the housekeeping thread which file it found.
+ * The Lua file searcher of package.loaders, replaced: it finds the file
+ * as Lua's does (package.searchpath), loads it through gl_lua_file_text()
+ * (so that require()d files are watched, and reloads load their vetted
+ * text), and remembers the module's name for lua_code_cache off.
  */
 static int
-gl_lua_watch_searcher(lua_State *L)
+gl_lua_file_searcher(lua_State *L)
 {
+    int          rc;
+    char        *text;
+    size_t       len;
     const char  *name, *path;
 
     name = luaL_checkstring(L, 1);
 
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "searchpath");
+    lua_pushstring(L, name);
+    lua_getfield(L, -3, "path");
+    lua_call(L, 2, 2);
 
-    if (lua_isfunction(L, -1)) {
-        lua_pushstring(L, name);
-        lua_getfield(L, -3, "path");
-
-        if (lua_pcall(L, 2, 1, 0) == 0) {
-            path = lua_tostring(L, -1);
-            if (path != NULL) {
-                gl_house_watch(path);
-            }
-        }
+    path = lua_tostring(L, -2);
+    if (path == NULL) {
+        /* not found: the message lists the places looked at */
+        return 1;
     }
 
-    lua_settop(L, 1);
+    text = gl_lua_file_text(L, path, &len);
+    if (text == NULL) {
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s",
+                          name, path, lua_tostring(L, -1));
+    }
 
-    /* the original searcher, kept as our upvalue */
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    lua_pushfstring(L, "@%s", path);
+    rc = luaL_loadbuffer(L, text, len, lua_tostring(L, -1));
 
-    return lua_gettop(L);
+    if (rc == 0) {
+        gl_lua_file_loaded(path, text, len);
+    }
+
+    free(text);
+
+    if (rc != 0) {
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s",
+                          name, path, lua_tostring(L, -1));
+    }
+
+    /* the module names loaded from files, for lua_code_cache off */
+    lua_pushlightuserdata(L, &gl_lua_modules_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+
+    lua_pushvalue(L, -2);
+    lua_remove(L, -3);
+    lua_pop(L, 1);
+
+    return 1;
 }
 
 
 static void
 gl_lua_watch_modules(lua_State *L, gl_worker_t *w)
 {
-    if (!w->conf->code_cache) {
-        /* every request compiles anew: nothing to reload */
-        return;
-    }
+    (void) w;
+
+    lua_pushlightuserdata(L, &gl_lua_modules_key);
+    lua_newtable(L);
+    lua_rawset(L, LUA_REGISTRYINDEX);
 
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaders");
 
     if (lua_istable(L, -1)) {
-        lua_rawgeti(L, -1, 2);
-        lua_pushcclosure(L, gl_lua_watch_searcher, 1);
+        lua_pushcfunction(L, gl_lua_file_searcher);
         lua_rawseti(L, -2, 2);
     }
 
     lua_pop(L, 2);
+}
+
+
+/*
+ * lua_code_cache off: as OpenResty, which gives each request a fresh VM,
+ * every request requires the modules loaded from files anew
+ */
+static void
+gl_lua_forget_modules(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_pushlightuserdata(L, &gl_lua_modules_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_settable(L, -5);
+    }
+
+    lua_pop(L, 3);
+}
+
+
+/*
+ * The text of a Lua file: the housekeeping thread's vetted copy when the
+ * file is watched (a new generation then loads exactly what was checked,
+ * never a file being rewritten), else the disk.  Caller frees; NULL with
+ * a message pushed on error.
+ */
+static char *
+gl_lua_file_text(lua_State *L, const char *path, size_t *len)
+{
+    FILE    *f;
+    long     size;
+    char    *text;
+    int      watch;
+
+    /* lua_code_cache off reads the disk every time, as OpenResty */
+    watch = gl_worker_self != NULL && gl_worker_self->conf->code_cache;
+
+    if (watch) {
+        text = gl_house_text(path, len);
+        if (text != NULL) {
+            return text;
+        }
+    }
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+
+    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) == -1)
+    {
+        lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
+        fclose(f);
+        return NULL;
+    }
+
+    text = malloc(size + 1);
+    if (text == NULL) {
+        fclose(f);
+        lua_pushfstring(L, "no memory to load %s", path);
+        return NULL;
+    }
+
+    if (fread(text, 1, size, f) != (size_t) size) {
+        free(text);
+        fclose(f);
+        lua_pushfstring(L, "cannot read %s", path);
+        return NULL;
+    }
+
+    fclose(f);
+    *len = size;
+
+    return text;
+}
+
+
+/* the file's text compiled: watch it from now on (a file that does not
+   compile is read from the disk again next time) */
+static void
+gl_lua_file_loaded(const char *path, const char *text, size_t len)
+{
+    if (gl_worker_self != NULL && gl_worker_self->conf->code_cache) {
+        gl_house_watch(path, text, len);
+    }
 }
 
 
@@ -461,53 +591,33 @@ gl_lua_load(lua_State *L, const char *path)
     static const char  tail[] = "\nend";
 
     int      rc;
-    FILE    *f;
-    long     size;
-    char    *buf, *p;
+    char    *text, *buf, *p;
     size_t   n;
 
-    f = fopen(path, "r");
-    if (f == NULL) {
-        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+    text = gl_lua_file_text(L, path, &n);
+    if (text == NULL) {
         return GL_ERROR;
     }
 
-    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
-        || fseek(f, 0, SEEK_SET) == -1)
-    {
-        lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
-        fclose(f);
-        return GL_ERROR;
-    }
-
-    buf = malloc(sizeof(head) + 2 + size + sizeof(tail));
+    buf = malloc(sizeof(head) + 2 + n + sizeof(tail));
     if (buf == NULL) {
-        fclose(f);
+        free(text);
         lua_pushfstring(L, "no memory to load %s", path);
         return GL_ERROR;
     }
 
     p = memcpy(buf, head, sizeof(head) - 1);
     p += sizeof(head) - 1;
-    n = fread(p + 2, 1, size, f);
-    fclose(f);
 
-    if (n != (size_t) size) {
-        free(buf);
-        lua_pushfstring(L, "cannot read %s", path);
-        return GL_ERROR;
-    }
-
-    if (n > 0 && p[2] == '#') {
+    if (n > 0 && text[0] == '#') {
         /* a "#!" first line: keep it as a comment, as lua(1) skips it */
-        p[0] = '-';
-        p[1] = '-';
-        n += 2;
-    } else {
-        memmove(p, p + 2, n);
+        *p++ = '-';
+        *p++ = '-';
     }
 
+    memcpy(p, text, n);
     p += n;
+
     memcpy(p, tail, sizeof(tail) - 1);
     p += sizeof(tail) - 1;
 
@@ -516,16 +626,13 @@ gl_lua_load(lua_State *L, const char *path)
     lua_remove(L, -2);
     free(buf);
 
-    if (rc != 0) {
-        return GL_ERROR;
+    if (rc == 0) {
+        gl_lua_file_loaded(path, text, n);
     }
 
-    if (gl_worker_self != NULL && gl_worker_self->conf->code_cache) {
-        /* cached code: reload it when the file changes */
-        gl_house_watch(path);
-    }
+    free(text);
 
-    return GL_OK;
+    return rc == 0 ? GL_OK : GL_ERROR;
 }
 
 
@@ -808,7 +915,7 @@ gl_lua_has_handler(gl_request_t *r, int phase)
 {
     gl_lua_handler_t  *h;
 
-    h = &r->worker->conf->handlers[phase];
+    h = &r->conf->handlers[phase];
 
     return h->file != NULL || h->code != NULL;
 }
@@ -818,7 +925,7 @@ void
 gl_lua_run_header_filter(gl_request_t *r)
 {
     if (gl_lua_call_sync(r->worker, r, GL_PHASE_HEADER_FILTER,
-                         &r->worker->conf->handlers[GL_PHASE_HEADER_FILTER],
+                         &r->conf->handlers[GL_PHASE_HEADER_FILTER],
                          0)
         != GL_OK)
     {
@@ -832,7 +939,7 @@ gl_lua_run_log(gl_request_t *r)
 {
     if (gl_lua_has_handler(r, GL_PHASE_LOG)) {
         gl_lua_call_sync(r->worker, r, GL_PHASE_LOG,
-                         &r->worker->conf->handlers[GL_PHASE_LOG], 0);
+                         &r->conf->handlers[GL_PHASE_LOG], 0);
     }
 }
 
@@ -877,7 +984,7 @@ gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
 
     r->in_filter = 1;
     rc = gl_lua_call_sync(r->worker, r, GL_PHASE_BODY_FILTER,
-                          &r->worker->conf->handlers[GL_PHASE_BODY_FILTER],
+                          &r->conf->handlers[GL_PHASE_BODY_FILTER],
                           0);
     r->in_filter = 0;
 

@@ -97,6 +97,7 @@ void gl_lua_inject_string_api(lua_State *L);
 void gl_lua_inject_time_api(lua_State *L);
 void gl_lua_inject_log_api(lua_State *L);
 void gl_lua_inject_misc_api(lua_State *L);
+void gl_lua_inject_shdict_api(lua_State *L);
 
 /* the phases an API function may run in */
 #define GL_CTX_INIT           (1 << GL_PHASE_INIT)

@@ -638,7 +638,7 @@ gl_lf_handler_name(lua_State *L, gl_request_t *r)
 {
     const char  *name;
 
-    name = r->worker->conf->luafcgid_handler;
+    name = r->conf->luafcgid_handler;
 
     lua_getglobal(L, "golapis");
 

@@ -712,7 +712,7 @@ gl_lua_header_get(lua_State *L)
         if (len == 12 && strcasecmp(name, "Content-Type") == 0
             && r->header_sent)
         {
-            lua_pushstring(L, r->worker->conf->default_type);
+            lua_pushstring(L, r->conf->default_type);
             return 1;
         }
 

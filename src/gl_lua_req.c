@@ -955,7 +955,7 @@ gl_req_init_body(lua_State *L)
 
     size = (lua_gettop(L) == 1 && !lua_isnil(L, 1))
            ? luaL_checkinteger(L, 1)
-           : (lua_Integer) r->worker->conf->client_body_buffer_size;
+           : (lua_Integer) r->conf->client_body_buffer_size;
 
     if (size <= 0) {
         return luaL_error(L, "bad buffer size");

@@ -10,6 +10,7 @@
 #include "gl_listen.h"
 #include "gl_house.h"
 #include "gl_log.h"
+#include "gl_shdict.h"
 #include "gl_lua.h"
 #include "gl_worker.h"
 
@@ -155,6 +156,51 @@ gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 
+/*
+ * Creates the shared dicts of conf that do not exist yet.  They live as
+ * long as the process: a reload (SIGHUP or code) keeps their data.
+ */
+static int
+gl_setup_dicts(gl_conf_t *conf)
+{
+    int           i;
+    size_t        size;
+    const char   *name;
+    gl_shdict_t  *d;
+
+    for (i = 0; i <= conf->ndicts; i++) {
+        if (i < conf->ndicts) {
+            name = conf->dicts[i].name;
+            size = conf->dicts[i].size;
+
+        } else {
+            /* golapis.shared's, unless a lua_shared_dict has its name */
+            name = conf->golapis_dict;
+            size = conf->golapis_dict_size;
+        }
+
+        d = gl_shdict_find(name, strlen(name));
+
+        if (d != NULL) {
+            if (i < conf->ndicts && gl_shdict_capacity(d) != size) {
+                gl_log_error(GL_LOG_WARN, 0, "the size of shared dict "
+                             "\"%s\" cannot change without a restart",
+                             name);
+            }
+            continue;
+        }
+
+        if (gl_shdict_create(name, size) == NULL) {
+            gl_log_error(GL_LOG_EMERG, errno, "cannot create shared dict "
+                         "\"%s\" of %zu bytes", name, size);
+            return GL_ERROR;
+        }
+    }
+
+    return GL_OK;
+}
+
+
 /* the configs replaced by SIGHUP: requests may still read them */
 static gl_conf_t  *gl_old_confs[64];
 static int         gl_nold_confs;
@@ -218,6 +264,12 @@ gl_reload_conf(void)
     if (gl_log_open(conf->error_log, conf->log_level) != GL_OK) {
         gl_log_error(GL_LOG_ERR, errno, "cannot open the error log \"%s\", "
                      "the old one stays", conf->error_log);
+    }
+
+    if (gl_setup_dicts(conf) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "reload failed: shared dicts");
+        gl_conf_free(conf);
+        return;
     }
 
     /* the listening sockets refer to the old config: it is kept */
@@ -308,8 +360,13 @@ gl_run(void)
         ev_signal_start(loop, &gl_signals[i]);
     }
 
+    if (gl_setup_dicts(gl_conf) != GL_OK) {
+        return 1;
+    }
+
     gl_listening = gl_listen_open(gl_conf);
     if (gl_listening == NULL) {
+        gl_shdict_destroy_all();
         return 1;
     }
 
@@ -396,6 +453,8 @@ gl_run(void)
     for (i = 0; i < gl_nold_confs; i++) {
         gl_conf_free(gl_old_confs[i]);
     }
+
+    gl_shdict_destroy_all();
 
     gl_log_error(GL_LOG_NOTICE, 0, "exiting");
 

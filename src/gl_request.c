@@ -48,6 +48,7 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
 
     r->conn = c;
     r->worker = c->worker;
+    r->conf = c->worker->conf;
     r->id = id;
     r->keep_conn = keep_conn ? 1 : 0;
     r->co_ref = -1;
@@ -76,7 +77,7 @@ gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
     const u_char    *pos;
     gl_fcgi_pair_t   pair;
 
-    max = r->worker->conf->params_max_size;
+    max = r->conf->params_max_size;
 
     if (len) {
         if (r->params_raw_len + len > max) {
@@ -168,7 +169,7 @@ gl_request_stdin(gl_request_t *r, const u_char *data, size_t len, int eos)
 {
     size_t  max;
 
-    max = r->worker->conf->client_max_body_size;
+    max = r->conf->client_max_body_size;
 
     if (len && !r->body_too_large && !r->body_discard) {
         if (max && r->body_total + len > max) {
@@ -222,7 +223,7 @@ gl_request_body_append(gl_request_t *r, const u_char *data, size_t len)
     if (r->body_fd == -1 && r->body_len + len > r->body_buffer_size) {
         /* spool to a file, as nginx does with client_body_temp_path */
         snprintf(path, sizeof(path), "%s/golapis-body-XXXXXX",
-                 r->worker->conf->client_body_temp_path);
+                 r->conf->client_body_temp_path);
 
         r->body_fd = mkostemp(path, O_CLOEXEC);
         if (r->body_fd == -1) {
@@ -413,14 +414,14 @@ gl_request_start(gl_request_t *r)
 
     p = gl_request_param(r, "CONTENT_LENGTH", 14);
 
-    if (p != NULL && p->value_len && r->worker->conf->client_max_body_size
+    if (p != NULL && p->value_len && r->conf->client_max_body_size
         && strtoull(p->value, NULL, 10)
-           > r->worker->conf->client_max_body_size)
+           > r->conf->client_max_body_size)
     {
         gl_log_error(GL_LOG_ERR, 0, "client intended to send too large "
                      "body: %s bytes, more than client_max_body_size (%zu "
                      "bytes)", p->value,
-                     r->worker->conf->client_max_body_size);
+                     r->conf->client_max_body_size);
         r->body_too_large = 1;
         gl_request_fail(r, 413);
         return;
@@ -444,7 +445,7 @@ gl_request_phase_done(gl_request_t *r)
     gl_lua_handler_t  *h;
     char               buf[PATH_MAX];
 
-    conf = r->worker->conf;
+    conf = r->conf;
 
     if (r->phase >= GL_PHASE_CONTENT || r->header_sent) {
         /* a rewrite or access handler that answered ends the request */
@@ -616,7 +617,7 @@ gl_request_send_header(gl_request_t *r)
     }
 
     if (!have_type) {
-        const char  *type = r->worker->conf->default_type;
+        const char  *type = r->conf->default_type;
 
         if (gl_request_append(r, (u_char *) "Content-Type: ", 14) != GL_OK
             || gl_request_append(r, (u_char *) type, strlen(type)) != GL_OK

@@ -48,6 +48,7 @@ typedef struct {
 struct gl_request_s {
     gl_conn_t          *conn;
     gl_worker_t        *worker;
+    gl_conf_t          *conf;          /* the config it started with */
     gl_request_t       *next;          /* on the connection's list */
     gl_request_t       *next_waiter;   /* on conn->drain_waiters */
     uint16_t            id;

@@ -25,7 +25,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
     int           *fds;
     size_t         i, n;
     unsigned       reload;
-    gl_conf_t     *conf;
+    gl_conf_t     *conf, *old;
     gl_worker_t   *w;
 
     (void) loop;
@@ -47,6 +47,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     free(fds);
 
+    old = w->conf;
     conf = atomic_exchange(&w->new_conf, NULL);
     if (conf != NULL) {
         /* SIGHUP: the new config, with a new generation for it */
@@ -57,7 +58,11 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     if (reload != w->reload_done && !w->exiting) {
         w->reload_done = reload;
-        (void) gl_lua_reload(w);
+
+        if (gl_lua_reload(w) != GL_OK) {
+            /* the new config's Lua does not start: keep both old */
+            w->conf = old;
+        }
     }
 
     if (atomic_load(&w->quit) && !w->exiting) {
