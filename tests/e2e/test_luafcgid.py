@@ -56,6 +56,10 @@ def _ok(n, path, **kw):
 
 
 def _log_has(g, needle):
+    # log lines may come after the answer (log_by_lua runs after it)
+    deadline = time.monotonic() + 5
+    while needle not in g.log() and time.monotonic() < deadline:
+        time.sleep(0.02)
     text = g.log()
     assert needle in text, "no %r in the golapis log:\n%s" % (
         needle, text[-3000:])
