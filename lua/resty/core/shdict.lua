@@ -1,6 +1,6 @@
 -- resty.core.shdict for golapis: lua-resty-core's module gives the
--- ngx.shared.DICT objects their FFI methods.  golapis has no shared dicts yet
--- (no lua_shared_dict), so there is nothing to add to.
+-- ngx.shared.DICT objects their FFI methods.  golapis's dicts have theirs
+-- from the start (src/gl_lua_shdict.c), so there is nothing to add.
 
 local base = require "resty.core.base"
 
