@@ -5,8 +5,8 @@
  * lines.  docs/shdict-core.md has the design.
  *
  * A dict is a process-wide key/value store that every thread may use at
- * once: all functions but gl_shdict_create* and gl_shdict_destroy_all are
- * thread-safe.  Keys are 1..65535 bytes; values are booleans, numbers
+ * once: every function is thread-safe but gl_shdict_destroy_all(), for
+ * the end.  Keys are 1..65535 bytes; values are booleans, numbers
  * (double), strings, or lists of numbers and strings; each entry has 32
  * bits of user flags and an expiry time (milliseconds, as nginx).
  *
@@ -135,7 +135,8 @@ int gl_shdict_get(gl_shdict_t *d, const char *key, size_t key_len,
  * which keeps milliseconds).  A nil value deletes (set only:
  * GL_SHDICT_NIL_VALUE for add and replace).  When the budget is short,
  * set/add/replace evict the least recently used entries (and set
- * *forcible if a live one went); safe ones return GL_SHDICT_NO_MEMORY.
+ * *forcible, if forcible is not NULL, when a live one went); safe ones
+ * return GL_SHDICT_NO_MEMORY.
  * A value no larger than the one it replaces always fits; as in nginx,
  * when a larger one does not, the key's old value is gone too.  add:
  * GL_SHDICT_EXISTS on a live key; replace: GL_SHDICT_NOT_FOUND on a
@@ -152,8 +153,8 @@ int gl_shdict_delete(gl_shdict_t *d, const char *key, size_t key_len,
  * Adds value to the number at key; *newval gets the result.  A missing or
  * expired key: GL_SHDICT_NOT_FOUND, or with has_init a new entry init +
  * value (flags 0, expiring after init_ttl seconds, 0: never), evicting if
- * it must (*forcible).  GL_SHDICT_NOT_NUMBER if the value is not a number.
- * An existing entry keeps its expiry and flags.
+ * it must (*forcible; forcible may be NULL).  GL_SHDICT_NOT_NUMBER if the
+ * value is not a number.  An existing entry keeps its expiry and flags.
  */
 int gl_shdict_incr(gl_shdict_t *d, const char *key, size_t key_len,
     double value, int has_init, double init, double init_ttl, double now,
@@ -174,7 +175,8 @@ int gl_shdict_pop(gl_shdict_t *d, const char *key, size_t key_len,
     int left, double now, gl_shdict_value_t *v, char **buf,
     size_t *buf_size);
 
-/* the length of a list: 0 for a missing or expired key */
+/* the length of a list: 0 for a missing or expired key;
+   GL_SHDICT_NOT_LIST for another value */
 int gl_shdict_llen(gl_shdict_t *d, const char *key, size_t key_len,
     double now, size_t *len);
 
