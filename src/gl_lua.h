@@ -112,6 +112,14 @@ void gl_lua_inject_shdict_api(lua_State *L);
 /* raises "API disabled in the context of ..." outside the phases */
 void gl_lua_check_context(lua_State *L, gl_request_t *r, unsigned mask);
 
+/*
+ * A header value (string, number or boolean at idx) with its control
+ * characters %-escaped, as lua-nginx-module sends them, so that a value
+ * cannot add header lines; pushes it.  NULL (nothing pushed) for another
+ * type.
+ */
+const char *gl_lua_escape_header(lua_State *L, int idx, size_t *len);
+
 /* ngx.ctx of the request */
 void gl_lua_push_ctx(lua_State *L, gl_request_t *r);
 void gl_lua_set_ctx(lua_State *L, gl_request_t *r, int idx);

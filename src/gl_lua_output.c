@@ -743,8 +743,8 @@ gl_lua_header_get(lua_State *L)
  * Control characters in a header value would break the header block: they
  * go out %-escaped, as lua-nginx-module does.  Pushes the value to use.
  */
-static const char *
-gl_lua_header_value(lua_State *L, int idx, size_t *len)
+const char *
+gl_lua_escape_header(lua_State *L, int idx, size_t *len)
 {
     size_t          i, n;
     const u_char   *v;
@@ -821,7 +821,7 @@ gl_lua_header_set(lua_State *L)
     case LUA_TSTRING:
     case LUA_TNUMBER:
     case LUA_TBOOLEAN:
-        v = gl_lua_header_value(L, 3, &vlen);
+        v = gl_lua_escape_header(L, 3, &vlen);
         if (gl_request_set_header(r, name, len, v, vlen, 1) != GL_OK) {
             return luaL_error(L, "no memory");
         }
@@ -833,7 +833,7 @@ gl_lua_header_set(lua_State *L)
 
         for (i = 1; i <= n; i++) {
             lua_rawgeti(L, 3, i);
-            v = gl_lua_header_value(L, -1, &vlen);
+            v = gl_lua_escape_header(L, -1, &vlen);
             if (v == NULL) {
                 return luaL_error(L, "attempt to set bad value of type %s "
                                   "in a table for header \"%s\"",
@@ -939,7 +939,7 @@ gl_lua_resp_add_header(lua_State *L)
     }
 
     if (!lua_istable(L, 2)) {
-        v = gl_lua_header_value(L, 2, &vlen);
+        v = gl_lua_escape_header(L, 2, &vlen);
         if (v == NULL) {
             lua_getglobal(L, "tostring");
             lua_pushvalue(L, 2);
@@ -958,7 +958,7 @@ gl_lua_resp_add_header(lua_State *L)
 
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, i);
-        v = gl_lua_header_value(L, -1, &vlen);
+        v = gl_lua_escape_header(L, -1, &vlen);
         if (v == NULL) {
             lua_getglobal(L, "tostring");
             lua_pushvalue(L, -3);

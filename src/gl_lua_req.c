@@ -542,50 +542,20 @@ gl_req_remove(gl_request_t *r, const char *name, size_t nlen)
 }
 
 
-/*
- * tostring(value), with control characters %-escaped as lua-nginx-module
- * does, so that a value cannot add header lines; pushes it.
- */
+/* tostring(value), %-escaped as response header values are; pushes it */
 static const char *
 gl_req_escape_value(lua_State *L, int idx, size_t *len)
 {
-    size_t          i, n;
-    char            esc[4];
-    luaL_Buffer     b;
-    const u_char   *v;
+    const char  *v;
 
     lua_getglobal(L, "tostring");
     lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
 
-    v = (const u_char *) lua_tolstring(L, -1, &n);
-
-    for (i = 0; i < n; i++) {
-        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
-            break;
-        }
-    }
-
-    if (i == n) {
-        *len = n;
-        return (const char *) v;
-    }
-
-    luaL_buffinit(L, &b);
-
-    for (i = 0; i < n; i++) {
-        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
-            snprintf(esc, sizeof(esc), "%%%02X", v[i]);
-            luaL_addlstring(&b, esc, 3);
-        } else {
-            luaL_addchar(&b, (char) v[i]);
-        }
-    }
-
-    luaL_pushresult(&b);
+    v = gl_lua_escape_header(L, -1, len);
     lua_remove(L, -2);
 
-    return lua_tolstring(L, -1, len);
+    return v;
 }
 
 
