@@ -120,6 +120,9 @@ void gl_lua_check_context(lua_State *L, gl_request_t *r, unsigned mask);
  */
 const char *gl_lua_escape_header(lua_State *L, int idx, size_t *len);
 
+/* get_headers' tables: name on top, table at -2; pops the name */
+void gl_lua_add_header_value(lua_State *L, const char *value, size_t len);
+
 /* ngx.ctx of the request */
 void gl_lua_push_ctx(lua_State *L, gl_request_t *r);
 void gl_lua_set_ctx(lua_State *L, gl_request_t *r, int idx);

@@ -417,6 +417,38 @@ gl_lua_redirect(lua_State *L)
 }
 
 
+/*
+ * With a table at -2 and a header name on top: sets the value under the
+ * name, or, for a name seen before, makes an array of the values, as
+ * lua-nginx-module's get_headers do.  Pops the name.
+ */
+void
+gl_lua_add_header_value(lua_State *L, const char *value, size_t len)
+{
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, value, len);
+        lua_rawset(L, -3);
+
+    } else if (lua_istable(L, -1)) {
+        lua_pushlstring(L, value, len);
+        lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1);
+        lua_pop(L, 2);
+
+    } else {
+        lua_createtable(L, 2, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, value, len);
+        lua_rawseti(L, -2, 2);
+        lua_rawset(L, -3);
+    }
+}
+
+
 /* ngx.resp.get_headers(max, raw) */
 static int
 gl_lua_resp_get_headers(lua_State *L)
@@ -452,27 +484,7 @@ gl_lua_resp_get_headers(lua_State *L)
         }
 
         lua_pushlstring(L, name, j);
-        lua_pushvalue(L, -1);
-        lua_rawget(L, -3);
-
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_rawset(L, -3);
-
-        } else if (lua_istable(L, -1)) {
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1);
-            lua_pop(L, 2);
-
-        } else {
-            lua_createtable(L, 2, 0);
-            lua_insert(L, -2);
-            lua_rawseti(L, -2, 1);
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_rawseti(L, -2, 2);
-            lua_rawset(L, -3);
-        }
+        gl_lua_add_header_value(L, h->value, h->value_len);
     }
 
     if (!raw) {

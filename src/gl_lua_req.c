@@ -450,27 +450,7 @@ gl_req_get_headers(lua_State *L)
             lua_pushlstring(L, h->name, h->name_len);
         }
 
-        lua_pushvalue(L, -1);
-        lua_rawget(L, -3);
-
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_rawset(L, -3);
-
-        } else if (lua_istable(L, -1)) {
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1);
-            lua_pop(L, 2);
-
-        } else {
-            lua_createtable(L, 2, 0);
-            lua_insert(L, -2);
-            lua_rawseti(L, -2, 1);
-            lua_pushlstring(L, h->value, h->value_len);
-            lua_rawseti(L, -2, 2);
-            lua_rawset(L, -3);
-        }
+        gl_lua_add_header_value(L, h->value, h->value_len);
     }
 
     if (!raw) {
