@@ -107,31 +107,39 @@ gl_log_set_worker(int id)
 }
 
 
-void
-gl_log_error_core(int level, int err, const char *fmt, ...)
+/* "2026/11/23 19:04:00 [error] 1234#0: " into buf; returns its length */
+static int
+gl_log_prefix(char *buf, size_t size, int level)
 {
-    int        n, len;
-    char       buf[8192], ebuf[128];
     time_t     now;
-    va_list    args;
     struct tm  tm;
 
     now = time(NULL);
     localtime_r(&now, &tm);
 
     if (gl_log_worker >= 0) {
-        len = snprintf(buf, sizeof(buf),
-                       "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
-                       (int) getpid(), gl_log_worker);
-    } else {
-        len = snprintf(buf, sizeof(buf),
-                       "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
-                       (int) getpid());
+        return snprintf(buf, size,
+                        "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
+                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
+                        (int) getpid(), gl_log_worker);
     }
+
+    return snprintf(buf, size, "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                    tm.tm_min, tm.tm_sec, gl_log_names[level],
+                    (int) getpid());
+}
+
+
+void
+gl_log_error_core(int level, int err, const char *fmt, ...)
+{
+    int        n, len;
+    char       buf[8192], ebuf[128];
+    va_list    args;
+
+    len = gl_log_prefix(buf, sizeof(buf), level);
 
     va_start(args, fmt);
     n = vsnprintf(buf + len, sizeof(buf) - len, fmt, args);
@@ -158,26 +166,9 @@ gl_log_write(int level, const char *msg, size_t len)
 {
     int           n;
     char          prefix[128];
-    time_t        now;
-    struct tm     tm;
     struct iovec  iov[3];
 
-    now = time(NULL);
-    localtime_r(&now, &tm);
-
-    if (gl_log_worker >= 0) {
-        n = snprintf(prefix, sizeof(prefix),
-                     "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
-                     (int) getpid(), gl_log_worker);
-    } else {
-        n = snprintf(prefix, sizeof(prefix),
-                     "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
-                     (int) getpid());
-    }
+    n = gl_log_prefix(prefix, sizeof(prefix), level);
 
     n = gl_min(gl_max(n, 0), (int) sizeof(prefix) - 1);
 
