@@ -2,7 +2,8 @@
  * The shared dict (docs/shdict-core.md).
  *
  * A dict is split into shards by the keys' hash: each shard has its own
- * lock (a mutex, or a rwlock), a chained hash table and an LRU queue.  The
+ * lock (a spinlock by default; a mutex or a rwlock on request), a chained
+ * hash table and an LRU queue.  The
  * memory budget is one atomic counter for the whole dict, so any entry that
  * fits the dict fits whatever its shard.  A thread holds at most one shard
  * lock at a time, so there is no lock order to get wrong: eviction from
@@ -32,6 +33,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -77,6 +79,7 @@ typedef struct {
 
 typedef struct {
     alignas(64)
+    _Atomic int         spin;       /* 1: held */
     pthread_mutex_t     mutex;
     pthread_rwlock_t    rwlock;
     gl_shdict_node_t  **buckets;
@@ -93,7 +96,7 @@ struct gl_shdict_s {
     size_t              size;       /* the budget */
     size_t              max_evict;  /* evictions per store, at most */
     unsigned            nshards;    /* a power of two */
-    unsigned            rw;         /* rwlocks */
+    unsigned            lock;       /* GL_SHDICT_LOCK_* */
     _Atomic unsigned    expire_next; /* gl_shdict_expire()'s next shard */
     gl_shdict_shard_t  *shards;
     alignas(64)
@@ -341,7 +344,14 @@ gl_shdict_clamp_ms(double ms)
 static int64_t
 gl_shdict_now_ms(double now)
 {
-    return gl_shdict_clamp_ms(floor(now * 1000 + 0.5));
+    double  ms = now * 1000 + 0.5;
+
+    /* the usual case, without floor(): truncation is floor for ms >= 0 */
+    if (ms >= 0 && ms < GL_SHDICT_MS_MAX) {
+        return (int64_t) ms;
+    }
+
+    return gl_shdict_clamp_ms(floor(ms));
 }
 
 
@@ -352,9 +362,15 @@ gl_shdict_now_ms(double now)
 static int64_t
 gl_shdict_expires(double exptime, int64_t now_ms)
 {
-    int64_t  ms = gl_shdict_clamp_ms(exptime * 1000);
+    int64_t  ms;
 
-    return ms > 0 ? now_ms + ms : 0;
+    if (!(exptime * 1000 >= 1)) {       /* no exptime, and NaN */
+        return 0;
+    }
+
+    ms = gl_shdict_clamp_ms(exptime * 1000);
+
+    return now_ms + ms;
 }
 
 
@@ -365,9 +381,66 @@ gl_shdict_expired(const gl_shdict_node_t *n, int64_t now_ms)
 }
 
 
-/* locks; the benchmark defines these to count the busy ones */
+/*
+ * Locks.  A shard's lock is held for tens of nanoseconds (a lookup and a
+ * few stores; nothing is allocated under it), so by default it is a
+ * spinlock: taking it is one atomic exchange, and letting it go a plain
+ * store, where a mutex also needs an atomic exchange to learn whether
+ * someone sleeps on it.  A waiter spins on a read of the lock with a pause
+ * in between, and yields its CPU after GL_SHDICT_SPINS turns, in case the
+ * holder was preempted.  docs/shdict-core.md has the measurements.
+ */
+#define GL_SHDICT_LOCK_SPIN       0
+#define GL_SHDICT_LOCK_MUTEX      1
+#define GL_SHDICT_LOCK_RW         2
 
+#define GL_SHDICT_SPINS           64
+
+#if defined(__x86_64__) || defined(__i386__)
+#define gl_shdict_cpu_pause()     __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define gl_shdict_cpu_pause()     __asm__ __volatile__ ("yield" ::: "memory")
+#else
+#define gl_shdict_cpu_pause()
+#endif
+
+static int
+gl_shdict_spin_trylock(_Atomic int *l)
+{
+    return atomic_load_explicit(l, gl_shdict_relaxed) == 0
+           && atomic_exchange_explicit(l, 1, memory_order_acquire) == 0;
+}
+
+
+static void
+gl_shdict_spin_wait(_Atomic int *l)
+{
+    unsigned  i = 0;
+
+    while (!gl_shdict_spin_trylock(l)) {
+        if (++i < GL_SHDICT_SPINS) {
+            gl_shdict_cpu_pause();
+
+        } else {
+            (void) sched_yield();
+            i = 0;
+        }
+    }
+}
+
+
+static inline void
+gl_shdict_spin_lock(_Atomic int *l)
+{
+    if (atomic_exchange_explicit(l, 1, memory_order_acquire) != 0) {
+        gl_shdict_spin_wait(l);
+    }
+}
+
+
+/* the benchmark defines these to count the busy ones */
 #ifndef GL_SHDICT_MUTEX_LOCK
+#define GL_SHDICT_SPIN_LOCK(l)    gl_shdict_spin_lock(l)
 #define GL_SHDICT_MUTEX_LOCK(m)   pthread_mutex_lock(m)
 #define GL_SHDICT_RDLOCK(l)       pthread_rwlock_rdlock(l)
 #define GL_SHDICT_WRLOCK(l)       pthread_rwlock_wrlock(l)
@@ -376,10 +449,15 @@ gl_shdict_expired(const gl_shdict_node_t *n, int64_t now_ms)
 static void
 gl_shdict_rlock(gl_shdict_t *d, gl_shdict_shard_t *s)
 {
-    if (d->rw) {
-        (void) GL_SHDICT_RDLOCK(&s->rwlock);
-    } else {
+    switch (d->lock) {
+    case GL_SHDICT_LOCK_SPIN:
+        GL_SHDICT_SPIN_LOCK(&s->spin);
+        break;
+    case GL_SHDICT_LOCK_MUTEX:
         (void) GL_SHDICT_MUTEX_LOCK(&s->mutex);
+        break;
+    default:
+        (void) GL_SHDICT_RDLOCK(&s->rwlock);
     }
 }
 
@@ -387,10 +465,15 @@ gl_shdict_rlock(gl_shdict_t *d, gl_shdict_shard_t *s)
 static void
 gl_shdict_wlock(gl_shdict_t *d, gl_shdict_shard_t *s)
 {
-    if (d->rw) {
-        (void) GL_SHDICT_WRLOCK(&s->rwlock);
-    } else {
+    switch (d->lock) {
+    case GL_SHDICT_LOCK_SPIN:
+        GL_SHDICT_SPIN_LOCK(&s->spin);
+        break;
+    case GL_SHDICT_LOCK_MUTEX:
         (void) GL_SHDICT_MUTEX_LOCK(&s->mutex);
+        break;
+    default:
+        (void) GL_SHDICT_WRLOCK(&s->rwlock);
     }
 }
 
@@ -398,10 +481,15 @@ gl_shdict_wlock(gl_shdict_t *d, gl_shdict_shard_t *s)
 static void
 gl_shdict_runlock(gl_shdict_t *d, gl_shdict_shard_t *s)
 {
-    if (d->rw) {
-        (void) pthread_rwlock_unlock(&s->rwlock);
-    } else {
+    switch (d->lock) {
+    case GL_SHDICT_LOCK_SPIN:
+        atomic_store_explicit(&s->spin, 0, memory_order_release);
+        break;
+    case GL_SHDICT_LOCK_MUTEX:
         (void) pthread_mutex_unlock(&s->mutex);
+        break;
+    default:
+        (void) pthread_rwlock_unlock(&s->rwlock);
     }
 }
 
@@ -882,6 +970,7 @@ gl_shdict_init_shard(gl_shdict_shard_t *s, size_t nbuckets)
     s->nbuckets = nbuckets;
     gl_shdict_queue_init(&s->lru);
     atomic_init(&s->tail_stamp, UINT64_MAX);
+    atomic_init(&s->spin, 0);
 
     rc = pthread_mutex_init(&s->mutex, NULL);
     if (rc != 0) {
@@ -947,7 +1036,9 @@ gl_shdict_new(const char *name, size_t size, unsigned nshards,
 
     d->size = size;
     d->nshards = nshards;
-    d->rw = (flags & GL_SHDICT_RWLOCK) != 0;
+    d->lock = (flags & GL_SHDICT_RWLOCK) ? GL_SHDICT_LOCK_RW
+              : (flags & GL_SHDICT_MUTEX) ? GL_SHDICT_LOCK_MUTEX
+              : GL_SHDICT_LOCK_SPIN;
 
     /* enough to empty the dict of its smallest entries, each spared
        once, and some */
@@ -1595,7 +1686,9 @@ gl_shdict_incr(gl_shdict_t *d, const char *key, size_t key_len,
     gl_shdict_wunlock(d, s);
     gl_shdict_free_garbage(garbage);
 
-    free(n);
+    if (n != NULL) {            /* not on the hot path: a call saved */
+        free(n);
+    }
 
     if (reserved) {
         gl_shdict_release(d, cost);

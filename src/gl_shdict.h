@@ -60,7 +60,8 @@ typedef struct gl_shdict_s  gl_shdict_t;
 #define GL_SHDICT_KEY_TOO_LONG -10      /* "key too long" */
 
 /* gl_shdict_create_ex() flags */
-#define GL_SHDICT_RWLOCK        0x0001  /* rwlocks instead of mutexes */
+#define GL_SHDICT_RWLOCK        0x0001  /* rwlocks instead of spinlocks */
+#define GL_SHDICT_MUTEX         0x0002  /* mutexes instead of spinlocks */
 
 /* the number of shards gl_shdict_create() gives a dict */
 #define GL_SHDICT_SHARDS        64

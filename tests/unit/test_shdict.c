@@ -2,9 +2,10 @@
  * Unit tests of the shared dict core (gl_shdict.c, included for its
  * statics).  The cases follow lua-nginx-module's t/043-shdict.t,
  * t/144-shdict-incr-init.t, t/145-shdict-list.t and lua-resty-core's
- * t/shdict.t, with time driven by hand.  Each semantic case runs on four
- * builds of a dict: the default (64 shards, mutexes), 16 shards with
- * rwlocks, a single shard (nginx's one lock and one LRU), 4 with rwlocks.
+ * t/shdict.t, with time driven by hand.  Each semantic case runs on five
+ * builds of a dict: the default (64 shards, spinlocks), 16 shards with
+ * rwlocks, a single shard (nginx's one lock and one LRU), 4 with rwlocks,
+ * 8 with mutexes.
  */
 #include "../../src/gl_shdict.c"
 
@@ -351,7 +352,7 @@ test_registry(void)
 
     d = gl_shdict_create("dogs", GL_SHDICT_MIN_SIZE);
     CHECK(d != NULL);
-    CHECK(d != NULL && d->nshards == GL_SHDICT_SHARDS && !d->rw);
+    CHECK(d != NULL && d->nshards == GL_SHDICT_SHARDS && d->lock == GL_SHDICT_LOCK_SPIN);
 
     errno = 0;
     CHECK(gl_shdict_create("dogs", 1 << 20) == NULL && errno == EEXIST);
@@ -1562,8 +1563,9 @@ main(void)
 
     test_config("default", 0, 0);
     test_config("rwlock16", 16, GL_SHDICT_RWLOCK);
-    test_config("mutex1", 1, 0);
+    test_config("spin1", 1, 0);
     test_config("rwlock4", 4, GL_SHDICT_RWLOCK);
+    test_config("mutex8", 8, GL_SHDICT_MUTEX);
 
     gl_shdict_destroy_all();
     CHECK(gl_shdict_count() == 0);
