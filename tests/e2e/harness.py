@@ -842,6 +842,39 @@ def _body_diff(path, gb, rb):
     return "\n".join(lines[:40])
 
 
+def ok_pair(port, path, g=None, timeout=30):
+    """GET PATH from golapis and /ref + PATH from lua-nginx-module, both
+    of which must answer 200 (the reference first, so that a script that
+    fails both ways does not pass); returns (golapis body, ref body)."""
+    rst, _, ref = http_get(port, "/ref" + path, timeout=timeout)
+    assert rst == 200, "%s: reference status %s: %r" % (path, rst,
+                                                        ref[:500])
+    st, _, ours = http_get(port, path, timeout=timeout)
+    assert st == 200, "%s: status %s: %r\n%s" % (
+        path, st, ours[:500], g.tail() if g is not None else "")
+    return ours, ref
+
+
+def diff_lines(port, path, g=None, min_lines=10, timeout=30):
+    """ok_pair(), then the two bodies must agree line by line and have
+    more than min_lines lines (so that a script that stops early on both
+    sides does not pass); returns golapis's lines."""
+    ours, ref = ok_pair(port, path, g, timeout)
+    ol = ours.decode("latin-1").split("\n")
+    rl = ref.decode("latin-1").split("\n")
+    diffs = []
+    for i in range(max(len(ol), len(rl))):
+        a = ol[i] if i < len(ol) else "<missing>"
+        b = rl[i] if i < len(rl) else "<missing>"
+        if a != b:
+            diffs.append("  line %d:\n    golapis: %s\n    nginx:   %s"
+                         % (i + 1, a[:400], b[:400]))
+    assert not diffs, "%s: %d of %d lines differ:\n%s" % (
+        path, len(diffs), len(rl), "\n".join(diffs[:40]))
+    assert len(rl) > min_lines, (path, ref[:500])
+    return ol
+
+
 def http_timed(port, path, headers=None, method="GET", timeout=30):
     """One HTTP/1.1 request (Connection: close) on a raw socket, read
     until the server closes; returns (raw response bytes, [(seconds since

@@ -18,7 +18,7 @@ content_by_lua_file, and the lines must be equal, except:
 import re
 import time
 
-from harness import Golapis, Nginx, http_get, make_docroot
+from harness import Golapis, Nginx, http_get, make_docroot, ok_pair
 
 PRELUDE = r"""
 local repr
@@ -692,12 +692,7 @@ def run_cases(files, known=None, golapis_conf="", nginx_http="",
     n = Nginx(g, lua=True, extra_http=nginx_http)
     seen = set()
     for name in files:
-        st, _, ours = http_get(n.port, "/" + name, timeout=30)
-        rst, _, ref = http_get(n.port, "/ref/" + name, timeout=30)
-        assert rst == 200, "%s: reference status %s: %r" % (name, rst,
-                                                            ref[:500])
-        assert st == 200, "%s: status %s: %r\n%s" % (name, st, ours[:500],
-                                                     g.tail())
+        ours, ref = ok_pair(n.port, "/" + name, g)
         ol, oorder = _lines(ours)
         rl, rorder = _lines(ref)
         assert oorder == rorder, "%s: cases differ: %s" % (

@@ -27,7 +27,8 @@ import signal
 import threading
 import time
 
-from harness import Golapis, Nginx, http_get, make_docroot, wait_for
+from harness import (Golapis, Nginx, diff_lines, http_get, make_docroot,
+                     wait_for)
 
 SLACK = 4 if os.environ.get("GL_SANITIZER") else 1
 
@@ -797,22 +798,7 @@ def _pair():
 
 def _diff(name):
     g, n = _pair()
-    gs, _, gb = http_get(n.port, "/" + name)
-    ns, _, nb = http_get(n.port, "/ref/" + name)
-    glines = gb.decode("utf-8", "replace").splitlines()
-    nlines = nb.decode("utf-8", "replace").splitlines()
-    diffs = []
-    for i in range(max(len(glines), len(nlines))):
-        a = glines[i] if i < len(glines) else "<none>"
-        b = nlines[i] if i < len(nlines) else "<none>"
-        if a != b:
-            diffs.append("  golapis: %s\n  nginx:   %s" % (a[:300], b[:300]))
-    assert gs == 200 and ns == 200, (gs, ns, gb[-500:], nb[-500:],
-                                    g.tail(), n.tail())
-    assert not diffs, "%s: %d lines differ:\n%s" % (
-        name, len(diffs), "\n".join(diffs[:40]))
-    assert len(glines) > 10, glines
-    return glines
+    return diff_lines(n.port, "/" + name, g)
 
 
 def test_values():

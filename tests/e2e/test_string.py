@@ -8,7 +8,7 @@ requests: the same file through golapis and through nginx's
 content_by_lua_file, and the bodies must be equal line for line.
 """
 
-from harness import Golapis, Nginx, http_get, make_docroot
+from harness import Golapis, Nginx, diff_lines, http_get, make_docroot
 
 # helpers every script starts with (the same text both ways, so the line
 # numbers in error positions agree)
@@ -492,24 +492,7 @@ def run_diff(files):
     g = Golapis(docroot=docroot)
     n = Nginx(g, lua=True)
     for name in files:
-        st, _, ours = http_get(n.port, "/" + name, timeout=30)
-        rst, _, ref = http_get(n.port, "/ref/" + name, timeout=30)
-        assert rst == 200, "%s: reference status %s: %r" % (name, rst,
-                                                            ref[:500])
-        assert st == 200, "%s: status %s: %r\n%s" % (name, st, ours[:500],
-                                                     g.tail())
-        ol, rl = ours.decode("latin-1").split("\n"), \
-            ref.decode("latin-1").split("\n")
-        diffs = []
-        for i in range(max(len(ol), len(rl))):
-            a = ol[i] if i < len(ol) else "<missing>"
-            b = rl[i] if i < len(rl) else "<missing>"
-            if a != b:
-                diffs.append("  golapis: %s\n  nginx:   %s" % (a[:400],
-                                                              b[:400]))
-        assert not diffs, "%s: %d of %d lines differ:\n%s" % (
-            name, len(diffs), len(rl), "\n".join(diffs[:20]))
-        assert len(rl) > 20, (name, ref[:500])
+        diff_lines(n.port, "/" + name, g, min_lines=20)
     return g, n
 
 
