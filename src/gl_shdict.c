@@ -686,6 +686,17 @@ gl_shdict_free_garbage(gl_shdict_node_t *n)
 }
 
 
+/* lets go of s, then frees the entries taken out under it */
+static void
+gl_shdict_wunlock_free(gl_shdict_t *d, gl_shdict_shard_t *s,
+    gl_shdict_node_t **garbage)
+{
+    gl_shdict_wunlock(d, s);
+    gl_shdict_free_garbage(*garbage);
+    *garbage = NULL;
+}
+
+
 /* n is queued again as the most recently used */
 static void
 gl_shdict_touch(gl_shdict_t *d, gl_shdict_shard_t *s, gl_shdict_node_t *n)
@@ -1501,9 +1512,7 @@ gl_shdict_store(gl_shdict_t *d, int op, const char *key, size_t key_len,
             if (!gl_shdict_reserve_local(d, s, cost, now_ms, &evicted,
                                          &garbage))
             {
-                gl_shdict_wunlock(d, s);
-                gl_shdict_free_garbage(garbage);
-                garbage = NULL;
+                gl_shdict_wunlock_free(d, s, &garbage);
 
                 if (!gl_shdict_make_room(d, cost, now_ms, &evicted)) {
                     free(n);
@@ -1524,8 +1533,7 @@ gl_shdict_store(gl_shdict_t *d, int op, const char *key, size_t key_len,
         break;
     }
 
-    gl_shdict_wunlock(d, s);
-    gl_shdict_free_garbage(garbage);
+    gl_shdict_wunlock_free(d, s, &garbage);
 
     free(n);
 
@@ -1629,9 +1637,7 @@ gl_shdict_incr(gl_shdict_t *d, const char *key, size_t key_len,
         }
 
         if (n == NULL) {
-            gl_shdict_wunlock(d, s);
-            gl_shdict_free_garbage(garbage);
-            garbage = NULL;
+            gl_shdict_wunlock_free(d, s, &garbage);
 
             n = malloc(sizeof(gl_shdict_node_t) + key_len);
             if (n == NULL) {
@@ -1658,9 +1664,7 @@ gl_shdict_incr(gl_shdict_t *d, const char *key, size_t key_len,
             && !gl_shdict_reserve_local(d, s, cost, now_ms, &evicted,
                                         &garbage))
         {
-            gl_shdict_wunlock(d, s);
-            gl_shdict_free_garbage(garbage);
-            garbage = NULL;
+            gl_shdict_wunlock_free(d, s, &garbage);
 
             if (!gl_shdict_make_room(d, cost, now_ms, &evicted)) {
                 free(n);
@@ -1683,8 +1687,7 @@ gl_shdict_incr(gl_shdict_t *d, const char *key, size_t key_len,
         break;
     }
 
-    gl_shdict_wunlock(d, s);
-    gl_shdict_free_garbage(garbage);
+    gl_shdict_wunlock_free(d, s, &garbage);
 
     if (n != NULL) {            /* not on the hot path: a call saved */
         free(n);
@@ -1793,9 +1796,7 @@ gl_shdict_push(gl_shdict_t *d, const char *key, size_t key_len, int left,
 
         } else {
             if (n == NULL) {
-                gl_shdict_wunlock(d, s);
-                gl_shdict_free_garbage(garbage);
-                garbage = NULL;
+                gl_shdict_wunlock_free(d, s, &garbage);
 
                 n = malloc(sizeof(gl_shdict_node_t) + key_len);
                 if (n == NULL) {
@@ -1859,8 +1860,7 @@ gl_shdict_push(gl_shdict_t *d, const char *key, size_t key_len, int left,
         break;
     }
 
-    gl_shdict_wunlock(d, s);
-    gl_shdict_free_garbage(garbage);
+    gl_shdict_wunlock_free(d, s, &garbage);
     gl_shdict_free_elts(&elts);
 
     free(e);
@@ -1923,9 +1923,7 @@ gl_shdict_pop(gl_shdict_t *d, const char *key, size_t key_len, int left,
         if (e->type == GL_SHDICT_TSTRING && e->len > *buf_size) {
             need = e->len;
             e = NULL;
-            gl_shdict_wunlock(d, s);
-            gl_shdict_free_garbage(garbage);
-            garbage = NULL;
+            gl_shdict_wunlock_free(d, s, &garbage);
 
             rc = gl_shdict_grow_buf(buf, buf_size, need);
             if (rc != GL_SHDICT_OK) {
@@ -1964,8 +1962,7 @@ gl_shdict_pop(gl_shdict_t *d, const char *key, size_t key_len, int left,
         break;
     }
 
-    gl_shdict_wunlock(d, s);
-    gl_shdict_free_garbage(garbage);
+    gl_shdict_wunlock_free(d, s, &garbage);
 
     free(e);
 
@@ -2135,8 +2132,7 @@ gl_shdict_flush_expired(gl_shdict_t *d, double now, size_t max)
             }
         }
 
-        gl_shdict_wunlock(d, s);
-        gl_shdict_free_garbage(garbage);
+        gl_shdict_wunlock_free(d, s, &garbage);
     }
 
     return freed;
@@ -2270,8 +2266,7 @@ gl_shdict_expire(gl_shdict_t *d, double now, size_t max)
                 s->cursor = 0;
             }
 
-            gl_shdict_wunlock(d, s);
-            gl_shdict_free_garbage(garbage);
+            gl_shdict_wunlock_free(d, s, &garbage);
 
             left -= gl_min(chunk + buckets, left);
 
