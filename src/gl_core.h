@@ -51,5 +51,6 @@ typedef struct gl_conf_s      gl_conf_t;
 typedef struct gl_worker_s    gl_worker_t;
 typedef struct gl_conn_s      gl_conn_t;
 typedef struct gl_request_s   gl_request_t;
+typedef struct gl_uco_s       gl_uco_t;
 
 #endif /* GL_CORE_H */

@@ -263,6 +263,8 @@ gl_lua_gen_new(gl_worker_t *w)
     lua_rawset(L, LUA_REGISTRYINDEX);
     lua_setglobal(L, "ngx");
 
+    gl_lua_inject_coroutine_api(L);
+
     lua_pushlightuserdata(L, &gl_lua_code_key);
     lua_newtable(L);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -1058,6 +1060,7 @@ gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path)
     co = lua_newthread(L);
     r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     r->co = co;
+    gl_lua_co_start(r, co);
 
     lua_xmove(L, co, 1);
 
@@ -1141,13 +1144,14 @@ gl_lua_resume(gl_request_t *r, int nargs)
 {
     int            rc;
     lua_State     *co;
+    gl_uco_t      *u;
     gl_conn_t     *c;
     const char    *msg;
     gl_request_t  *prev;
 
-    co = r->co;
-
     for ( ;; ) {
+        u = r->co_cur;
+        co = u->co;
         r->co_op = GL_CO_NONE;
         r->wait = GL_WAIT_NONE;
 
@@ -1156,6 +1160,13 @@ gl_lua_resume(gl_request_t *r, int nargs)
         rc = lua_resume(co, nargs);
         gl_lua_current = prev;
         nargs = 0;
+
+        if (rc == 0 && u != &r->co_entry) {
+            /* a coroutine of the script ended: back to its parent */
+            u->status = GL_UCO_DEAD;
+            nargs = gl_lua_co_back(r, u);
+            continue;
+        }
 
         if (rc == 0) {
             if (gl_lua_luafcgid(r) == GL_OK) {
@@ -1169,8 +1180,16 @@ gl_lua_resume(gl_request_t *r, int nargs)
         }
 
         if (rc != LUA_YIELD) {
+            nargs = gl_lua_co_fail(r, u);
+            if (nargs >= 0) {
+                /* coroutine.resume returns false and the error */
+                continue;
+            }
+
+            /* the request's coroutine died (of u's error, maybe) */
+            co = r->co_cur->co;
             msg = lua_tostring(co, -1);
-            luaL_traceback(r->gen->L, co, msg ? msg : "(error object is "
+            luaL_traceback(r->gen->L, u->co, msg ? msg : "(error object is "
                            "not a string)", 0);
             gl_log_error(GL_LOG_ERR, 0, "lua entry thread aborted: runtime "
                          "error: %s", lua_tostring(r->gen->L, -1));
@@ -1181,6 +1200,22 @@ gl_lua_resume(gl_request_t *r, int nargs)
         }
 
         /* yielded */
+
+        if (r->co_op == GL_CO_RESUME) {
+            /* coroutine.resume(): its arguments go to the coroutine */
+            nargs = lua_gettop(co);
+            lua_xmove(co, r->co_cur->co, nargs);
+            continue;
+        }
+
+        if (u != &r->co_entry
+            && (r->co_op == GL_CO_YIELD || r->co_op == GL_CO_NONE))
+        {
+            /* coroutine.yield() in a coroutine of the script */
+            u->status = GL_UCO_SUSPENDED;
+            nargs = gl_lua_co_back(r, u);
+            continue;
+        }
 
         if (r->co_op == GL_CO_EXIT) {
             gl_lua_exit(r);
@@ -1195,8 +1230,9 @@ gl_lua_resume(gl_request_t *r, int nargs)
             gl_conn_write(c);
         }
 
-        if (r->co_op == GL_CO_NONE) {
-            /* a plain coroutine.yield(): go on at the next loop turn */
+        if (r->co_op == GL_CO_NONE || r->co_op == GL_CO_YIELD) {
+            /* coroutine.yield() in the request's own coroutine: go on at
+               the next loop turn */
             lua_settop(co, 0);
             r->wait = GL_WAIT_YIELD;
             ev_timer_init(&r->timer, gl_lua_timer_resume, 0, 0);
@@ -1267,7 +1303,7 @@ gl_lua_drained(gl_request_t *r)
     }
 
     r->wait = GL_WAIT_NONE;
-    lua_pushinteger(r->co, 1);
+    lua_pushinteger(r->co_cur->co, 1);
     gl_lua_resume(r, 1);
 }
 

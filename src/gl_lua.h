@@ -98,6 +98,12 @@ void gl_lua_inject_time_api(lua_State *L);
 void gl_lua_inject_log_api(lua_State *L);
 void gl_lua_inject_misc_api(lua_State *L);
 void gl_lua_inject_shdict_api(lua_State *L);
+void gl_lua_inject_coroutine_api(lua_State *L);
+
+/* gl_lua_coroutine.c: the request's coroutines, for the resume loop */
+void gl_lua_co_start(gl_request_t *r, lua_State *co);
+int gl_lua_co_back(gl_request_t *r, gl_uco_t *u);
+int gl_lua_co_fail(gl_request_t *r, gl_uco_t *u);
 
 /* the phases an API function may run in */
 #define GL_CTX_INIT           (1 << GL_PHASE_INIT)

@@ -217,8 +217,9 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
         }
     }
 
-    if (L != r->co) {
-        /* a user coroutine cannot wait for the queue yet */
+    if (L != r->co_cur->co) {
+        /* a coroutine that golapis does not run (one of Lua's own
+           functions resumed it) cannot wait: the data is queued */
         if (gl_request_output(r, buf, size) != GL_OK) {
             lua_pushnil(L);
             lua_pushliteral(L, "no memory");
@@ -292,7 +293,7 @@ gl_lua_flush(lua_State *L)
     gl_request_flush(r);
     gl_conn_write(r->conn);
 
-    if (wait && r->conn->out != NULL && L == r->co) {
+    if (wait && r->conn->out != NULL && L == r->co_cur->co) {
         /* the resume loop waits for the whole queue to be written */
         r->co_op = GL_CO_WAIT;
         r->wait = GL_WAIT_FLUSH;
@@ -408,9 +409,9 @@ gl_lua_redirect(lua_State *L)
 
     r->exit_status = (int) status;
 
-    if (L != r->co) {
-        return luaL_error(L, "ngx.redirect in a user coroutine is not "
-                          "supported yet");
+    if (L != r->co_cur->co) {
+        return luaL_error(L, "ngx.redirect in a coroutine that "
+                          "golapis does not run");
     }
 
     return gl_lua_yield_exit(L, r);
@@ -562,9 +563,9 @@ gl_lua_exit(lua_State *L)
         r->exit_status = 0;
     }
 
-    if (L != r->co) {
-        return luaL_error(L, "ngx.exit in a user coroutine is not "
-                          "supported yet");
+    if (L != r->co_cur->co) {
+        return luaL_error(L, "ngx.exit in a coroutine that "
+                          "golapis does not run");
     }
 
     return gl_lua_yield_exit(L, r);

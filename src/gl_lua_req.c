@@ -700,9 +700,9 @@ gl_req_read_body(lua_State *L)
         return 0;
     }
 
-    if (L != r->co) {
-        return luaL_error(L, "ngx.req.read_body in a user coroutine is not "
-                          "supported yet");
+    if (L != r->co_cur->co) {
+        return luaL_error(L, "ngx.req.read_body in a coroutine that "
+                          "golapis does not run");
     }
 
     /* the STDIN end resumes us (gl_request_stdin) */

@@ -28,9 +28,9 @@ gl_lua_sleep(lua_State *L)
     gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
                                | GL_CTX_CONTENT);
 
-    if (L != r->co) {
-        return luaL_error(L, "ngx.sleep in a user coroutine is not "
-                          "supported yet");
+    if (L != r->co_cur->co) {
+        return luaL_error(L, "ngx.sleep in a coroutine that "
+                          "golapis does not run");
     }
 
     ev_timer_init(&r->timer, gl_lua_timer_resume, delay, 0);

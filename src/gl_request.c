@@ -52,6 +52,7 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
     r->id = id;
     r->keep_conn = keep_conn ? 1 : 0;
     r->co_ref = -1;
+    r->co_cur = &r->co_entry;
     r->pending_ref = -1;
     r->ctx_ref = -1;
     r->var_ref = -1;

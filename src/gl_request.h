@@ -28,8 +28,26 @@ typedef enum {
 typedef enum {
     GL_CO_NONE = 0,       /* nothing asked (a plain yield) */
     GL_CO_WAIT,           /* a watcher is armed, see r->wait */
-    GL_CO_EXIT            /* ngx.exit: finish the request */
+    GL_CO_EXIT,           /* ngx.exit: finish the request */
+    GL_CO_RESUME,         /* coroutine.resume: run r->co_cur */
+    GL_CO_YIELD           /* coroutine.yield: back to the parent */
 } gl_co_op_e;
+
+/* a coroutine of a request (src/gl_lua_coroutine.c) */
+typedef enum {
+    GL_UCO_RUNNING = 0,
+    GL_UCO_SUSPENDED,
+    GL_UCO_NORMAL,
+    GL_UCO_DEAD
+} gl_uco_status_e;
+
+struct gl_uco_s {
+    void               *co;             /* lua_State * */
+    gl_uco_t           *parent;         /* who resumed it, while it runs */
+    uint64_t            req;            /* the serial of its request */
+    gl_uco_status_e     status;
+    unsigned            wrap:1;         /* made by coroutine.wrap */
+};
 
 typedef struct {
     char         *name;
@@ -110,6 +128,9 @@ struct gl_request_s {
     struct gl_lua_gen_s *gen;
     void               *co;            /* lua_State * */
     int                 co_ref;
+    gl_uco_t            co_entry;      /* co as a coroutine of the API */
+    gl_uco_t           *co_cur;        /* the one that runs (or waits) */
+    uint64_t            serial;        /* unique in the worker */
     gl_co_op_e          co_op;
     gl_wait_e           wait;
     ev_timer            timer;

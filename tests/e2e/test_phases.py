@@ -889,3 +889,46 @@ def test_by_lua_file_relative_paths():
     assert marks(gl) == marks(nl), (marks(gl), marks(nl))
     want = "runtime error: %s/lua/ac.lua:3: file boom" % etc
     assert want in gl and want in nl, gl
+
+
+# ---------------------------------------------------------------------------
+# coroutine.* outside rewrite/access/content: Lua's own functions in the
+# filters (as lua-nginx-module), ours (and their context error) in log
+
+def test_coroutines_in_filters_and_log():
+    gen = r'''
+local w = coroutine.wrap(function()
+    for i = 1, 3 do coroutine.yield(i) end
+end)
+local c = coroutine.create(function(a) local b = coroutine.yield(a + 1)
+                                       return b * 2 end)
+local _, x = coroutine.resume(c, 1)
+local _, y = coroutine.resume(c, 10)
+'''
+    b = {
+        "rewrite": 'ngx.ctx.rw = "x"',
+        "content": 'ngx.say("body")',
+        "header_filter": gen + r'''
+ngx.header["X-Co"] = w() .. w() .. w() .. ":" .. x .. ":" .. y
+        .. ":" .. coroutine.status(c)
+''',
+        "body_filter": gen + r'''
+if ngx.arg[2] then
+    ngx.arg[1] = "bf " .. w() .. w() .. w() .. ":" .. x .. ":" .. y .. "\n"
+end
+''',
+        "log": r'''
+local ok, err = pcall(coroutine.create, function() end)
+ngx.log(ngx.ERR, "@@co ", tostring(ok), " ", err)
+''',
+    }
+    g, n = setup(b)
+    gm, nm = g.mark(), nmark(n)
+    res = same(both(n, "/"), "coroutines in filters", headers=("X-Co",),
+               status=200)
+    assert res[0][1]["X-Co"] == "123:2:20:dead", res[0][1]
+    assert res[0][2] == b"body\nbf 123:2:20\n", res[0][2]
+    gl, nl = logs_since(g, n, gm, nm, lambda x: "@@co" in x, "@@co")
+    assert marks(gl) == marks(nl), "\n%r\n%r" % (marks(gl), marks(nl))
+    assert "API disabled in the context of log_by_lua*" in marks(gl)[0], \
+        marks(gl)
