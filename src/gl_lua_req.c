@@ -466,36 +466,17 @@ static int
 gl_req_add_one(gl_request_t *r, const char *name, size_t nlen,
     const char *value, size_t vlen)
 {
-    size_t        i, size;
+    size_t        i;
     gl_header_t  *h;
 
-    if (r->nrh == r->rh_cap) {
-        size = r->rh_cap ? r->rh_cap * 2 : 16;
-        h = realloc(r->rh, size * sizeof(gl_header_t));
-        if (h == NULL) {
-            return GL_ERROR;
-        }
-        r->rh = h;
-        r->rh_cap = size;
-    }
-
-    h = &r->rh[r->nrh];
-    h->name = strndup(name, nlen);
-    h->value = strndup(value, vlen);
-
-    if (h->name == NULL || h->value == NULL) {
-        free(h->name);
-        free(h->value);
+    h = gl_header_push(&r->rh, &r->nrh, &r->rh_cap, name, nlen, value, vlen);
+    if (h == NULL) {
         return GL_ERROR;
     }
 
     for (i = 0; i < nlen; i++) {
         h->name[i] = (char) tolower((unsigned char) h->name[i]);
     }
-
-    h->name_len = nlen;
-    h->value_len = vlen;
-    r->nrh++;
 
     return GL_OK;
 }

@@ -923,7 +923,7 @@ int
 gl_request_set_header(gl_request_t *r, const char *name, size_t nlen,
     const char *value, size_t vlen, int replace)
 {
-    size_t        i, j, size;
+    size_t        i, j;
     gl_header_t  *h;
 
     if (value != NULL && vlen == 0) {
@@ -990,31 +990,50 @@ gl_request_set_header(gl_request_t *r, const char *name, size_t nlen,
         return GL_OK;
     }
 
-    if (r->nheaders == r->headers_cap) {
-        size = r->headers_cap ? r->headers_cap * 2 : 8;
-        h = realloc(r->headers, size * sizeof(gl_header_t));
-        if (h == NULL) {
-            return GL_ERROR;
-        }
-        r->headers = h;
-        r->headers_cap = size;
+    if (gl_header_push(&r->headers, &r->nheaders, &r->headers_cap, name, nlen,
+                       value, vlen)
+        == NULL)
+    {
+        return GL_ERROR;
     }
 
-    h = &r->headers[r->nheaders];
+    return GL_OK;
+}
+
+
+/* appends a copy of name: value to a growing array of headers */
+gl_header_t *
+gl_header_push(gl_header_t **a, size_t *n, size_t *cap, const char *name,
+    size_t nlen, const char *value, size_t vlen)
+{
+    size_t        size;
+    gl_header_t  *h;
+
+    if (*n == *cap) {
+        size = *cap ? *cap * 2 : 8;
+        h = realloc(*a, size * sizeof(gl_header_t));
+        if (h == NULL) {
+            return NULL;
+        }
+        *a = h;
+        *cap = size;
+    }
+
+    h = &(*a)[*n];
     h->name = strndup(name, nlen);
     h->value = strndup(value, vlen);
 
     if (h->name == NULL || h->value == NULL) {
         free(h->name);
         free(h->value);
-        return GL_ERROR;
+        return NULL;
     }
 
     h->name_len = nlen;
     h->value_len = vlen;
-    r->nheaders++;
+    (*n)++;
 
-    return GL_OK;
+    return h;
 }
 
 

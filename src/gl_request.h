@@ -216,6 +216,8 @@ void gl_request_drained(gl_request_t *r);
 
 /* sets a response header; value NULL removes it; replace: drop the old
    values first.  GL_ERROR on no memory. */
+gl_header_t *gl_header_push(gl_header_t **a, size_t *n, size_t *cap,
+    const char *name, size_t nlen, const char *value, size_t vlen);
 int gl_request_set_header(gl_request_t *r, const char *name, size_t nlen,
     const char *value, size_t vlen, int replace);
 
