@@ -446,8 +446,9 @@ gl_shdict_spin_lock(_Atomic int *l)
 #define GL_SHDICT_WRLOCK(l)       pthread_rwlock_wrlock(l)
 #endif
 
+/* a shard's lock; write: exclusive (it matters for rwlocks only) */
 static void
-gl_shdict_rlock(gl_shdict_t *d, gl_shdict_shard_t *s)
+gl_shdict_shard_lock(gl_shdict_t *d, gl_shdict_shard_t *s, int write)
 {
     switch (d->lock) {
     case GL_SHDICT_LOCK_SPIN:
@@ -457,25 +458,16 @@ gl_shdict_rlock(gl_shdict_t *d, gl_shdict_shard_t *s)
         (void) GL_SHDICT_MUTEX_LOCK(&s->mutex);
         break;
     default:
-        (void) GL_SHDICT_RDLOCK(&s->rwlock);
+        if (write) {
+            (void) GL_SHDICT_WRLOCK(&s->rwlock);
+        } else {
+            (void) GL_SHDICT_RDLOCK(&s->rwlock);
+        }
     }
 }
 
-
-static void
-gl_shdict_wlock(gl_shdict_t *d, gl_shdict_shard_t *s)
-{
-    switch (d->lock) {
-    case GL_SHDICT_LOCK_SPIN:
-        GL_SHDICT_SPIN_LOCK(&s->spin);
-        break;
-    case GL_SHDICT_LOCK_MUTEX:
-        (void) GL_SHDICT_MUTEX_LOCK(&s->mutex);
-        break;
-    default:
-        (void) GL_SHDICT_WRLOCK(&s->rwlock);
-    }
-}
+#define gl_shdict_rlock(d, s)     gl_shdict_shard_lock(d, s, 0)
+#define gl_shdict_wlock(d, s)     gl_shdict_shard_lock(d, s, 1)
 
 
 static void
