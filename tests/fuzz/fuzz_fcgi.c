@@ -12,7 +12,7 @@
  * (the chunks of one record joined).  Then the same bytes go through the
  * encoders and back.  Any difference aborts.
  */
-#include "../../src/gl_fcgi.c"
+#include "../../src/fcgi/gl_fcgi.c"
 
 #include <stdio.h>
 

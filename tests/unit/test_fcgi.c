@@ -4,7 +4,7 @@
  * records; the parser is checked for the same events under every split of
  * its input.
  */
-#include "../../src/gl_fcgi.c"
+#include "../../src/fcgi/gl_fcgi.c"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * rwlocks, a single shard (nginx's one lock and one LRU), 4 with rwlocks,
  * 8 with mutexes.
  */
-#include "../../src/gl_shdict.c"
+#include "../../src/core/gl_shdict.c"
 
 #include <stdio.h>
 

@@ -75,7 +75,7 @@ static void gl_t_spin_lock(_Atomic int *l);
 #define GL_SHDICT_RDLOCK(l)       gl_t_rdlock(l)
 #define GL_SHDICT_WRLOCK(l)       gl_t_wrlock(l)
 
-#include "../../src/gl_shdict.c"
+#include "../../src/core/gl_shdict.c"
 
 
 static void

@@ -4,7 +4,7 @@
  * flavours, CRC-32, HMAC-SHA1, SQL quoting, the FFI exports, and
  * ngx.decode_args / ngx.encode_args run in a bare Lua state.
  */
-#include "../../src/gl_lua_string.c"
+#include "../../src/api/gl_lua_string.c"
 
 #include <stdio.h>
 #include <lualib.h>
