@@ -4,138 +4,65 @@
  * queue, ngx.flush(true), ngx.req.read_body) or end the request (ngx.exit)
  * like the request's own coroutine.
  *
- * So no coroutine of a request resumes another one itself: every one is
- * resumed by the request's resume loop (gl_lua_resume).
- * coroutine.resume(co, ...) records co as the request's current coroutine
- * and yields its caller to the loop (GL_CO_RESUME), which resumes co with
- * the arguments; coroutine.yield(...) yields to the loop (GL_CO_YIELD),
- * which resumes the parent with true and the values; a wait yields to the
- * loop, which goes back to libev, and the event resumes the coroutine that
- * waited.  A coroutine's status and parent live in a gl_uco_t, a userdata
- * found through a weak-keyed registry table; the request's own coroutine
- * has one in the request.
+ * So no coroutine of a task resumes another one itself: coroutine.resume
+ * and coroutine.yield ask the core's resume loop (src/lua/gl_co.c) to do
+ * it, and a wait suspends the whole chain up to the task's entry
+ * coroutine or light thread.
  *
- * Where lua-nginx-module keeps Lua's own functions (no request, as in
- * init_by_lua; header_filter_by_lua and body_filter_by_lua), so does
- * golapis: each coroutine.* function is a small Lua function that picks
- * one or the other on every call.
+ * Where lua-nginx-module keeps Lua's own functions (no coroutine of ours
+ * runs the code, as in init_by_lua, header_filter_by_lua and
+ * body_filter_by_lua), so does golapis: each coroutine.* function is a
+ * small Lua function that picks one or the other on every call.
  */
 #include "gl_core.h"
+#include "gl_co.h"
 #include "gl_log.h"
 #include "gl_lua.h"
-#include "gl_request.h"
+#include "gl_module.h"
 
 #include <lauxlib.h>
 
 
-static char  gl_lua_co_map_key;     /* thread -> its gl_uco_t userdata */
-
-static const char  *gl_lua_co_status_names[] = {
-    "running", "suspended", "normal", "dead"
-};
-
-#define GL_LUA_CO_CTX  (GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT)
-
-
-/* the request whose coroutine calls us, and its context checked */
-static gl_request_t *
-gl_lua_co_request(lua_State *L)
+/* the coroutine that calls us, in a context that has them */
+static gl_co_t *
+gl_lua_co_cur(lua_State *L)
 {
-    gl_request_t  *r;
+    gl_co_t  *co;
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_LUA_CO_CTX);
+    (void) gl_lua_check_context(L, GL_CTX_YIELDABLE);
 
-    return r;
+    co = gl_co_self(L);
+    if (co == NULL) {
+        luaL_error(L, "no parent co ctx found");
+    }
+
+    return co;
 }
 
 
-/*
- * The gl_uco_t of the thread at idx, if it is one of r's coroutines.  One
- * made by a request that has ended is dead to r: gl_lua_co_gone.
- */
-static gl_uco_t  gl_lua_co_gone = { NULL, NULL, 0, GL_UCO_DEAD, 0 };
-
-static gl_uco_t *
-gl_lua_co_find(lua_State *L, int idx, gl_request_t *r)
-{
-    gl_uco_t  *u;
-
-    if (lua_tothread(L, idx) == r->co_entry.co) {
-        return &r->co_entry;
-    }
-
-    lua_pushlightuserdata(L, &gl_lua_co_map_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushvalue(L, idx);
-    lua_rawget(L, -2);
-    u = lua_touserdata(L, -1);
-    lua_pop(L, 2);
-
-    if (u != NULL && u->req != r->serial) {
-        /* made by another request */
-        return &gl_lua_co_gone;
-    }
-
-    return u;
-}
-
-
-/* 1 where lua-nginx-module uses its coroutine functions */
+/* 1 where lua-nginx-module uses its coroutine functions: not in init,
+   init_worker, or the filters */
 static int
 gl_lua_co_ours(lua_State *L)
 {
-    gl_request_t  *r;
+    int  phase;
 
-    r = gl_lua_current_request();
+    phase = gl_lua_get_phase();
 
-    lua_pushboolean(L, r != NULL && !r->in_filter
-                       && r->phase != GL_PHASE_HEADER_FILTER
-                       && r->phase != GL_PHASE_BODY_FILTER);
-
+    lua_pushboolean(L, phase > GL_PHASE_INIT_WORKER
+                       && phase != GL_PHASE_HEADER_FILTER
+                       && phase != GL_PHASE_BODY_FILTER);
     return 1;
-}
-
-
-static gl_uco_t *
-gl_lua_co_new(lua_State *L, gl_request_t *r)
-{
-    lua_State  *co;
-    gl_uco_t   *u;
-
-    luaL_argcheck(L, lua_isfunction(L, 1) && !lua_iscfunction(L, 1), 1,
-                  "Lua function expected");
-
-    co = lua_newthread(L);
-    lua_pushvalue(L, 1);
-    lua_xmove(L, co, 1);
-
-    u = lua_newuserdata(L, sizeof(gl_uco_t));
-    u->co = co;
-    u->parent = NULL;
-    u->req = r->serial;
-    u->status = GL_UCO_SUSPENDED;
-    u->wrap = 0;
-
-    /* map[co] = u; the thread stays on the stack */
-    lua_pushlightuserdata(L, &gl_lua_co_map_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushvalue(L, -3);
-    lua_pushvalue(L, -3);
-    lua_rawset(L, -3);
-    lua_pop(L, 2);
-
-    return u;
 }
 
 
 static int
 gl_lua_co_create(lua_State *L)
 {
-    gl_request_t  *r;
+    luaL_argcheck(L, lua_isfunction(L, 1) && !lua_iscfunction(L, 1), 1,
+                  "Lua function expected");
 
-    r = gl_lua_co_request(L);
-    (void) gl_lua_co_new(L, r);
+    (void) gl_co_new(gl_lua_co_cur(L), 1, GL_CO_USER);
 
     return 1;
 }
@@ -145,63 +72,35 @@ gl_lua_co_create(lua_State *L)
 static int
 gl_lua_co_resume(lua_State *L)
 {
-    gl_request_t  *r;
-    gl_uco_t      *u, *p;
+    gl_co_t  *cur, *u;
 
     luaL_argcheck(L, lua_tothread(L, 1) != NULL, 1, "coroutine expected");
 
-    r = gl_lua_co_request(L);
+    cur = gl_lua_co_cur(L);
 
-    p = r->co_cur;
-    if (p == NULL || p->co != L) {
-        return luaL_error(L, "no parent co ctx found");
-    }
-
-    u = gl_lua_co_find(L, 1, r);
+    u = gl_co_find(L, 1, cur->task);
     if (u == NULL) {
         return luaL_error(L, "no co ctx found");
     }
 
-    if (u->status != GL_UCO_SUSPENDED) {
+    if (u->status != GL_CO_SUSPENDED) {
         lua_pushboolean(L, 0);
         lua_pushfstring(L, "cannot resume %s coroutine",
-                        gl_lua_co_status_names[u->status]);
+                        gl_co_status_names[u->status]);
         return 2;
     }
 
-    p->status = GL_UCO_NORMAL;
-    u->parent = p;
-    u->status = GL_UCO_RUNNING;
-    r->co_cur = u;
-    r->co_op = GL_CO_RESUME;
-
     /* the loop passes the arguments on to u */
-    return lua_yield(L, lua_gettop(L) - 1);
+    lua_remove(L, 1);
+
+    return gl_co_resume_user(cur, u, lua_gettop(L));
 }
 
 
 static int
 gl_lua_co_yield(lua_State *L)
 {
-    gl_request_t  *r;
-    gl_uco_t      *u;
-
-    r = gl_lua_co_request(L);
-
-    u = r->co_cur;
-    if (u == NULL || u->co != L) {
-        return luaL_error(L, "no co ctx found");
-    }
-
-    u->status = GL_UCO_SUSPENDED;
-
-    if (u->parent != NULL) {
-        u->parent->status = GL_UCO_RUNNING;
-    }
-
-    r->co_op = GL_CO_YIELD;
-
-    return lua_yield(L, lua_gettop(L));
+    return gl_co_yield_user(gl_lua_co_cur(L), lua_gettop(L));
 }
 
 
@@ -218,11 +117,12 @@ gl_lua_co_wrap_call(lua_State *L)
 static int
 gl_lua_co_wrap(lua_State *L)
 {
-    gl_request_t  *r;
-    gl_uco_t      *u;
+    gl_co_t  *u;
 
-    r = gl_lua_co_request(L);
-    u = gl_lua_co_new(L, r);
+    luaL_argcheck(L, lua_isfunction(L, 1) && !lua_iscfunction(L, 1), 1,
+                  "Lua function expected");
+
+    u = gl_co_new(gl_lua_co_cur(L), 1, GL_CO_USER);
     u->wrap = 1;
 
     lua_pushcclosure(L, gl_lua_co_wrap_call, 1);
@@ -234,15 +134,14 @@ gl_lua_co_wrap(lua_State *L)
 static int
 gl_lua_co_status(lua_State *L)
 {
-    gl_request_t  *r;
-    gl_uco_t      *u;
+    gl_co_t  *cur, *u;
 
     luaL_argcheck(L, lua_tothread(L, 1) != NULL, 1, "coroutine expected");
 
-    r = gl_lua_co_request(L);
-    u = gl_lua_co_find(L, 1, r);
+    cur = gl_lua_co_cur(L);
+    u = gl_co_find(L, 1, cur->task);
 
-    lua_pushstring(L, gl_lua_co_status_names[u ? u->status : GL_UCO_DEAD]);
+    lua_pushstring(L, gl_co_status_names[u ? u->status : GL_CO_DEAD]);
 
     return 1;
 }
@@ -273,8 +172,8 @@ static const char  gl_lua_co_setup[] =
     "package.loaded.coroutine = co\n";
 
 
-void
-gl_lua_inject_coroutine_api(lua_State *L)
+static void
+gl_lua_co_inject(lua_State *L)
 {
     static const luaL_Reg  ours[] = {
         { "__create", gl_lua_co_create },
@@ -285,14 +184,6 @@ gl_lua_inject_coroutine_api(lua_State *L)
         { NULL, NULL }
     };
     const luaL_Reg  *f;
-
-    lua_pushlightuserdata(L, &gl_lua_co_map_key);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
 
     if (luaL_loadbuffer(L, gl_lua_co_setup, sizeof(gl_lua_co_setup) - 1,
                         "=coroutine_api")
@@ -322,93 +213,6 @@ gl_lua_inject_coroutine_api(lua_State *L)
 }
 
 
-/* the request's own coroutine, as a phase starts it */
-void
-gl_lua_co_start(gl_request_t *r, lua_State *co)
-{
-    static _Thread_local uint64_t  serial;
-
-    if (r->serial == 0) {
-        r->serial = ++serial;
-    }
-
-    r->co_entry.co = co;
-    r->co_entry.parent = NULL;
-    r->co_entry.req = r->serial;
-    r->co_entry.status = GL_UCO_RUNNING;
-    r->co_entry.wrap = 0;
-    r->co_cur = &r->co_entry;
-}
-
-
-/*
- * u yielded or ended: its parent goes on, with the values at the top of
- * u's stack as what its coroutine.resume returns (after true), or a
- * coroutine.wrap function.  Returns how many values the parent gets.
- */
-int
-gl_lua_co_back(gl_request_t *r, gl_uco_t *u)
-{
-    lua_State  *co, *pco;
-    gl_uco_t   *p;
-    int         n;
-
-    p = u->parent;
-    co = u->co;
-    pco = p->co;
-    n = lua_gettop(co);
-
-    lua_xmove(co, pco, n);
-
-    if (!u->wrap) {
-        lua_pushboolean(pco, 1);
-        lua_insert(pco, -(n + 1));
-        n++;
-    }
-
-    u->parent = NULL;
-    p->status = GL_UCO_RUNNING;
-    r->co_cur = p;
-
-    return n;
-}
-
-
-/*
- * u died of the error at the top of its stack: its parent's
- * coroutine.resume returns false and the error.  A coroutine.wrap
- * function's error is its caller's, as in lua-nginx-module: the caller
- * dies of it too (pcall does not catch it), and so on up.  Returns the
- * number of values for the coroutine that goes on (now r->co_cur), or -1
- * when the error reached the request's own coroutine (r->co_cur then;
- * the error at the top of its stack).
- */
-int
-gl_lua_co_fail(gl_request_t *r, gl_uco_t *u)
-{
-    gl_uco_t  *p;
-
-    for ( ;; ) {
-        u->status = GL_UCO_DEAD;
-
-        if (u->parent == NULL) {
-            r->co_cur = u;
-            return -1;
-        }
-
-        p = u->parent;
-        u->parent = NULL;
-
-        if (!u->wrap) {
-            lua_pushboolean(p->co, 0);
-            lua_xmove(u->co, p->co, 1);
-            p->status = GL_UCO_RUNNING;
-            r->co_cur = p;
-            return 2;
-        }
-
-        lua_settop(p->co, 0);
-        lua_xmove(u->co, p->co, 1);
-        u = p;
-    }
-}
+gl_module_t  gl_lua_coroutine_module = {
+    "coroutine", gl_lua_co_inject, NULL, NULL, NULL, NULL
+};

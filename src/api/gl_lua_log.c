@@ -10,7 +10,9 @@
  */
 #include "gl_core.h"
 #include "gl_log.h"
+#include "gl_http.h"
 #include "gl_lua.h"
+#include "gl_module.h"
 #include "gl_request.h"
 
 #include <stdio.h>
@@ -115,7 +117,7 @@ gl_lua_log_values(lua_State *L, int level)
     size_t          len;
     lua_Debug       ar;
     const char     *s, *name;
-    gl_request_t   *r;
+    gl_http_t      *h;
     gl_lua_log_buf_t  b;
 
     if (level > gl_log_level) {
@@ -228,9 +230,9 @@ gl_lua_log_values(lua_State *L, int level)
     }
 
     if (level != GL_LOG_DEBUG) {
-        r = gl_lua_current_request();
-        if (r != NULL) {
-            gl_lua_log_add_request(&b, r);
+        h = gl_http_current();
+        if (h != NULL) {
+            gl_lua_log_add_request(&b, &h->r);
         }
     }
 
@@ -285,7 +287,7 @@ gl_lua_errlog_raw_log(lua_State *L)
     char             line[GL_LOG_LINE_MAX];
     size_t           len;
     const char      *msg;
-    gl_request_t    *r;
+    gl_http_t       *h;
     gl_lua_log_buf_t  b;
 
     level = (int) lua_tointeger(L, 1);
@@ -308,9 +310,9 @@ gl_lua_errlog_raw_log(lua_State *L)
     gl_lua_log_add(&b, msg, len);
 
     if (level != GL_LOG_DEBUG) {
-        r = gl_lua_current_request();
-        if (r != NULL) {
-            gl_lua_log_add_request(&b, r);
+        h = gl_http_current();
+        if (h != NULL) {
+            gl_lua_log_add_request(&b, &h->r);
         }
     }
 
@@ -320,8 +322,8 @@ gl_lua_errlog_raw_log(lua_State *L)
 }
 
 
-void
-gl_lua_inject_log_api(lua_State *L)
+static void
+gl_lua_log_inject(lua_State *L)
 {
     static const char  *levels[] = {
         "STDERR", "EMERG", "ALERT", "CRIT", "ERR", "WARN", "NOTICE", "INFO",
@@ -352,3 +354,8 @@ gl_lua_inject_log_api(lua_State *L)
     lua_setfield(L, -2, "golapis.errlog");
     lua_pop(L, 2);
 }
+
+
+gl_module_t  gl_lua_log_module = {
+    "log", gl_lua_log_inject, NULL, NULL, NULL, NULL
+};

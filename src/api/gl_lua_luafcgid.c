@@ -1,17 +1,17 @@
 /*
  * luafcgid scripts: a script that defines a global main(env, r) and prints
  * nothing while its chunk runs is a luafcgid script; once the chunk is
- * over, the resume loop (gl_lua_resume) asks gl_lua_luafcgid() for the
- * call to make next, and main(env, r) runs in the request's coroutine,
- * where it may wait (r:gets() waits for the body) as any script does.
+ * over, the module's content_done hook starts main(env, r) as the
+ * content phase's next entry coroutine, where it may wait (r:gets() waits
+ * for the body) as any script does.
  *
  * env is a table of the FastCGI params; r is a userdata whose methods
  * (r:header, r:puts, r:gets, r:flush, r:reset, r:config, r:log) work while
- * its request runs and raise once it is over: gl_lua_luafcgid_release()
- * cuts the link when the request goes away.  r:puts output is buffered in
+ * its request runs and raise once it is over: the request_end hook cuts
+ * the link when the request goes away.  r:puts output is buffered in
  * the userdata, as luafcgid buffers it, and goes out through ngx.print at
  * r:flush() and when main returns, so a slow client holds the script
- * (GL_WAIT_DRAIN) rather than the output piling up.
+ * (ngx.print's wait) rather than the output piling up.
  *
  * See docs/api-luafcgid.md for what differs from luafcgid and why.
  */
@@ -20,7 +20,8 @@
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_request.h"
-#include "gl_worker.h"
+#include "gl_http.h"
+#include "gl_module.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -116,7 +117,7 @@ gl_lf_self(lua_State *L, int level, const char *fname)
 {
     int            ok;
     gl_lf_t       *lf;
-    gl_request_t  *r;
+    gl_http_t     *h;
 
     lf = lua_touserdata(L, 1);
     ok = 0;
@@ -137,17 +138,17 @@ gl_lf_self(lua_State *L, int level, const char *fname)
         gl_lf_error(L, level, "luafcgid r:%s(): request is over", fname);
     }
 
-    r = gl_lua_current_request();
+    h = gl_http_current();
 
-    if (lf->r != r) {
+    if (h == NULL || lf->r != &h->r) {
         /* a request still running, but not the one calling */
         gl_lf_error(L, level, "luafcgid r:%s(): the request object of "
                     "another request", fname);
     }
 
-    if (r->phase != GL_PHASE_CONTENT) {
-        gl_lf_error(L, level, "API disabled in the context of %s*",
-                    gl_conf_phase_directive(r->phase));
+    if (h->task.context != GL_PHASE_CONTENT) {
+        gl_lf_error(L, level, "API disabled in the context of %s",
+                    gl_lua_context_name(h->task.context));
     }
 
     return lf;
@@ -673,10 +674,12 @@ gl_lf_prepare(lua_State *L)
 {
     size_t         i;
     gl_lf_t       *lf;
+    gl_http_t     *h;
     const char    *name;
     gl_request_t  *r;
 
-    r = lua_touserdata(L, 1);
+    h = lua_touserdata(L, 1);
+    r = &h->r;
     lua_settop(L, 0);
 
     name = gl_lf_handler_name(L, r);
@@ -685,7 +688,7 @@ gl_lf_prepare(lua_State *L)
     }
 
     /* the chunk's own globals: a main in _G (a module's) is not it */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->env_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->env_ref);
     lua_pushstring(L, name);
     lua_rawget(L, -2);
     lua_remove(L, -2);
@@ -722,42 +725,45 @@ gl_lf_prepare(lua_State *L)
     lua_setmetatable(L, -2);
 
     lua_pushvalue(L, -1);
-    r->lf_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    h->lf_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lf->r = r;
 
     return 3;
 }
 
 
-int
-gl_lua_luafcgid(gl_request_t *r)
+/* the chunk returned: if it defined main(env, r), main runs now */
+static int
+gl_lf_content_done(gl_http_t *h)
 {
-    int         top, n;
-    lua_State  *L, *co;
+    int            top, n;
+    lua_State     *L;
+    gl_request_t  *r;
+
+    r = &h->r;
 
     /*
      * main runs once, in the content phase, after a chunk that sent
      * nothing (a script that printed is an OpenResty script, even with a
      * function named main)
      */
-    if (r->luafcgid || r->phase != GL_PHASE_CONTENT || r->header_sent
-        || r->finished || r->env_ref == -1 || r->co == NULL)
+    if (h->luafcgid || r->header_sent || r->finished
+        || h->env_ref == LUA_NOREF)
     {
         return GL_DECLINED;
     }
 
-    L = r->worker->L;
-    co = r->co;
+    L = h->gen->L;
     top = lua_gettop(L);
 
     lua_pushcfunction(L, gl_lf_prepare);
-    lua_pushlightuserdata(L, r);
+    lua_pushlightuserdata(L, h);
 
     if (lua_pcall(L, 1, LUA_MULTRET, 0) != 0) {
         gl_log_error(GL_LOG_ERR, 0, "cannot run the luafcgid handler: %s",
                      lua_tostring(L, -1));
         lua_settop(L, top);
-        r->luafcgid = 1;
+        h->luafcgid = 1;
         gl_request_error_page(r, 500);
         return GL_DECLINED;
     }
@@ -769,7 +775,7 @@ gl_lua_luafcgid(gl_request_t *r)
         return GL_DECLINED;
     }
 
-    r->luafcgid = 1;
+    h->luafcgid = 1;
 
     if (!r->mime_set) {
         /* luafcgid's default type */
@@ -785,27 +791,29 @@ gl_lua_luafcgid(gl_request_t *r)
         r->mime_set = 1;
     }
 
-    /* the finished chunk's results go; the call's function and args come */
-    lua_settop(co, 0);
-    lua_xmove(L, co, 3);
+    /* main(env, r) is the content phase's entry coroutine now */
+    if (gl_task_start(&h->task, 2) != GL_OK) {
+        gl_request_error_page(r, 500);
+        return GL_DECLINED;
+    }
 
     return GL_OK;
 }
 
 
-void
-gl_lua_luafcgid_release(gl_request_t *r)
+static void
+gl_lf_request_end(gl_http_t *h)
 {
     lua_State  *L;
     gl_lf_t    *lf;
 
-    if (r->lf_ref == -1) {
+    if (h->lf_ref == LUA_NOREF) {
         return;
     }
 
-    L = r->worker->L;
+    L = h->gen->L;
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->lf_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->lf_ref);
     lf = lua_touserdata(L, -1);
 
     if (lf != NULL) {
@@ -817,6 +825,11 @@ gl_lua_luafcgid_release(gl_request_t *r)
     }
 
     lua_pop(L, 1);
-    luaL_unref(L, LUA_REGISTRYINDEX, r->lf_ref);
-    r->lf_ref = -1;
+    luaL_unref(L, LUA_REGISTRYINDEX, h->lf_ref);
+    h->lf_ref = LUA_NOREF;
 }
+
+
+gl_module_t  gl_lua_luafcgid_module = {
+    "luafcgid", NULL, NULL, NULL, gl_lf_content_done, gl_lf_request_end
+};

@@ -10,7 +10,7 @@
 #include "gl_conf.h"
 #include "gl_lua.h"
 #include "gl_request.h"
-#include "gl_worker.h"
+#include "gl_module.h"
 
 #include <unistd.h>
 
@@ -18,19 +18,11 @@
 #define GL_NGINX_VERSION    1022001
 
 
-/* the worker whose state runs this; NULL outside the worker threads */
-static gl_worker_t *
+/* the worker's Lua side that runs this; NULL outside the workers */
+static gl_vm_t *
 gl_lua_misc_worker(void)
 {
-    gl_request_t  *r;
-
-    if (gl_worker_self != NULL) {
-        return gl_worker_self;
-    }
-
-    r = gl_lua_current_request();
-
-    return (r != NULL) ? r->worker : NULL;
+    return gl_vm_self;
 }
 
 
@@ -39,7 +31,7 @@ gl_lua_config_prefix(lua_State *L)
 {
     size_t        len;
     const char   *dir;
-    gl_worker_t  *w;
+    gl_vm_t      *w;
 
     w = gl_lua_misc_worker();
     dir = (w != NULL) ? w->conf->dir : GL_PREFIX;
@@ -70,7 +62,7 @@ gl_lua_config_configure(lua_State *L)
 static int
 gl_lua_worker_id(lua_State *L)
 {
-    gl_worker_t  *w;
+    gl_vm_t      *w;
 
     w = gl_lua_misc_worker();
 
@@ -87,7 +79,7 @@ gl_lua_worker_id(lua_State *L)
 static int
 gl_lua_worker_count(lua_State *L)
 {
-    gl_worker_t  *w;
+    gl_vm_t      *w;
 
     w = gl_lua_misc_worker();
 
@@ -118,7 +110,7 @@ gl_lua_worker_pids(lua_State *L)
 static int
 gl_lua_worker_exiting(lua_State *L)
 {
-    gl_worker_t  *w;
+    gl_vm_t      *w;
 
     w = gl_lua_misc_worker();
 
@@ -127,8 +119,8 @@ gl_lua_worker_exiting(lua_State *L)
 }
 
 
-void
-gl_lua_inject_misc_api(lua_State *L)
+static void
+gl_lua_misc_inject(lua_State *L)
 {
     /* ngx.config */
     lua_createtable(L, 0, 6);
@@ -164,3 +156,8 @@ gl_lua_inject_misc_api(lua_State *L)
 
     lua_setfield(L, -2, "worker");
 }
+
+
+gl_module_t  gl_lua_misc_module = {
+    "misc", gl_lua_misc_inject, NULL, NULL, NULL, NULL
+};

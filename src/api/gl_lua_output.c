@@ -8,7 +8,8 @@
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_request.h"
-#include "gl_worker.h"
+#include "gl_http.h"
+#include "gl_module.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -177,17 +178,16 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
     int            i, nargs;
     size_t         size;
     u_char        *buf, *p;
-    gl_request_t  *r;
+    gl_http_t     *h;
 
-    r = gl_lua_current_request();
-    if (r == NULL) {
+    if (gl_lua_get_phase() <= GL_PHASE_INIT) {
         return luaL_error(L, "no request object found");
     }
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+
+    h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
     nargs = lua_gettop(L);
 
-    if (r->finished) {
+    if (h->r.finished) {
         lua_pushnil(L);
         lua_pushliteral(L, "seen eof");
         return 2;
@@ -217,33 +217,7 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
         }
     }
 
-    if (L != r->co_cur->co) {
-        /* a coroutine that golapis does not run (one of Lua's own
-           functions resumed it) cannot wait: the data is queued */
-        if (gl_request_output(r, buf, size) != GL_OK) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "no memory");
-            return 2;
-        }
-
-        lua_pushinteger(L, 1);
-        return 1;
-    }
-
-    r->pending = buf;
-    r->pending_len = size;
-
-    if (gl_lua_write_pending(r) == GL_OK) {
-        lua_pushinteger(L, 1);
-        return 1;
-    }
-
-    /* the queue is long: wait for it to drain, keeping the data alive */
-    r->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    r->co_op = GL_CO_WAIT;
-    r->wait = GL_WAIT_DRAIN;
-
-    return lua_yield(L, 0);
+    return gl_http_print(L, h, buf, size);
 }
 
 
@@ -264,40 +238,31 @@ gl_lua_print(lua_State *L)
 static int
 gl_lua_flush(lua_State *L)
 {
-    int            wait;
-    gl_request_t  *r;
+    int         wait;
+    gl_http_t  *h;
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+    h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
 
     wait = lua_gettop(L) > 0 && lua_toboolean(L, 1);
 
-    if (r->finished) {
+    if (h->r.finished) {
         lua_pushnil(L);
         lua_pushliteral(L, "seen eof");
         return 2;
     }
 
-    if (!r->header_sent) {
+    if (!h->r.header_sent) {
         /* nothing printed yet: nginx flushes nothing either */
         lua_pushinteger(L, 1);
         return 1;
     }
 
-    if (gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
-        /* nginx's flush passes an empty buffer through the filters */
-        gl_lua_run_body_filter(r, (const u_char *) "", 0, 0);
-    }
+    /* nginx's flush passes an empty buffer through the filters */
+    gl_http_body_filter(h, (const u_char *) "", 0, 0);
+    gl_request_write(&h->r);
 
-    gl_request_flush(r);
-    gl_conn_write(r->conn);
-
-    if (wait && r->conn->out != NULL && L == r->co_cur->co) {
-        /* the resume loop waits for the whole queue to be written */
-        r->co_op = GL_CO_WAIT;
-        r->wait = GL_WAIT_FLUSH;
-        return lua_yield(L, 0);
+    if (wait) {
+        return gl_http_flush_wait(L, h);
     }
 
     lua_pushinteger(L, 1);
@@ -308,11 +273,11 @@ gl_lua_flush(lua_State *L)
 static int
 gl_lua_eof(lua_State *L)
 {
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+    h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
+    r = &h->r;
 
     if (lua_gettop(L) != 0) {
         return luaL_error(L, "no argument is expected");
@@ -334,11 +299,11 @@ gl_lua_eof(lua_State *L)
 static int
 gl_lua_send_headers(lua_State *L)
 {
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+    h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
+    r = &h->r;
 
     if (!r->header_sent && !r->finished) {
         if (gl_request_send_header_now(r) != GL_OK) {
@@ -347,8 +312,7 @@ gl_lua_send_headers(lua_State *L)
             return 2;
         }
 
-        gl_request_flush(r);
-        gl_conn_write(r->conn);
+        gl_request_write(r);
     }
 
     lua_pushinteger(L, 1);
@@ -363,6 +327,7 @@ gl_lua_redirect(lua_State *L)
     size_t         len;
     lua_Integer    status;
     const char    *uri;
+    gl_http_t     *h;
     gl_request_t  *r;
 
     n = lua_gettop(L);
@@ -390,9 +355,8 @@ gl_lua_redirect(lua_State *L)
         status = 302;
     }
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+    h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
+    r = &h->r;
 
     if (r->header_sent) {
         return luaL_error(L, "attempt to call ngx.redirect after sending out "
@@ -407,47 +371,12 @@ gl_lua_redirect(lua_State *L)
         return luaL_error(L, "no memory");
     }
 
-    r->exit_status = (int) status;
+    h->exit_status = (int) status;
 
-    if (L != r->co_cur->co) {
-        return luaL_error(L, "ngx.redirect in a coroutine that "
-                          "golapis does not run");
-    }
-
-    return gl_lua_yield_exit(L, r);
+    return gl_http_exit(L, h);
 }
 
 
-/*
- * With a table at -2 and a header name on top: sets the value under the
- * name, or, for a name seen before, makes an array of the values, as
- * lua-nginx-module's get_headers do.  Pops the name.
- */
-void
-gl_lua_add_header_value(lua_State *L, const char *value, size_t len)
-{
-    lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
-
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushlstring(L, value, len);
-        lua_rawset(L, -3);
-
-    } else if (lua_istable(L, -1)) {
-        lua_pushlstring(L, value, len);
-        lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1);
-        lua_pop(L, 2);
-
-    } else {
-        lua_createtable(L, 2, 0);
-        lua_insert(L, -2);
-        lua_rawseti(L, -2, 1);
-        lua_pushlstring(L, value, len);
-        lua_rawseti(L, -2, 2);
-        lua_rawset(L, -3);
-    }
-}
 
 
 /* ngx.resp.get_headers(max, raw) */
@@ -457,20 +386,22 @@ gl_lua_resp_get_headers(lua_State *L)
     int            max, raw, n, count;
     size_t         i, j;
     char           name[GL_LUA_HEADER_MAX];
-    gl_header_t   *h;
+    gl_header_t   *hd;
+    gl_http_t     *h;
     gl_request_t  *r;
 
     n = lua_gettop(L);
     max = (n >= 1 && !lua_isnil(L, 1)) ? (int) luaL_checkinteger(L, 1) : 100;
     raw = n >= 2 && lua_toboolean(L, 2);
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+        r = &h->r;
 
     lua_createtable(L, 0, (int) r->nheaders);
     count = 0;
 
     for (i = 0; i < r->nheaders; i++) {
-        h = &r->headers[i];
+        hd = &r->headers[i];
 
         if (max > 0 && count >= max) {
             lua_pushliteral(L, "truncated");
@@ -479,13 +410,13 @@ gl_lua_resp_get_headers(lua_State *L)
 
         count++;
 
-        for (j = 0; j < h->name_len && j < sizeof(name) - 1; j++) {
-            name[j] = raw ? h->name[j] : (char) tolower((unsigned char)
-                                                        h->name[j]);
+        for (j = 0; j < hd->name_len && j < sizeof(name) - 1; j++) {
+            name[j] = raw ? hd->name[j] : (char) tolower((unsigned char)
+                                                        hd->name[j]);
         }
 
         lua_pushlstring(L, name, j);
-        gl_lua_add_header_value(L, h->value, h->value_len);
+        gl_http_add_header_value(L, hd->value, hd->value_len);
     }
 
     if (!raw) {
@@ -505,10 +436,10 @@ gl_lua_ngx_get_phase(lua_State *L)
 
     static const char  *names[GL_PHASE_MAX] = {
         "init", "init_worker", "rewrite", "access", "content",
-        "header_filter", "body_filter", "log"
+        "header_filter", "body_filter", "log", "timer"
     };
 
-    phase = gl_lua_get_phase(gl_lua_current_request());
+    phase = gl_lua_get_phase();
 
     if (phase < 0) {
         return luaL_error(L, "no request found");
@@ -522,53 +453,67 @@ gl_lua_ngx_get_phase(lua_State *L)
 static int
 gl_lua_exit(lua_State *L)
 {
+    int            status;
+    gl_co_t       *co;
+    gl_task_t     *t;
+    gl_http_t     *h;
     gl_request_t  *r;
 
     if (lua_gettop(L) != 1) {
         return luaL_error(L, "expecting one argument");
     }
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT | GL_CTX_HEADER_FILTER);
-    r->exit_status = (int) luaL_checkinteger(L, 1);
+    t = gl_lua_check_context(L, GL_CTX_REWRITE | GL_CTX_ACCESS
+                                | GL_CTX_CONTENT | GL_CTX_HEADER_FILTER
+                                | GL_CTX_TIMER);
+    status = (int) luaL_checkinteger(L, 1);
 
-    if (r->phase == GL_PHASE_HEADER_FILTER) {
+    if (t->context == GL_PHASE_TIMER) {
+        /* a timer's handler just ends */
+        co = gl_co_self(L);
+        if (co == NULL) {
+            return luaL_error(L, "attempt to exit in a coroutine that "
+                              "golapis does not run");
+        }
+
+        return gl_co_exit(co);
+    }
+
+    h = gl_http_get(L, 0);
+    r = &h->r;
+    h->exit_status = status;
+
+    if (t->context == GL_PHASE_HEADER_FILTER) {
         /*
          * as lua-nginx-module: ngx.exit(ngx.OK) does not even stop the
          * filter; a status >= 300 ends it, and that status's error page
          * goes out instead of the answer
          */
-        if (r->exit_status < 300) {
+        if (h->exit_status < 300) {
             return 0;
         }
 
-        return gl_lua_yield_exit(L, r);
+        return gl_http_exit(L, h);
     }
 
-    if (r->header_sent && r->exit_status >= 300 && r->exit_status != 408
-        && r->exit_status != 499 && r->exit_status != 444)
+    if (r->header_sent && h->exit_status >= 300 && h->exit_status != 408
+        && h->exit_status != 499 && h->exit_status != 444)
     {
-        if (r->exit_status != r->status) {
+        if (h->exit_status != r->status) {
             gl_log_error(GL_LOG_ERR, 0, "attempt to set status %d via "
                          "ngx.exit after sending out the response status %d",
-                         r->exit_status, r->status);
+                         h->exit_status, r->status);
         }
 
-        r->exit_status = 200;
+        h->exit_status = 200;
     }
 
-    if (r->finished && r->exit_status >= 0) {
+    if (r->finished && h->exit_status >= 0) {
         /* after ngx.eof(): just end the script */
-        r->exit_status = 0;
+        h->exit_status = 0;
     }
 
-    if (L != r->co_cur->co) {
-        return luaL_error(L, "ngx.exit in a coroutine that "
-                          "golapis does not run");
-    }
-
-    return gl_lua_yield_exit(L, r);
+    return gl_http_exit(L, h);
 }
 
 
@@ -579,24 +524,28 @@ gl_lua_ngx_index(lua_State *L)
 {
     size_t         len;
     const char    *key;
+    gl_http_t     *h;
     gl_request_t  *r;
 
     key = lua_tolstring(L, 2, &len);
 
     if (key != NULL && len == 6 && memcmp(key, "status", 6) == 0) {
-        r = gl_lua_request(L);
+        h = gl_http_get(L, 0);
+        r = &h->r;
         lua_pushinteger(L, r->status);
         return 1;
     }
 
     if (key != NULL && len == 3 && memcmp(key, "ctx", 3) == 0) {
-        r = gl_lua_request(L);
-        gl_lua_push_ctx(L, r);
+        h = gl_http_get(L, 0);
+        r = &h->r;
+        gl_http_push_ctx(L, h);
         return 1;
     }
 
     if (key != NULL && len == 12 && memcmp(key, "headers_sent", 12) == 0) {
-        r = gl_lua_request(L);
+        h = gl_http_get(L, 0);
+        r = &h->r;
         lua_pushboolean(L, r->header_sent);
         return 1;
     }
@@ -612,12 +561,14 @@ gl_lua_ngx_newindex(lua_State *L)
     size_t         len;
     lua_Integer    status;
     const char    *key;
+    gl_http_t     *h;
     gl_request_t  *r;
 
     key = lua_tolstring(L, 2, &len);
 
     if (key != NULL && len == 6 && memcmp(key, "status", 6) == 0) {
-        r = gl_lua_request(L);
+        h = gl_http_get(L, 0);
+        r = &h->r;
 
         if (r->header_sent) {
             gl_log_error(GL_LOG_ERR, 0, "attempt to set ngx.status after "
@@ -636,8 +587,9 @@ gl_lua_ngx_newindex(lua_State *L)
     }
 
     if (key != NULL && len == 3 && memcmp(key, "ctx", 3) == 0) {
-        r = gl_lua_request(L);
-        gl_lua_set_ctx(L, r, 3);
+        h = gl_http_get(L, 0);
+        r = &h->r;
+        gl_http_set_ctx(L, h, 3);
         return 0;
     }
 
@@ -707,16 +659,18 @@ gl_lua_header_get(lua_State *L)
     int            n;
     char           name[GL_LUA_HEADER_MAX];
     size_t         len, i;
-    gl_header_t   *h;
+    gl_header_t   *hd;
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+        r = &h->r;
     len = gl_lua_header_name(L, 2, name);
 
     n = 0;
     for (i = 0; i < r->nheaders; i++) {
-        h = &r->headers[i];
-        if (h->name_len == len && strncasecmp(h->name, name, len) == 0) {
+        hd = &r->headers[i];
+        if (hd->name_len == len && strncasecmp(hd->name, name, len) == 0) {
             n++;
         }
     }
@@ -739,9 +693,9 @@ gl_lua_header_get(lua_State *L)
 
     n = 0;
     for (i = 0; i < r->nheaders; i++) {
-        h = &r->headers[i];
-        if (h->name_len == len && strncasecmp(h->name, name, len) == 0) {
-            lua_pushlstring(L, h->value, h->value_len);
+        hd = &r->headers[i];
+        if (hd->name_len == len && strncasecmp(hd->name, name, len) == 0) {
+            lua_pushlstring(L, hd->value, hd->value_len);
             if (lua_istable(L, -2)) {
                 lua_rawseti(L, -2, ++n);
             }
@@ -752,54 +706,6 @@ gl_lua_header_get(lua_State *L)
 }
 
 
-/*
- * Control characters in a header value would break the header block: they
- * go out %-escaped, as lua-nginx-module does.  Pushes the value to use.
- */
-const char *
-gl_lua_escape_header(lua_State *L, int idx, size_t *len)
-{
-    size_t          i, n;
-    const u_char   *v;
-    luaL_Buffer     b;
-    char            esc[4];
-
-    if (lua_type(L, idx) == LUA_TBOOLEAN) {
-        lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
-        return lua_tolstring(L, -1, len);
-    }
-
-    v = (const u_char *) lua_tolstring(L, idx, &n);
-    if (v == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < n; i++) {
-        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
-            break;
-        }
-    }
-
-    if (i == n) {
-        lua_pushvalue(L, idx);
-        return lua_tolstring(L, -1, len);
-    }
-
-    luaL_buffinit(L, &b);
-
-    for (i = 0; i < n; i++) {
-        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
-            snprintf(esc, sizeof(esc), "%%%02X", v[i]);
-            luaL_addlstring(&b, esc, 3);
-        } else {
-            luaL_addchar(&b, (char) v[i]);
-        }
-    }
-
-    luaL_pushresult(&b);
-
-    return lua_tolstring(L, -1, len);
-}
 
 
 static int
@@ -809,9 +715,11 @@ gl_lua_header_set(lua_State *L)
     char           name[GL_LUA_HEADER_MAX];
     size_t         len, vlen;
     const char    *v;
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+        r = &h->r;
     len = gl_lua_header_name(L, 2, name);
 
     if (r->header_sent) {
@@ -834,7 +742,7 @@ gl_lua_header_set(lua_State *L)
     case LUA_TSTRING:
     case LUA_TNUMBER:
     case LUA_TBOOLEAN:
-        v = gl_lua_escape_header(L, 3, &vlen);
+        v = gl_http_escape_header(L, 3, &vlen);
         if (gl_request_set_header(r, name, len, v, vlen, 1) != GL_OK) {
             return luaL_error(L, "no memory");
         }
@@ -846,7 +754,7 @@ gl_lua_header_set(lua_State *L)
 
         for (i = 1; i <= n; i++) {
             lua_rawgeti(L, 3, i);
-            v = gl_lua_escape_header(L, -1, &vlen);
+            v = gl_http_escape_header(L, -1, &vlen);
             if (v == NULL) {
                 return luaL_error(L, "attempt to set bad value of type %s "
                                   "in a table for header \"%s\"",
@@ -877,9 +785,11 @@ gl_lua_resp_set_status(lua_State *L)
     size_t         len;
     lua_Integer    status;
     const char    *reason;
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+        r = &h->r;
     status = luaL_checkinteger(L, 1);
     reason = luaL_optlstring(L, 2, NULL, &len);
 
@@ -927,9 +837,11 @@ gl_lua_resp_add_header(lua_State *L)
     char           name[GL_LUA_HEADER_MAX];
     size_t         len, vlen;
     const char    *v;
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+        r = &h->r;
 
     if (lua_type(L, 1) != LUA_TSTRING) {
         lua_pushstring(L, luaL_tolstring_compat(L, 1));
@@ -952,7 +864,7 @@ gl_lua_resp_add_header(lua_State *L)
     }
 
     if (!lua_istable(L, 2)) {
-        v = gl_lua_escape_header(L, 2, &vlen);
+        v = gl_http_escape_header(L, 2, &vlen);
         if (v == NULL) {
             lua_getglobal(L, "tostring");
             lua_pushvalue(L, 2);
@@ -971,7 +883,7 @@ gl_lua_resp_add_header(lua_State *L)
 
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, i);
-        v = gl_lua_escape_header(L, -1, &vlen);
+        v = gl_http_escape_header(L, -1, &vlen);
         if (v == NULL) {
             lua_getglobal(L, "tostring");
             lua_pushvalue(L, -3);
@@ -988,8 +900,8 @@ gl_lua_resp_add_header(lua_State *L)
 }
 
 
-void
-gl_lua_inject_output_api(lua_State *L)
+static void
+gl_lua_output_inject(lua_State *L)
 {
     lua_pushcfunction(L, gl_lua_say);
     lua_setfield(L, -2, "say");
@@ -1058,3 +970,8 @@ gl_lua_inject_output_api(lua_State *L)
     lua_setfield(L, -2, "__newindex");
     lua_setmetatable(L, -2);
 }
+
+
+gl_module_t  gl_lua_output_module = {
+    "output", gl_lua_output_inject, NULL, NULL, NULL, NULL
+};

@@ -24,7 +24,7 @@
 #include "gl_conf.h"
 #include "gl_log.h"
 #include "gl_lua.h"
-#include "gl_worker.h"
+#include "gl_module.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -107,8 +107,8 @@ int gl_re_ffi_exec(gl_re_t *re, const u_char *s, size_t len, int pos,
 static int
 gl_re_conf_cache_max(void)
 {
-    return gl_worker_self != NULL
-           ? gl_worker_self->conf->regex_cache_max_entries
+    return gl_vm_self != NULL
+           ? gl_vm_self->conf->regex_cache_max_entries
            : GL_RE_CACHE_DEFAULT;
 }
 
@@ -118,7 +118,7 @@ gl_re_conf_match_limit(void)
 {
     int  n;
 
-    n = gl_worker_self != NULL ? gl_worker_self->conf->regex_match_limit : 0;
+    n = gl_vm_self != NULL ? gl_vm_self->conf->regex_match_limit : 0;
 
     return n > 0 ? (uint32_t) n : 0;
 }
@@ -1549,8 +1549,8 @@ gl_re_push_fn(lua_State *L, lua_CFunction f, int base)
 }
 
 
-void
-gl_lua_inject_re_api(lua_State *L)
+static void
+gl_lua_re_inject(lua_State *L)
 {
     int           base, m;
     gl_re_ctx_t  *ctx;
@@ -1629,3 +1629,8 @@ gl_lua_inject_re_api(lua_State *L)
 
     lua_settop(L, base - 1);
 }
+
+
+gl_module_t  gl_lua_re_module = {
+    "re", gl_lua_re_inject, NULL, NULL, NULL, NULL
+};

@@ -7,7 +7,8 @@
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_request.h"
-#include "gl_worker.h"
+#include "gl_http.h"
+#include "gl_module.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -31,15 +32,14 @@ static const struct {
 };
 
 
+/* the request (its FastCGI side: first in its gl_http_t) */
 static gl_request_t *
 gl_req_get(lua_State *L)
 {
-    gl_request_t  *r;
-
-    r = gl_lua_request(L);
-
-    return r;
+    return &gl_http_get(L, 0)->r;
 }
+
+#define gl_req_http(r)   ((gl_http_t *) (r))
 
 
 static int
@@ -79,7 +79,7 @@ gl_req_set_method(lua_State *L)
 
     id = lua_tointeger(L, 1);
     r = gl_req_get(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+    (void) gl_lua_check_context(L, GL_CTX_REWRITE | GL_CTX_ACCESS
                                | GL_CTX_CONTENT | GL_CTX_HEADER_FILTER
                                | GL_CTX_BODY_FILTER | GL_CTX_LOG);
 
@@ -248,7 +248,7 @@ gl_req_get_uri_args(lua_State *L)
     max = gl_req_max(L, 1, GL_REQ_MAX_ARGS);
     r = gl_req_get(L);
 
-    args = gl_lua_req_args(r, &len);
+    args = gl_http_args(gl_req_http(r), &len);
 
     if (lua_istable(L, 2)) {
         /* a table to reuse, as lua-resty-core allows: emptied first */
@@ -376,7 +376,7 @@ gl_req_set_uri(lua_State *L)
     }
 
     if (n >= 2 && lua_toboolean(L, 2)) {
-        gl_lua_check_context(L, r, GL_CTX_REWRITE);
+        (void) gl_lua_check_context(L, GL_CTX_REWRITE);
 
         /* there are no locations to jump to behind FastCGI */
         return luaL_error(L, "ngx.req.set_uri with jump is not supported "
@@ -450,7 +450,7 @@ gl_req_get_headers(lua_State *L)
             lua_pushlstring(L, h->name, h->name_len);
         }
 
-        gl_lua_add_header_value(L, h->value, h->value_len);
+        gl_http_add_header_value(L, h->value, h->value_len);
     }
 
     if (!raw) {
@@ -513,7 +513,7 @@ gl_req_escape_value(lua_State *L, int idx, size_t *len)
     lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
 
-    v = gl_lua_escape_header(L, -1, len);
+    v = gl_http_escape_header(L, -1, len);
     lua_remove(L, -2);
 
     return v;
@@ -668,7 +668,7 @@ gl_req_read_body(lua_State *L)
     gl_request_t  *r;
 
     r = gl_req_get(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
+    (void) gl_lua_check_context(L, GL_CTX_REWRITE | GL_CTX_ACCESS
                                | GL_CTX_CONTENT);
 
     if (lua_gettop(L) != 0) {
@@ -681,16 +681,7 @@ gl_req_read_body(lua_State *L)
         return 0;
     }
 
-    if (L != r->co_cur->co) {
-        return luaL_error(L, "ngx.req.read_body in a coroutine that "
-                          "golapis does not run");
-    }
-
-    /* the STDIN end resumes us (gl_request_stdin) */
-    r->co_op = GL_CO_WAIT;
-    r->wait = GL_WAIT_BODY;
-
-    return lua_yield(L, 0);
+    return gl_http_read_body(L, gl_req_http(r));
 }
 
 
@@ -1068,8 +1059,8 @@ gl_req_raw_header(lua_State *L)
 }
 
 
-void
-gl_lua_inject_req_api(lua_State *L)
+static void
+gl_lua_req_inject(lua_State *L)
 {
     size_t  i;
 
@@ -1129,3 +1120,8 @@ gl_lua_inject_req_api(lua_State *L)
         lua_rawset(L, -3);
     }
 }
+
+
+gl_module_t  gl_lua_req_module = {
+    "req", gl_lua_req_inject, NULL, NULL, NULL, NULL
+};

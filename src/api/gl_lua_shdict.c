@@ -19,7 +19,7 @@
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_shdict.h"
-#include "gl_worker.h"
+#include "gl_module.h"
 
 #include <pthread.h>
 
@@ -122,10 +122,10 @@ gl_lua_shdict_thread_exit(void)
 static double
 gl_lua_shdict_now(void)
 {
-    gl_worker_t  *w = gl_worker_self;
+    gl_vm_t  *vm = gl_vm_self;
 
-    if (w != NULL && w->loop != NULL) {
-        return ev_now(w->loop);
+    if (vm != NULL && vm->loop != NULL) {
+        return ev_now(vm->loop);
     }
 
     return ev_time();
@@ -907,8 +907,8 @@ gl_lua_shdict_add(lua_State *L, int methods, gl_shdict_t *d)
  * of the worker's config (every dict when there is no worker), and, in
  * its metatable, get/set/incr on the golapis_shared_dict.
  */
-void
-gl_lua_inject_shdict_api(lua_State *L)
+static void
+gl_lua_shdict_inject(lua_State *L)
 {
     static const luaL_Reg  c_methods[] = {
         { "lpush", gl_lua_shdict_lpush },
@@ -929,7 +929,7 @@ gl_lua_inject_shdict_api(lua_State *L)
     int                 base, methods, shared;
 
     base = lua_gettop(L);
-    conf = gl_worker_self != NULL ? gl_worker_self->conf : NULL;
+    conf = gl_vm_self != NULL ? gl_vm_self->conf : NULL;
     def = conf != NULL ? conf->golapis_dict : "golapis";
 
     /* the methods, the metatable of every zone table */
@@ -1013,3 +1013,8 @@ gl_lua_inject_shdict_api(lua_State *L)
 
     lua_settop(L, base);
 }
+
+
+gl_module_t  gl_lua_shdict_module = {
+    "shdict", gl_lua_shdict_inject, NULL, NULL, NULL, NULL
+};

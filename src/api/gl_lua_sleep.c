@@ -1,18 +1,21 @@
 /*
- * ngx.sleep: the coroutine yields and a timer on the worker's loop resumes
- * it, so the worker serves other requests meanwhile.
+ * ngx.sleep: the coroutine waits on a timer of the worker's loop, so the
+ * worker serves other requests meanwhile.
  */
 #include "gl_core.h"
+#include "gl_co.h"
 #include "gl_lua.h"
-#include "gl_request.h"
-#include "gl_worker.h"
+#include "gl_module.h"
+
+
+static const gl_wait_ops_t  gl_lua_sleep_ops = { "ngx.sleep", NULL, NULL };
 
 
 static int
 gl_lua_sleep(lua_State *L)
 {
-    double         delay;
-    gl_request_t  *r;
+    double    delay;
+    gl_co_t  *co;
 
     if (lua_gettop(L) != 1) {
         return luaL_error(L, "attempt to pass %d arguments, but accepted 1",
@@ -21,32 +24,34 @@ gl_lua_sleep(lua_State *L)
 
     delay = luaL_checknumber(L, 1);
     if (delay < 0) {
-        return luaL_error(L, "invalid sleep duration \"%f\"", delay);
+        return luaL_error(L, "invalid sleep duration \"%d\"",
+                          (int) (delay * 1000));
     }
 
-    r = gl_lua_request(L);
-    gl_lua_check_context(L, r, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+    (void) gl_lua_check_context(L, GL_CTX_YIELDABLE);
 
-    if (L != r->co_cur->co) {
-        return luaL_error(L, "ngx.sleep in a coroutine that "
-                          "golapis does not run");
+    co = gl_co_self(L);
+    if (co == NULL) {
+        return luaL_error(L, "ngx.sleep in a coroutine that golapis does "
+                          "not run");
     }
 
-    ev_timer_init(&r->timer, gl_lua_timer_resume, delay, 0);
-    r->timer.data = r;
-    ev_timer_start(r->worker->loop, &r->timer);
+    /* as nginx's timers: whole milliseconds; 0 waits for the next turn
+       of the loop */
+    gl_co_wait(co, &gl_lua_sleep_ops, (double) (long) (delay * 1000) / 1000);
 
-    r->co_op = GL_CO_WAIT;
-    r->wait = GL_WAIT_SLEEP;
-
-    return lua_yield(L, 0);
+    return gl_co_yield(co);
 }
 
 
-void
-gl_lua_inject_sleep_api(lua_State *L)
+static void
+gl_lua_sleep_inject(lua_State *L)
 {
     lua_pushcfunction(L, gl_lua_sleep);
     lua_setfield(L, -2, "sleep");
 }
+
+
+gl_module_t  gl_lua_sleep_module = {
+    "sleep", gl_lua_sleep_inject, NULL, NULL, NULL, NULL
+};

@@ -19,6 +19,7 @@
  */
 #include "gl_core.h"
 #include "gl_lua.h"
+#include "gl_module.h"
 
 #include <pthread.h>
 
@@ -1219,8 +1220,8 @@ gl_lua_quote_sql_str(lua_State *L)
 }
 
 
-void
-gl_lua_inject_string_api(lua_State *L)
+static void
+gl_lua_string_inject(lua_State *L)
 {
     static const luaL_Reg  coerced[] = {
         { "escape_uri", gl_lua_escape_uri },
@@ -1259,3 +1260,8 @@ gl_lua_inject_string_api(lua_State *L)
         lua_setfield(L, -2, r->name);
     }
 }
+
+
+gl_module_t  gl_lua_string_module = {
+    "string", gl_lua_string_inject, NULL, NULL, NULL, NULL
+};

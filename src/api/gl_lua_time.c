@@ -10,7 +10,7 @@
  */
 #include "gl_core.h"
 #include "gl_lua.h"
-#include "gl_worker.h"
+#include "gl_module.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,8 +23,8 @@
 static double
 gl_lua_time_now(void)
 {
-    if (gl_worker_self != NULL && gl_worker_self->loop != NULL) {
-        return ev_now(gl_worker_self->loop);
+    if (gl_vm_self != NULL && gl_vm_self->loop != NULL) {
+        return ev_now(gl_vm_self->loop);
     }
 
     /* no worker loop (start-up code): the clock itself */
@@ -76,8 +76,8 @@ gl_lua_update_time(lua_State *L)
 {
     (void) L;
 
-    if (gl_worker_self != NULL && gl_worker_self->loop != NULL) {
-        ev_now_update(gl_worker_self->loop);
+    if (gl_vm_self != NULL && gl_vm_self->loop != NULL) {
+        ev_now_update(gl_vm_self->loop);
     }
 
     return 0;
@@ -490,8 +490,8 @@ gl_lua_parse_http_time(lua_State *L)
 }
 
 
-void
-gl_lua_inject_time_api(lua_State *L)
+static void
+gl_lua_time_inject(lua_State *L)
 {
     static const luaL_Reg  funcs[] = {
         { "now", gl_lua_now },
@@ -512,3 +512,8 @@ gl_lua_inject_time_api(lua_State *L)
         lua_setfield(L, -2, funcs[i].name);
     }
 }
+
+
+gl_module_t  gl_lua_time_module = {
+    "time", gl_lua_time_inject, NULL, NULL, NULL, NULL
+};

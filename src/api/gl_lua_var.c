@@ -8,9 +8,10 @@
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_log.h"
+#include "gl_http.h"
 #include "gl_lua.h"
+#include "gl_module.h"
 #include "gl_request.h"
-#include "gl_worker.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -73,35 +74,17 @@ gl_lua_find_pair(const char *s, size_t slen, const char *key, size_t klen,
 }
 
 
-const char *
-gl_lua_req_args(gl_request_t *r, size_t *len)
-{
-    const gl_param_t  *p;
-
-    if (r->args != NULL) {
-        *len = strlen(r->args);
-        return r->args;
-    }
-
-    p = gl_request_param(r, "QUERY_STRING", 12);
-    if (p == NULL) {
-        *len = 0;
-        return "";
-    }
-
-    *len = p->value_len;
-    return p->value;
-}
 
 
 static int
-gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
+gl_lua_var_builtin(lua_State *L, gl_http_t *h, const char *name,
     size_t len)
 {
+    gl_request_t      *r = &h->r;
     char               buf[64];
     size_t             n;
     const char        *v, *colon;
-    const gl_header_t *h;
+    const gl_header_t *hd;
 
     if (strcmp(name, "http_cookie") == 0) {
         /* several Cookie headers: joined with "; ", as nginx does */
@@ -117,13 +100,13 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
         found = 0;
 
         for (i = 0; i < r->nrh; i++) {
-            h = &r->rh[i];
+            hd = &r->rh[i];
 
-            if (h->name_len == 6 && strcasecmp(h->name, "cookie") == 0) {
+            if (hd->name_len == 6 && strcasecmp(hd->name, "cookie") == 0) {
                 if (found++) {
                     luaL_addstring(&b, "; ");
                 }
-                luaL_addlstring(&b, h->value, h->value_len);
+                luaL_addlstring(&b, hd->value, hd->value_len);
             }
         }
 
@@ -144,11 +127,11 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
             hname[n] = (name[5 + n] == '_') ? '-' : name[5 + n];
         }
 
-        h = gl_request_header(r, hname, len - 5);
-        if (h == NULL) {
+        hd = gl_request_header(r, hname, len - 5);
+        if (hd == NULL) {
             lua_pushnil(L);
         } else {
-            lua_pushlstring(L, h->value, h->value_len);
+            lua_pushlstring(L, hd->value, hd->value_len);
         }
         return 1;
     }
@@ -161,13 +144,13 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
         }
 
         for (i = 0; i < r->nrh; i++) {
-            h = &r->rh[i];
+            hd = &r->rh[i];
 
-            if (h->name_len != 6 || strcasecmp(h->name, "cookie") != 0) {
+            if (hd->name_len != 6 || strcasecmp(hd->name, "cookie") != 0) {
                 continue;
             }
 
-            v = gl_lua_find_pair(h->value, h->value_len, name + 7, len - 7,
+            v = gl_lua_find_pair(hd->value, hd->value_len, name + 7, len - 7,
                                  ';', &n);
             if (v != NULL) {
                 lua_pushlstring(L, v, n);
@@ -181,7 +164,7 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
 
     if (len > 4 && memcmp(name, "arg_", 4) == 0) {
         size_t       alen;
-        const char  *args = gl_lua_req_args(r, &alen);
+        const char  *args = gl_http_args(h, &alen);
 
         v = gl_lua_find_pair(args, alen, name + 4, len - 4, '&', &n);
         if (v == NULL) {
@@ -201,20 +184,20 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
     }
 
     if (strcmp(name, "args") == 0 || strcmp(name, "query_string") == 0) {
-        v = gl_lua_req_args(r, &n);
+        v = gl_http_args(h, &n);
 
         /* empty args from the request, or set to nil: not found */
         if (n == 0 && (r->args == NULL || r->args_unset)) {
             lua_pushnil(L);
             return 1;
         }
-        v = gl_lua_req_args(r, &n);
+        v = gl_http_args(h, &n);
         lua_pushlstring(L, v, n);
         return 1;
     }
 
     if (strcmp(name, "is_args") == 0) {
-        gl_lua_req_args(r, &n);
+        gl_http_args(h, &n);
         lua_pushstring(L, n ? "?" : "");
         return 1;
     }
@@ -248,22 +231,22 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
     }
 
     if (strcmp(name, "host") == 0) {
-        h = gl_request_header(r, "host", 4);
+        hd = gl_request_header(r, "host", 4);
 
-        if (h == NULL || h->value_len == 0) {
+        if (hd == NULL || hd->value_len == 0) {
             return gl_lua_push_param(L, r, "SERVER_NAME", 1);
         }
 
-        colon = memchr(h->value, ':', h->value_len);
-        n = colon ? (size_t) (colon - h->value) : h->value_len;
+        colon = memchr(hd->value, ':', hd->value_len);
+        n = colon ? (size_t) (colon - hd->value) : hd->value_len;
 
         if (n >= sizeof(buf)) {
-            lua_pushlstring(L, h->value, n);
+            lua_pushlstring(L, hd->value, n);
             return 1;
         }
 
         for (size_t i = 0; i < n; i++) {
-            buf[i] = (char) tolower((unsigned char) h->value[i]);
+            buf[i] = (char) tolower((unsigned char) hd->value[i]);
         }
         lua_pushlstring(L, buf, n);
         return 1;
@@ -304,13 +287,13 @@ gl_lua_var_builtin(lua_State *L, gl_request_t *r, const char *name,
 
     if (strcmp(name, "request_time") == 0) {
         snprintf(buf, sizeof(buf), "%.3f",
-                 ev_now(r->worker->loop) - r->start_time);
+                 ev_now(h->vm->loop) - r->start_time);
         lua_pushstring(L, buf);
         return 1;
     }
 
     if (strcmp(name, "msec") == 0) {
-        snprintf(buf, sizeof(buf), "%.3f", ev_now(r->worker->loop));
+        snprintf(buf, sizeof(buf), "%.3f", ev_now(h->vm->loop));
         lua_pushstring(L, buf);
         return 1;
     }
@@ -358,9 +341,11 @@ gl_lua_var_index(lua_State *L)
     size_t         len, i;
     char           lname[GL_VAR_MAX];
     const char    *name;
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+    r = &h->r;
     name = luaL_checklstring(L, 2, &len);
 
     if (len == 0 || len >= GL_VAR_MAX) {
@@ -374,8 +359,8 @@ gl_lua_var_index(lua_State *L)
     }
     lname[len] = '\0';
 
-    if (r->var_ref != -1) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, r->var_ref);
+    if (h->var_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, h->var_ref);
         lua_getfield(L, -1, lname);
         if (!lua_isnil(L, -1)) {
             return 1;
@@ -383,7 +368,7 @@ gl_lua_var_index(lua_State *L)
         lua_pop(L, 2);
     }
 
-    if (gl_lua_var_builtin(L, r, lname, len)) {
+    if (gl_lua_var_builtin(L, h, lname, len)) {
         return 1;
     }
 
@@ -406,9 +391,11 @@ gl_lua_var_newindex(lua_State *L)
     size_t         len, i, vlen;
     char           lname[GL_VAR_MAX];
     const char    *name, *v;
+    gl_http_t     *h;
     gl_request_t  *r;
 
-    r = gl_lua_request(L);
+    h = gl_http_get(L, 0);
+    r = &h->r;
     name = luaL_checklstring(L, 2, &len);
 
     if (len == 0 || len >= GL_VAR_MAX) {
@@ -440,12 +427,12 @@ gl_lua_var_newindex(lua_State *L)
         return 0;
     }
 
-    if (r->var_ref == -1) {
+    if (h->var_ref == LUA_NOREF) {
         lua_newtable(L);
-        r->var_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        h->var_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->var_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->var_ref);
     lua_pushvalue(L, 3);
     if (lua_type(L, -1) == LUA_TNUMBER) {
         lua_tostring(L, -1);
@@ -456,41 +443,12 @@ gl_lua_var_newindex(lua_State *L)
 }
 
 
-void
-gl_lua_push_ctx(lua_State *L, gl_request_t *r)
-{
-    if (r->ctx_ref == -1) {
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        return;
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
-}
 
 
-void
-gl_lua_set_ctx(lua_State *L, gl_request_t *r, int idx)
-{
-    if (!lua_istable(L, idx)) {
-        luaL_error(L, "ctx should be a table while getting a %s",
-                   luaL_typename(L, idx));
-        return;
-    }
-
-    lua_pushvalue(L, idx);
-
-    if (r->ctx_ref != -1) {
-        luaL_unref(L, LUA_REGISTRYINDEX, r->ctx_ref);
-    }
-
-    r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
 
 
-void
-gl_lua_inject_var_api(lua_State *L)
+static void
+gl_lua_var_inject(lua_State *L)
 {
     lua_newtable(L);
     lua_createtable(L, 0, 2);
@@ -501,3 +459,8 @@ gl_lua_inject_var_api(lua_State *L)
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "var");
 }
+
+
+gl_module_t  gl_lua_var_module = {
+    "var", gl_lua_var_inject, NULL, NULL, NULL, NULL
+};

@@ -460,7 +460,7 @@ gl_conf_code_cache(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
 static const char  *gl_conf_phase_names[GL_PHASE_MAX] = {
     "init_by_lua", "init_worker_by_lua", "rewrite_by_lua", "access_by_lua",
     "content_by_lua", "header_filter_by_lua", "body_filter_by_lua",
-    "log_by_lua"
+    "log_by_lua", "ngx.timer"
 };
 
 
@@ -1190,7 +1190,8 @@ gl_conf_check(gl_conf_t *conf, gl_conf_parser_t *cp)
 
 
 gl_conf_t *
-gl_conf_load(const char *path, char *err, size_t err_size)
+gl_conf_load(const char *path, gl_module_t **modules, char *err,
+    size_t err_size)
 {
     FILE              *f;
     char              *text, *slash, abs[PATH_MAX];
@@ -1207,6 +1208,7 @@ gl_conf_load(const char *path, char *err, size_t err_size)
         return NULL;
     }
 
+    conf->modules = modules;
     conf->workers = 0;
     conf->worker_connections = 1024;
     conf->shutdown_timeout = 30;

@@ -35,6 +35,7 @@ typedef struct {
 #define GL_CONF_MAX_DICTS  64
 
 struct gl_conf_s {
+    gl_module_t       **modules;         /* NULL-terminated */
     char               *file;            /* absolute */
     char               *dir;             /* where relative paths start */
 
@@ -77,7 +78,8 @@ struct gl_conf_s {
  * Reads and checks the config file.  On error returns NULL and writes
  * "file:line: message" (or "file: message") into err.
  */
-gl_conf_t *gl_conf_load(const char *path, char *err, size_t err_size);
+gl_conf_t *gl_conf_load(const char *path, gl_module_t **modules, char *err,
+    size_t err_size);
 void gl_conf_free(gl_conf_t *conf);
 
 /* the directive's prefix for a phase: "content_by_lua" */

@@ -44,13 +44,17 @@ typedef enum {
     GL_PHASE_HEADER_FILTER,
     GL_PHASE_BODY_FILTER,
     GL_PHASE_LOG,
+    GL_PHASE_TIMER,             /* ngx.timer handlers */
     GL_PHASE_MAX
 } gl_phase_e;
 
 typedef struct gl_conf_s      gl_conf_t;
+typedef struct gl_module_s    gl_module_t;
 typedef struct gl_worker_s    gl_worker_t;
+typedef struct gl_srv_s       gl_srv_t;
 typedef struct gl_conn_s      gl_conn_t;
 typedef struct gl_request_s   gl_request_t;
-typedef struct gl_uco_s       gl_uco_t;
+typedef struct gl_vm_s        gl_vm_t;
+typedef struct gl_http_s      gl_http_t;
 
 #endif /* GL_CORE_H */

@@ -10,7 +10,6 @@
 #include "gl_fcgi.h"
 #include "gl_log.h"
 #include "gl_request.h"
-#include "gl_worker.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -29,18 +28,12 @@ static void gl_conn_free(gl_conn_t *c);
 
 
 void
-gl_chain_free(gl_chain_t *cl)
+gl_chain_free(gl_srv_t *s, gl_chain_t *cl)
 {
-    gl_worker_t  *w;
-
-    w = gl_worker_self;
-
-    if (w != NULL && cl->size == GL_CHAIN_BLOCK
-        && w->nchain_cache < GL_CACHE_MAX)
-    {
-        cl->next = w->chain_cache;
-        w->chain_cache = cl;
-        w->nchain_cache++;
+    if (cl->size == GL_CHAIN_BLOCK && s->nchain_cache < GL_CACHE_MAX) {
+        cl->next = s->chain_cache;
+        s->chain_cache = cl;
+        s->nchain_cache++;
         return;
     }
 
@@ -54,17 +47,14 @@ gl_chain_free(gl_chain_t *cl)
  * 16 KB, which makes glibc trim and grow its heap over and over.
  */
 gl_chain_t *
-gl_chain_alloc(size_t size)
+gl_chain_alloc(gl_srv_t *s, size_t size)
 {
-    gl_worker_t  *w;
     gl_chain_t   *cl;
 
-    w = gl_worker_self;
-
-    if (w != NULL && size == GL_CHAIN_BLOCK && w->chain_cache != NULL) {
-        cl = w->chain_cache;
-        w->chain_cache = cl->next;
-        w->nchain_cache--;
+    if (size == GL_CHAIN_BLOCK && s->chain_cache != NULL) {
+        cl = s->chain_cache;
+        s->chain_cache = cl->next;
+        s->nchain_cache--;
 
     } else {
         cl = malloc(sizeof(gl_chain_t) + size);
@@ -83,21 +73,68 @@ gl_chain_alloc(size_t size)
 
 
 void
-gl_conn_init(gl_worker_t *w, int fd)
+gl_srv_init(gl_srv_t *s, struct ev_loop *loop, gl_conf_t *conf,
+    const gl_request_handler_t *handler)
+{
+    memset(s, 0, sizeof(gl_srv_t));
+
+    s->loop = loop;
+    s->conf = conf;
+    s->handler = handler;
+}
+
+
+void
+gl_srv_free(gl_srv_t *s)
+{
+    gl_conn_t     *c;
+    gl_chain_t    *cl;
+    gl_request_t  *r;
+
+    while (s->conns) {
+        c = s->conns;
+        gl_conn_hold(c);
+        c->error = 1;
+        gl_conn_release(c);
+    }
+
+    while (s->detached) {
+        r = s->detached;
+        s->detached = r->next;
+        s->ndetached--;
+        gl_request_cancel(r);
+    }
+
+    while (s->conn_cache) {
+        c = s->conn_cache;
+        s->conn_cache = c->next;
+        free(c);
+    }
+
+    while (s->chain_cache) {
+        cl = s->chain_cache;
+        s->chain_cache = cl->next;
+        free(cl);
+    }
+}
+
+
+void
+gl_conn_init(gl_srv_t *s, int fd)
 {
     gl_conn_t  *c;
 
-    if (w->exiting || w->nconns >= w->conf->worker_connections) {
+    if (s->exiting || s->nconns >= s->conf->worker_connections) {
         gl_log_error(GL_LOG_WARN, 0, "%d worker_connections are not enough, "
-                     "closing a new connection", w->conf->worker_connections);
+                     "closing a new connection", s->conf->worker_connections);
         close(fd);
         return;
     }
 
-    if (w->conn_cache != NULL) {
-        c = w->conn_cache;
-        w->conn_cache = c->next;
-        w->nconn_cache--;
+    if (s->conn_cache != NULL) {
+        c = s->conn_cache;
+        s->conn_cache = c->next;
+        s->nconn_cache--;
 
     } else {
         c = malloc(sizeof(gl_conn_t));
@@ -112,7 +149,7 @@ gl_conn_init(gl_worker_t *w, int fd)
     /* all but the input buffer */
     memset(c, 0, offsetof(gl_conn_t, ibuf));
 
-    c->worker = w;
+    c->srv = s;
     c->fd = fd;
     c->linger_id = -1;
     gl_fcgi_parser_init(&c->parser);
@@ -122,15 +159,15 @@ gl_conn_init(gl_worker_t *w, int fd)
     c->rev.data = c;
     c->wev.data = c;
 
-    c->next = w->conns;
-    if (w->conns) {
-        w->conns->prev = c;
+    c->next = s->conns;
+    if (s->conns) {
+        s->conns->prev = c;
     }
-    w->conns = c;
-    w->nconns++;
-    w->stat_conns++;
+    s->conns = c;
+    s->nconns++;
+    s->stat_conns++;
 
-    ev_io_start(w->loop, &c->rev);
+    ev_io_start(s->loop, &c->rev);
     c->reading = 1;
 
     gl_log_debug("conn %d: new", fd);
@@ -141,7 +178,7 @@ void
 gl_conn_queue(gl_conn_t *c, gl_chain_t *cl)
 {
     if (c->error) {
-        gl_chain_free(cl);
+        gl_chain_free(c->srv, cl);
         return;
     }
 
@@ -157,7 +194,7 @@ gl_conn_queue(gl_conn_t *c, gl_chain_t *cl)
     c->out_bytes += cl->last - cl->pos;
 
     if (c->reading && c->out_bytes > GL_OUT_HIGH) {
-        ev_io_stop(c->worker->loop, &c->rev);
+        ev_io_stop(c->srv->loop, &c->rev);
         c->reading = 0;
     }
 }
@@ -168,7 +205,7 @@ gl_conn_queue_record(gl_conn_t *c, const u_char *data, size_t len)
 {
     gl_chain_t  *cl;
 
-    cl = gl_chain_alloc(len);
+    cl = gl_chain_alloc(c->srv, len);
     if (cl == NULL) {
         gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a record");
         c->error = 1;
@@ -227,7 +264,7 @@ gl_conn_write(gl_conn_t *c)
 
             sent -= cl->last - cl->pos;
             c->out = cl->next;
-            gl_chain_free(cl);
+            gl_chain_free(c->srv, cl);
         }
 
         if (c->out == NULL) {
@@ -235,16 +272,18 @@ gl_conn_write(gl_conn_t *c)
         }
     }
 
-    if (c->out != NULL) {
+    if (c->out != NULL || c->drain_waiters != NULL) {
+        /* the write callback writes the rest, or tells the waiters that
+           the queue drained (maybe here, by another writer) */
         if (!ev_is_active(&c->wev)) {
-            ev_io_start(c->worker->loop, &c->wev);
+            ev_io_start(c->srv->loop, &c->wev);
         }
 
-    } else {
-        if (ev_is_active(&c->wev)) {
-            ev_io_stop(c->worker->loop, &c->wev);
-        }
+    } else if (ev_is_active(&c->wev)) {
+        ev_io_stop(c->srv->loop, &c->wev);
+    }
 
+    if (c->out == NULL) {
         if ((c->closing || c->linger_id != -1) && c->nrequests == 0
             && !c->shut)
         {
@@ -259,7 +298,7 @@ gl_conn_write(gl_conn_t *c)
     }
 
     if (!c->reading && c->out_bytes < GL_OUT_LOW && !c->closing) {
-        ev_io_start(c->worker->loop, &c->rev);
+        ev_io_start(c->srv->loop, &c->rev);
         c->reading = 1;
     }
 }
@@ -345,7 +384,7 @@ gl_conn_get_values(gl_conn_t *c)
     gl_fcgi_pair_t   pair;
     gl_conf_t       *conf;
 
-    conf = c->worker->conf;
+    conf = c->srv->conf;
     gl_fcgi_nv_init(&nv, arena, sizeof(arena));
     p = c->gv;
     len = FCGI_HEADER_LEN;
@@ -587,7 +626,8 @@ gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         while (waiters && !c->error) {
             r = waiters;
             waiters = r->next_waiter;
-            gl_request_drained(r);
+            r->want_drain = 0;
+            c->srv->handler->drained(r);
             gl_conn_write(c);
         }
 
@@ -614,7 +654,7 @@ gl_conn_release(gl_conn_t *c)
         c->error = 1;
     }
 
-    if (!c->error && c->worker->exiting && c->nrequests == 0
+    if (!c->error && c->srv->exiting && c->nrequests == 0
         && c->out == NULL)
     {
         c->error = 1;
@@ -629,11 +669,11 @@ gl_conn_release(gl_conn_t *c)
 static void
 gl_conn_free(gl_conn_t *c)
 {
-    gl_worker_t   *w;
+    gl_srv_t      *s;
     gl_chain_t    *cl;
     gl_request_t  *r;
 
-    w = c->worker;
+    s = c->srv;
 
     gl_log_debug("conn %d: close", c->fd);
 
@@ -643,14 +683,14 @@ gl_conn_free(gl_conn_t *c)
         gl_request_cancel(r);
     }
 
-    ev_io_stop(w->loop, &c->rev);
-    ev_io_stop(w->loop, &c->wev);
+    ev_io_stop(s->loop, &c->rev);
+    ev_io_stop(s->loop, &c->wev);
     close(c->fd);
 
     while (c->out) {
         cl = c->out;
         c->out = cl->next;
-        gl_chain_free(cl);
+        gl_chain_free(s, cl);
     }
 
     free(c->gv);
@@ -658,33 +698,37 @@ gl_conn_free(gl_conn_t *c)
     if (c->prev) {
         c->prev->next = c->next;
     } else {
-        w->conns = c->next;
+        s->conns = c->next;
     }
 
     if (c->next) {
         c->next->prev = c->prev;
     }
 
-    w->nconns--;
+    s->nconns--;
 
-    if (w->nconn_cache < GL_CACHE_MAX) {
-        c->next = w->conn_cache;
-        w->conn_cache = c;
-        w->nconn_cache++;
+    if (s->nconn_cache < GL_CACHE_MAX) {
+        c->next = s->conn_cache;
+        s->conn_cache = c;
+        s->nconn_cache++;
     } else {
         free(c);
     }
 
-    gl_worker_conn_closed(w);
+    if (s->on_idle != NULL) {
+        s->on_idle(s);
+    }
 }
 
 
 void
-gl_conn_close_idle(gl_worker_t *w)
+gl_srv_close_idle(gl_srv_t *s)
 {
     gl_conn_t  *c, *next;
 
-    for (c = w->conns; c; c = next) {
+    s->exiting = 1;
+
+    for (c = s->conns; c; c = next) {
         next = c->next;
 
         if (c->nrequests == 0 && c->out == NULL && c->busy == 0) {

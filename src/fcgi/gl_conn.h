@@ -3,9 +3,14 @@
  * multiplexed on it (by request id) and the queue of output waiting to be
  * written.  A connection owns its requests; closing it cancels them.
  *
+ * A worker's connections make up its server (gl_srv_t): the loop they run
+ * on, the config, and the handler that runs their requests.  The FastCGI
+ * side knows the handler only through gl_request_handler_t, and tells its
+ * owner that a connection ended through srv->on_idle.
+ *
  * A connection is never freed in the middle of a callback: code that finds
- * it dead sets c->error, and the event callback that entered the
- * connection code frees it on its way out (gl_conn_release).
+ * it dead sets c->error, and the code that entered the connection
+ * (gl_conn_hold) frees it on its way out (gl_conn_release).
  */
 #ifndef GL_CONN_H
 #define GL_CONN_H
@@ -34,11 +39,65 @@ struct gl_chain_s {
 /* the size of a STDOUT block (see gl_request.c): the one worth caching */
 #define GL_CHAIN_BLOCK  (8 + 16384 + 8 + 24)
 
-gl_chain_t *gl_chain_alloc(size_t size);
-void gl_chain_free(gl_chain_t *cl);
+gl_chain_t *gl_chain_alloc(gl_srv_t *s, size_t size);
+void gl_chain_free(gl_srv_t *s, gl_chain_t *cl);
+
+
+/*
+ * What runs the requests.  Every hook gets the request; the request stays
+ * valid until the hook returns, except where said.
+ */
+typedef struct {
+    /* a request takes this many bytes: gl_request_t first, then the
+       handler's own, zeroed */
+    size_t      size;
+    /* the params are in: run it */
+    void      (*start)(gl_request_t *r);
+    /* more of the body came (r->stdin_done at its end; r->body_too_large
+       or r->body_error when it cannot be kept) */
+    void      (*stdin)(gl_request_t *r);
+    /* the connection's queue fell under GL_OUT_LOW (asked for with
+       gl_request_want_drain) */
+    void      (*drained)(gl_request_t *r);
+    /* the connection is gone, nginx aborted the request, or the worker
+       stops: stop at once; r is freed when this returns */
+    void      (*cancel)(gl_request_t *r);
+    /* the header block is about to go: a header filter may change status
+       and headers; GL_DONE if it sent an error page instead */
+    int       (*header)(gl_request_t *r);
+    /* the body passes through here on its way out (last: its end); what
+       is given to gl_request_output_raw goes out */
+    int       (*output)(gl_request_t *r, const u_char *data, size_t len,
+                        int last);
+} gl_request_handler_t;
+
+struct gl_srv_s {
+    struct ev_loop              *loop;
+    gl_conf_t                   *conf;
+    const gl_request_handler_t  *handler;
+
+    /* a connection or a detached request ended */
+    void                       (*on_idle)(gl_srv_t *s);
+    void                        *data;
+
+    gl_conn_t                   *conns;
+    int                          nconns;
+    gl_request_t                *detached;   /* running after ngx.eof():
+                                                no connection owns them */
+    int                          ndetached;
+    unsigned                     exiting:1;  /* take no new connections */
+
+    gl_conn_t                   *conn_cache;   /* freed, for reuse */
+    int                          nconn_cache;
+    gl_chain_t                  *chain_cache;
+    int                          nchain_cache;
+
+    uint64_t                     stat_conns;
+    uint64_t                     stat_reqs;
+};
 
 struct gl_conn_s {
-    gl_worker_t        *worker;
+    gl_srv_t           *srv;
     gl_conn_t          *prev;
     gl_conn_t          *next;
 
@@ -73,8 +132,17 @@ struct gl_conn_s {
     u_char              ibuf[16384];
 };
 
+void gl_srv_init(gl_srv_t *s, struct ev_loop *loop, gl_conf_t *conf,
+    const gl_request_handler_t *handler);
+
+/* the worker stops: closes idle connections, takes no new ones */
+void gl_srv_close_idle(gl_srv_t *s);
+
+/* cancels every connection and detached request, frees the caches */
+void gl_srv_free(gl_srv_t *s);
+
 /* takes fd (non-blocking) and starts reading; on error closes fd */
-void gl_conn_init(gl_worker_t *w, int fd);
+void gl_conn_init(gl_srv_t *s, int fd);
 
 /* queues a block; the connection owns it from now on */
 void gl_conn_queue(gl_conn_t *c, gl_chain_t *cl);
@@ -88,8 +156,5 @@ void gl_conn_release(gl_conn_t *c);
 
 /* a request is done with the connection (it has queued END_REQUEST) */
 void gl_conn_request_done(gl_conn_t *c, gl_request_t *r);
-
-/* closes idle connections of an exiting worker */
-void gl_conn_close_idle(gl_worker_t *w);
 
 #endif /* GL_CONN_H */

@@ -1,15 +1,14 @@
 /*
- * A request's life: params and body in, the script found and started,
- * the response out as STDOUT records, END_REQUEST, and the request freed.
+ * A request's life on the FastCGI side: params and body in, the handler
+ * started, the response out as STDOUT records, END_REQUEST, and the
+ * request freed.
  */
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_conn.h"
 #include "gl_fcgi.h"
 #include "gl_log.h"
-#include "gl_lua.h"
 #include "gl_request.h"
-#include "gl_worker.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -31,36 +30,32 @@
 static void gl_request_start(gl_request_t *r);
 static void gl_request_send_end(gl_request_t *r);
 static int gl_request_send_header(gl_request_t *r);
-static void gl_request_free(gl_request_t *r);
 static int gl_request_append(gl_request_t *r, const u_char *data, size_t len);
 
 
 gl_request_t *
 gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
 {
+    gl_srv_t      *s;
     gl_request_t  *r;
 
-    r = calloc(1, sizeof(gl_request_t));
+    s = c->srv;
+
+    r = calloc(1, s->handler->size);
     if (r == NULL) {
         gl_log_error(GL_LOG_ALERT, errno, "cannot allocate a request");
         return NULL;
     }
 
+    r->srv = s;
     r->conn = c;
-    r->worker = c->worker;
-    r->conf = c->worker->conf;
+    r->conf = s->conf;
     r->id = id;
+    r->serial = ++s->stat_reqs;
     r->keep_conn = keep_conn ? 1 : 0;
-    r->co_ref = -1;
-    r->co_cur = &r->co_entry;
-    r->pending_ref = -1;
-    r->ctx_ref = -1;
-    r->var_ref = -1;
-    r->env_ref = -1;
-    r->lf_ref = -1;
     r->body_fd = -1;
-    r->body_buffer_size = c->worker->conf->client_body_buffer_size;
-    r->start_time = ev_now(c->worker->loop);
+    r->body_buffer_size = s->conf->client_body_buffer_size;
+    r->start_time = ev_now(s->loop);
 
     return r;
 }
@@ -172,7 +167,7 @@ gl_request_stdin(gl_request_t *r, const u_char *data, size_t len, int eos)
 
     max = r->conf->client_max_body_size;
 
-    if (len && !r->body_too_large && !r->body_discard) {
+    if (len && !r->body_too_large && !r->body_error && !r->body_discard) {
         if (max && r->body_total + len > max) {
             gl_log_error(GL_LOG_ERR, 0, "client intended to send too large "
                          "body: more than client_max_body_size (%zu bytes)",
@@ -180,35 +175,22 @@ gl_request_stdin(gl_request_t *r, const u_char *data, size_t len, int eos)
             r->body_too_large = 1;
             gl_request_body_free(r);
 
-            if (r->wait == GL_WAIT_BODY) {
-                gl_request_fail(r, 413);
-                return;
-            }
-
         } else {
             r->body_total += len;
 
             if (gl_request_body_append(r, data, len) != GL_OK) {
                 gl_request_body_free(r);
-                r->body_too_large = 1;
-
-                if (r->wait == GL_WAIT_BODY) {
-                    gl_request_fail(r, 500);
-                    return;
-                }
+                r->body_error = 1;
             }
         }
     }
 
-    if (!eos) {
-        return;
+    if (eos) {
+        r->stdin_done = 1;
     }
 
-    r->stdin_done = 1;
-
-    if (r->wait == GL_WAIT_BODY) {
-        r->body_read = 1;
-        gl_lua_resume(r, 0);
+    if (r->started && (eos || r->body_too_large || r->body_error)) {
+        r->srv->handler->stdin(r);
     }
 }
 
@@ -337,81 +319,12 @@ gl_request_param(gl_request_t *r, const char *name, size_t len)
 }
 
 
-/*
- * Finds the script: SCRIPT_FILENAME with every "..", "." and symlink
- * resolved must lie inside the document root.  Returns 0 with the path in
- * buf, or an HTTP status.
- */
-static int
-gl_request_script(gl_request_t *r, char *buf)
-{
-    size_t             len;
-    const char        *root;
-    struct stat        st;
-    gl_worker_t       *w;
-    const gl_param_t  *p;
-    char               rootbuf[PATH_MAX];
-
-    w = r->worker;
-
-    p = gl_request_param(r, "SCRIPT_FILENAME", 15);
-    if (p == NULL || p->value_len == 0) {
-        gl_log_error(GL_LOG_ERR, 0, "request %d has no SCRIPT_FILENAME "
-                     "param; is fastcgi_param SCRIPT_FILENAME set?", r->id);
-        return 404;
-    }
-
-    if (realpath(p->value, buf) == NULL) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            gl_log_error(GL_LOG_INFO, 0, "script \"%s\" not found",
-                         p->value);
-            return 404;
-        }
-
-        gl_log_error(GL_LOG_ERR, errno, "script \"%s\"", p->value);
-        return errno == EACCES ? 403 : 500;
-    }
-
-    root = w->docroot;
-
-    if (root == NULL) {
-        p = gl_request_param(r, "DOCUMENT_ROOT", 13);
-        if (p == NULL || realpath(p->value, rootbuf) == NULL) {
-            gl_log_error(GL_LOG_ERR, 0, "no document_root is configured and "
-                         "the DOCUMENT_ROOT param is missing or not a "
-                         "directory: \"%s\" is not run", buf);
-            return 403;
-        }
-        root = rootbuf;
-    }
-
-    len = strlen(root);
-
-    if (strncmp(buf, root, len) != 0
-        || (buf[len] != '/' && !(len == 1 && root[0] == '/')))
-    {
-        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is outside the document "
-                     "root \"%s\", not run", buf, root);
-        return 403;
-    }
-
-    if (stat(buf, &st) == -1 || !S_ISREG(st.st_mode)) {
-        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is not a regular file",
-                     buf);
-        return 403;
-    }
-
-    return 0;
-}
-
-
 static void
 gl_request_start(gl_request_t *r)
 {
     const gl_param_t  *p;
 
     r->started = 1;
-    r->worker->stat_reqs++;
 
     p = gl_request_param(r, "CONTENT_LENGTH", 14);
 
@@ -424,67 +337,9 @@ gl_request_start(gl_request_t *r)
                      "bytes)", p->value,
                      r->conf->client_max_body_size);
         r->body_too_large = 1;
-        gl_request_fail(r, 413);
-        return;
     }
 
-    r->phase = GL_PHASE_INIT_WORKER;
-    gl_request_phase_done(r);
-}
-
-
-/*
- * Runs the next phase after r->phase: rewrite and access handlers when
- * configured, then the content handler or the script; after content, the
- * request is over.
- */
-void
-gl_request_phase_done(gl_request_t *r)
-{
-    int                status;
-    gl_conf_t         *conf;
-    gl_lua_handler_t  *h;
-    char               buf[PATH_MAX];
-
-    conf = r->conf;
-
-    if (r->phase >= GL_PHASE_CONTENT || r->header_sent) {
-        /* a rewrite or access handler that answered ends the request */
-        gl_request_finalize(r);
-        return;
-    }
-
-    while (++r->phase < GL_PHASE_CONTENT) {
-        h = &conf->handlers[r->phase];
-
-        if (h->file != NULL || h->code != NULL) {
-            gl_lua_run(r, h, NULL);
-            return;
-        }
-    }
-
-    h = &conf->handlers[GL_PHASE_CONTENT];
-
-    if (h->file != NULL || h->code != NULL) {
-        gl_lua_run(r, h, NULL);
-        return;
-    }
-
-    status = gl_request_script(r, buf);
-    if (status != 0) {
-        gl_request_fail(r, status);
-        return;
-    }
-
-    gl_lua_run(r, NULL, buf);
-}
-
-
-void
-gl_request_fail(gl_request_t *r, int status)
-{
-    gl_request_error_page(r, status);
-    gl_request_finalize(r);
+    r->srv->handler->start(r);
 }
 
 
@@ -549,21 +404,9 @@ gl_request_send_header(gl_request_t *r)
         r->status = 200;
     }
 
-    if (!r->header_filtered && gl_lua_has_handler(r, GL_PHASE_HEADER_FILTER))
-    {
-        r->header_filtered = 1;
-        gl_lua_run_header_filter(r);
-
-        if (r->filter_exit && r->exit_status >= 300) {
-            /* ngx.exit(status) in the header filter: that status's error
-               page instead of the answer */
-            r->filter_exit = 0;
-            r->discard_output = 1;
-            r->body_filter_done = 1;
-            r->status = 0;
-            gl_request_error_page(r, r->exit_status);
-            return r->header_sent ? GL_OK : GL_ERROR;
-        }
+    if (r->srv->handler->header(r) == GL_DONE) {
+        /* it sent an error page instead */
+        return r->header_sent ? GL_OK : GL_ERROR;
     }
 
     r->header_sent = 1;
@@ -639,7 +482,7 @@ gl_request_append(gl_request_t *r, const u_char *data, size_t len)
 
     while (len) {
         if (r->out == NULL) {
-            r->out = gl_chain_alloc(GL_OUT_BLOCK);
+            r->out = gl_chain_alloc(r->srv, GL_OUT_BLOCK);
             if (r->out == NULL) {
                 gl_log_error(GL_LOG_ALERT, errno, "no memory for output");
                 return GL_ERROR;
@@ -669,23 +512,32 @@ gl_request_output(gl_request_t *r, const u_char *data, size_t len)
         return GL_ERROR;
     }
 
-    if (r->discard_output) {
+    if (r->discard_output || r->output_done) {
         return GL_OK;
     }
 
-    if (!r->in_filter && gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
-        return gl_lua_run_body_filter(r, data, len, 0);
-    }
-
-    return gl_request_append(r, data, len);
+    return r->srv->handler->output(r, data, len, 0);
 }
 
 
-/* body filter output: straight into STDOUT records */
+/* the output hook's output: straight into STDOUT records */
 int
 gl_request_output_raw(gl_request_t *r, const u_char *data, size_t len)
 {
     return gl_request_append(r, data, len);
+}
+
+
+/* the end of the body through the output hook, once */
+static void
+gl_request_output_last(gl_request_t *r, const u_char *data, size_t len)
+{
+    if (r->output_done) {
+        return;
+    }
+
+    r->output_done = 1;
+    (void) r->srv->handler->output(r, data, len, 1);
 }
 
 
@@ -738,7 +590,7 @@ gl_request_flush(gl_request_t *r)
     if (r->conn != NULL) {
         gl_conn_queue(r->conn, cl);
     } else {
-        gl_chain_free(cl);
+        gl_chain_free(r->srv, cl);
     }
 }
 
@@ -797,8 +649,7 @@ gl_request_error_page(gl_request_t *r, int status)
 
     /* the page is the whole body: the body filter sees it with eof, as
        nginx's special responses */
-    gl_lua_run_body_filter(r, (u_char *) page, n, 1);
-    r->body_filter_done = 1;
+    gl_request_output_last(r, (u_char *) page, n);
 }
 
 
@@ -820,26 +671,57 @@ gl_request_is_head(gl_request_t *r)
 void
 gl_request_finalize(gl_request_t *r)
 {
-    if (r->eof) {
-        gl_worker_detached_done(r->worker, r);
-    } else {
+    gl_srv_t       *s;
+    gl_request_t  **pr;
+
+    if (!r->eof) {
         gl_request_send_end(r);
+        return;
     }
 
-    gl_lua_run_log(r);
-    gl_lua_release(r);
-    gl_request_free(r);
+    /* a detached request ends */
+    s = r->srv;
+
+    for (pr = &s->detached; *pr; pr = &(*pr)->next) {
+        if (*pr == r) {
+            *pr = r->next;
+            s->ndetached--;
+            break;
+        }
+    }
+
+    if (s->on_idle != NULL) {
+        s->on_idle(s);
+    }
 }
 
 
 void
 gl_request_eof(gl_request_t *r)
 {
+    gl_srv_t  *s;
+
     gl_request_send_end(r);
 
-    /* from now on the request belongs to its worker, not the connection */
+    /* from now on the request belongs to the server, not the connection */
+    s = r->srv;
     r->eof = 1;
-    gl_worker_detached_add(r->worker, r);
+    r->next = s->detached;
+    s->detached = r;
+    s->ndetached++;
+}
+
+
+void
+gl_request_abort(gl_request_t *r)
+{
+    if (r->conn == NULL || r->finished) {
+        return;
+    }
+
+    gl_log_error(GL_LOG_INFO, 0, "connection %d: the answer to request %d "
+                 "is cut short: closing the connection", r->conn->fd, r->id);
+    r->conn->error = 1;
 }
 
 
@@ -858,10 +740,8 @@ gl_request_send_end(gl_request_t *r)
         (void) gl_request_send_header(r);
     }
 
-    if (!r->body_filter_done && r->status != 204 && r->status != 304
-        && !gl_request_is_head(r))
-    {
-        gl_lua_run_body_filter(r, NULL, 0, 1);
+    if (r->status != 204 && r->status != 304 && !gl_request_is_head(r)) {
+        gl_request_output_last(r, NULL, 0);
     }
 
     cl = gl_request_close_record(r);
@@ -876,7 +756,7 @@ gl_request_send_end(gl_request_t *r)
         r->out = NULL;
 
         if (cl == NULL) {
-            cl = gl_chain_alloc(need);
+            cl = gl_chain_alloc(r->srv, need);
             if (cl == NULL) {
                 gl_log_error(GL_LOG_ALERT, errno, "no memory for output");
                 c->error = 1;
@@ -907,15 +787,51 @@ gl_request_cancel(gl_request_t *r)
 {
     r->conn = NULL;
     r->finished = 1;
-    gl_lua_release(r);
+
+    if (r->started) {
+        r->srv->handler->cancel(r);
+    }
+
     gl_request_free(r);
 }
 
 
-void
-gl_request_drained(gl_request_t *r)
+int
+gl_request_want_drain(gl_request_t *r)
 {
-    gl_lua_drained(r);
+    gl_conn_t  *c;
+
+    c = r->conn;
+
+    if (c == NULL || c->error) {
+        return 0;
+    }
+
+    if (!r->want_drain) {
+        r->want_drain = 1;
+        r->next_waiter = c->drain_waiters;
+        c->drain_waiters = r;
+    }
+
+    return 1;
+}
+
+
+size_t
+gl_request_queued(gl_request_t *r)
+{
+    return r->conn != NULL ? r->conn->out_bytes : 0;
+}
+
+
+void
+gl_request_write(gl_request_t *r)
+{
+    gl_request_flush(r);
+
+    if (r->conn != NULL) {
+        gl_conn_write(r->conn);
+    }
 }
 
 
@@ -1037,7 +953,7 @@ gl_header_push(gl_header_t **a, size_t *n, size_t *cap, const char *name,
 }
 
 
-static void
+void
 gl_request_free(gl_request_t *r)
 {
     size_t  i;
@@ -1061,7 +977,7 @@ gl_request_free(gl_request_t *r)
     free(r->args);
     free(r->headers);
     if (r->out != NULL) {
-        gl_chain_free(r->out);
+        gl_chain_free(r->srv, r->out);
     }
     free(r->params_raw);
     free(r->params_arena);

@@ -1,12 +1,13 @@
 /*
- * A request: its params and body as they arrive, the coroutine that runs
- * its script, and its response (status, headers, output).  The connection
+ * A FastCGI request: its params and body as they arrive, and its response
+ * (status, headers, output) framed into STDOUT records.  The connection
  * owns the request; the request owns its memory, which goes away with it.
  *
- * How a request waits (see docs/design.md): a Lua API function that must
- * wait arms a watcher on the worker's loop, records what it waits for in
- * r->wait, and yields.  The watcher's callback finishes the operation in C
- * and calls gl_request_resume() with the values the Lua call returns.
+ * What runs the request is its handler (gl_request_handler_t, in
+ * gl_conn.h): the FastCGI side starts it when the params are in, tells it
+ * when more body came or the output drained, passes the response through
+ * its header and output hooks, and cancels it when the connection goes.
+ * The handler's own data follows the gl_request_t in the same block.
  */
 #ifndef GL_REQUEST_H
 #define GL_REQUEST_H
@@ -15,39 +16,6 @@
 #include "gl_conn.h"
 
 #include <ev.h>
-
-typedef enum {
-    GL_WAIT_NONE = 0,
-    GL_WAIT_SLEEP,        /* a timer: ngx.sleep */
-    GL_WAIT_DRAIN,        /* output queue too long: ngx.print */
-    GL_WAIT_YIELD,        /* a plain coroutine.yield: resume next turn */
-    GL_WAIT_BODY,         /* ngx.req.read_body: the rest of STDIN */
-    GL_WAIT_FLUSH         /* ngx.flush(true): the whole queue written */
-} gl_wait_e;
-
-typedef enum {
-    GL_CO_NONE = 0,       /* nothing asked (a plain yield) */
-    GL_CO_WAIT,           /* a watcher is armed, see r->wait */
-    GL_CO_EXIT,           /* ngx.exit: finish the request */
-    GL_CO_RESUME,         /* coroutine.resume: run r->co_cur */
-    GL_CO_YIELD           /* coroutine.yield: back to the parent */
-} gl_co_op_e;
-
-/* a coroutine of a request (src/gl_lua_coroutine.c) */
-typedef enum {
-    GL_UCO_RUNNING = 0,
-    GL_UCO_SUSPENDED,
-    GL_UCO_NORMAL,
-    GL_UCO_DEAD
-} gl_uco_status_e;
-
-struct gl_uco_s {
-    void               *co;             /* lua_State * */
-    gl_uco_t           *parent;         /* who resumed it, while it runs */
-    uint64_t            req;            /* the serial of its request */
-    gl_uco_status_e     status;
-    unsigned            wrap:1;         /* made by coroutine.wrap */
-};
 
 typedef struct {
     char         *name;
@@ -64,12 +32,13 @@ typedef struct {
 } gl_param_t;
 
 struct gl_request_s {
-    gl_conn_t          *conn;
-    gl_worker_t        *worker;
+    gl_srv_t           *srv;
+    gl_conn_t          *conn;          /* NULL once detached (ngx.eof) */
     gl_conf_t          *conf;          /* the config it started with */
     gl_request_t       *next;          /* on the connection's list */
     gl_request_t       *next_waiter;   /* on conn->drain_waiters */
     uint16_t            id;
+    uint64_t            serial;        /* unique in the worker */
 
     /* input */
     u_char             *params_raw;    /* the PARAMS stream until its end */
@@ -98,12 +67,12 @@ struct gl_request_s {
     char               *args;
 
     double              start_time;
-    gl_phase_e          phase;
 
     unsigned            keep_conn:1;
     unsigned            params_done:1;
     unsigned            stdin_done:1;
     unsigned            body_too_large:1;
+    unsigned            body_error:1;   /* the body could not be stored */
     unsigned            body_read:1;    /* ngx.req.read_body() is done */
     unsigned            body_discard:1;
     unsigned            body_in_file:1;
@@ -113,37 +82,12 @@ struct gl_request_s {
     unsigned            args_unset:1;   /* ngx.var.args = nil */
     unsigned            started:1;
     unsigned            header_sent:1;
-    unsigned            finished:1;
+    unsigned            finished:1;     /* END_REQUEST is queued */
     unsigned            eof:1;          /* ngx.eof(): the answer is sent */
-    unsigned            in_filter:1;
     unsigned            mime_set:1;     /* Content-Type set or cleared */
-    unsigned            body_filter_eof:1;  /* ngx.arg[2] = true */
-    unsigned            body_filter_done:1; /* it has seen eof */
-    unsigned            filter_exit:1;      /* ngx.exit in a filter */
+    unsigned            output_done:1;  /* the output hook saw the end */
     unsigned            discard_output:1;   /* an error page replaced it */
-    unsigned            header_filtered:1;  /* header_filter_by_lua ran */
-    unsigned            luafcgid:1;         /* main(env, r) runs */
-
-    /* the coroutine, in the generation of Lua state it started on */
-    struct gl_lua_gen_s *gen;
-    void               *co;            /* lua_State * */
-    int                 co_ref;
-    gl_uco_t            co_entry;      /* co as a coroutine of the API */
-    gl_uco_t           *co_cur;        /* the one that runs (or waits) */
-    uint64_t            serial;        /* unique in the worker */
-    gl_co_op_e          co_op;
-    gl_wait_e           wait;
-    ev_timer            timer;
-    int                 exit_status;
-    int                 ctx_ref;        /* ngx.ctx */
-    int                 var_ref;        /* ngx.var writes */
-    int                 env_ref;        /* the globals of the request */
-    int                 lf_ref;         /* luafcgid's r object */
-
-    /* ngx.print waiting for the queue to drain: the rest of its string */
-    int                 pending_ref;
-    const u_char       *pending;
-    size_t              pending_len;
+    unsigned            want_drain:1;   /* on conn->drain_waiters */
 
     /* the response */
     int                 status;
@@ -161,9 +105,6 @@ int gl_request_params(gl_request_t *r, const u_char *data, size_t len,
     int eos);
 void gl_request_stdin(gl_request_t *r, const u_char *data, size_t len,
     int eos);
-
-/* the content phase is over (or rewrite/access ended it): what comes next */
-void gl_request_phase_done(gl_request_t *r);
 
 /* ends the request with an error page (if nothing was sent yet) */
 void gl_request_fail(gl_request_t *r, int status);
@@ -186,9 +127,15 @@ const gl_header_t *gl_request_header(gl_request_t *r, const char *name,
 const gl_param_t *gl_request_param(gl_request_t *r, const char *name,
     size_t len);
 
-/* the script is over (normally, by ngx.exit or by an error): sends the
-   rest of the response and END_REQUEST, and frees the request */
+/* the handler is done with it: sends the rest of the response and
+   END_REQUEST (unless ngx.eof did); gl_request_free() follows */
 void gl_request_finalize(gl_request_t *r);
+void gl_request_free(gl_request_t *r);
+
+/* the response cannot be completed: the connection is closed without
+   END_REQUEST, so that nginx sees the answer cut short; the request is
+   cancelled with it (after the caller returns) */
+void gl_request_abort(gl_request_t *r);
 
 /* output: copies into STDOUT records; the header is sent first */
 int gl_request_output(gl_request_t *r, const u_char *data, size_t len);
@@ -207,12 +154,19 @@ void gl_request_flush(gl_request_t *r);
 /* sends an nginx-like error page, if nothing was sent yet */
 void gl_request_error_page(gl_request_t *r, int status);
 
-/* the connection is gone or the request aborted: stop it at once and
-   free it; the caller has taken it off the connection's list */
+/* the connection is gone or the request aborted: the handler stops it,
+   and it is freed; the caller has taken it off the connection's list */
 void gl_request_cancel(gl_request_t *r);
 
-/* the queue drained: go on with a waiting ngx.print */
-void gl_request_drained(gl_request_t *r);
+/* the handler's drained hook runs when the connection's queue falls under
+   GL_OUT_LOW; 0 if there is no connection to wait for */
+int gl_request_want_drain(gl_request_t *r);
+
+/* bytes queued on the connection (0 without one) */
+size_t gl_request_queued(gl_request_t *r);
+
+/* writes what was queued, now */
+void gl_request_write(gl_request_t *r);
 
 /* sets a response header; value NULL removes it; replace: drop the old
    values first.  GL_ERROR on no memory. */

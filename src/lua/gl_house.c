@@ -14,11 +14,11 @@
 #include "gl_house.h"
 #include "gl_log.h"
 #include "gl_shdict.h"
-#include "gl_worker.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,8 +53,7 @@ static int               gl_house_stopping;
 static int               gl_house_running;
 static pthread_t         gl_house_tid;
 static double            gl_house_interval = 1.0;
-static gl_worker_t      *gl_house_workers;
-static int               gl_house_nworkers;
+static void            (*gl_house_reload)(void);
 
 
 static void
@@ -207,18 +206,6 @@ gl_house_read(const char *path, const gl_house_stat_t *expect, size_t *len)
     }
 
     return buf;
-}
-
-
-void
-gl_house_reload_workers(void)
-{
-    int  i;
-
-    for (i = 0; i < gl_house_nworkers; i++) {
-        atomic_fetch_add(&gl_house_workers[i].reload_req, 1);
-        ev_async_send(gl_house_workers[i].loop, &gl_house_workers[i].notify);
-    }
 }
 
 
@@ -376,7 +363,7 @@ gl_house_thread(void *arg)
         reload = (L != NULL) ? gl_house_scan(L) : 0;
 
         if (reload) {
-            gl_house_reload_workers();
+            gl_house_reload();
         }
 
         /* expired shared-dict entries go in the background, a bounded
@@ -398,13 +385,12 @@ gl_house_thread(void *arg)
 
 
 int
-gl_house_start(gl_conf_t *conf, gl_worker_t *workers, int nworkers)
+gl_house_start(gl_conf_t *conf, void (*reload)(void))
 {
     int       err;
     sigset_t  set, old;
 
-    gl_house_workers = workers;
-    gl_house_nworkers = nworkers;
+    gl_house_reload = reload;
     gl_house_set_conf(conf);
 
     sigfillset(&set);

@@ -9,8 +9,10 @@
 
 #include "gl_core.h"
 
-/* starts the thread; GL_ERROR (logged) if it cannot */
-int gl_house_start(gl_conf_t *conf, gl_worker_t *workers, int nworkers);
+/* starts the thread; reload() runs in it when changed files compile
+   (it asks every worker for a new generation).  GL_ERROR (logged) if it
+   cannot */
+int gl_house_start(gl_conf_t *conf, void (*reload)(void));
 
 /* stops and joins it, and forgets the watched files */
 void gl_house_stop(void);
@@ -24,8 +26,5 @@ void gl_house_watch(const char *path, const char *text, size_t len);
 
 /* the vetted text of a watched file (malloc()ed copy), or NULL */
 char *gl_house_text(const char *path, size_t *len);
-
-/* asks every worker for a new generation (SIGHUP does, too) */
-void gl_house_reload_workers(void);
 
 #endif /* GL_HOUSE_H */

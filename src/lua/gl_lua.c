@@ -1,5 +1,6 @@
 /*
- * The worker's Lua state, the code cache and the request coroutines.
+ * A worker's Lua side: its generations of lua_State, each with the API of
+ * every module, the code cache, and what the API modules share.
  *
  * A script is compiled once per state into a factory: the file's text
  * wrapped as "return function(...) <text> end".  Each request calls the
@@ -10,84 +11,91 @@
  */
 #include "gl_core.h"
 #include "gl_conf.h"
-#include "gl_conn.h"
 #include "gl_house.h"
 #include "gl_log.h"
 #include "gl_lua.h"
-#include "gl_request.h"
-#include "gl_worker.h"
+#include "gl_module.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <lualib.h>
 
-static _Thread_local gl_request_t  *gl_lua_current;
-/* the phase outside any request: init, init_worker */
-static _Thread_local int            gl_lua_phase = -1;
+_Thread_local gl_vm_t  *gl_vm_self;
 
 static char  gl_lua_code_key;       /* registry: path -> factory */
 static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
 static char  gl_lua_modules_key;    /* registry: modules loaded from files */
 
-static int gl_lua_drain_done(gl_request_t *r);
 static const char *gl_lua_lib_dir(void);
-static void gl_lua_watch_modules(lua_State *L, gl_worker_t *w);
-static void gl_lua_forget_modules(lua_State *L);
+static void gl_lua_watch_modules(lua_State *L);
 static char *gl_lua_file_text(lua_State *L, const char *path, size_t *len);
 static void gl_lua_file_loaded(const char *path, const char *text,
     size_t len);
 
-/* the error object of ngx.exit() in a handler that cannot yield */
-static char  gl_lua_exit_key;
+/* init_by_lua and init_worker_by_lua run as plain calls of this task */
+static void gl_vm_task_nop(gl_task_t *t);
+static void gl_vm_task_done(gl_task_t *t, int rc);
+
+static const gl_task_ops_t  gl_vm_init_ops = {
+    gl_vm_task_nop, gl_vm_task_nop, gl_vm_task_done
+};
+
+
+/* contexts */
+
+const char *
+gl_lua_context_name(int context)
+{
+    static const char  *names[GL_PHASE_MAX] = {
+        "init_by_lua*", "init_worker_by_lua*", "rewrite_by_lua*",
+        "access_by_lua*", "content_by_lua*", "header_filter_by_lua*",
+        "body_filter_by_lua*", "log_by_lua*", "ngx.timer"
+    };
+
+    return (context >= 0 && context < GL_PHASE_MAX) ? names[context] : "?";
+}
 
 
 int
-gl_lua_get_phase(gl_request_t *r)
+gl_lua_get_phase(void)
 {
-    return r != NULL ? (int) r->phase : gl_lua_phase;
+    gl_task_t  *t;
+
+    t = gl_task_current();
+
+    return t != NULL ? t->context : -1;
+}
+
+
+gl_task_t *
+gl_lua_check_context(lua_State *L, unsigned mask)
+{
+    gl_task_t  *t;
+
+    t = gl_task_current();
+
+    if (t == NULL || t->context == GL_PHASE_INIT) {
+        luaL_error(L, "no request found");
+        return NULL;
+    }
+
+    if (mask != 0 && !(mask & (1u << t->context))) {
+        luaL_error(L, "API disabled in the context of %s",
+                   gl_lua_context_name(t->context));
+        return NULL;
+    }
+
+    return t;
 }
 
 
 void
-gl_lua_check_context(lua_State *L, gl_request_t *r, unsigned mask)
+gl_lua_push_ngx(lua_State *L)
 {
-    int  phase;
-
-    phase = gl_lua_get_phase(r);
-
-    if (phase >= 0 && !(mask & (1u << phase))) {
-        luaL_error(L, "API disabled in the context of %s*",
-                   gl_conf_phase_directive(phase));
-    }
-}
-
-
-gl_request_t *
-gl_lua_current_request(void)
-{
-    return gl_lua_current;
-}
-
-
-/*
- * For Lua modules through LuaJIT's FFI (resty.core.base's get_request):
- * the request running now, as an opaque pointer, or NULL.
- */
-void *
-gl_ffi_get_request(void)
-{
-    return gl_lua_current;
-}
-
-
-gl_request_t *
-gl_lua_request(lua_State *L)
-{
-    if (gl_lua_current == NULL) {
-        luaL_error(L, "no request found");
-    }
-
-    return gl_lua_current;
+    lua_pushlightuserdata(L, &gl_lua_ngx_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
 }
 
 
@@ -190,18 +198,19 @@ gl_lua_lib_dir(void)
     return (dir != NULL && dir[0] != '\0') ? dir : GL_LUA_LIB_PATH;
 }
 
-
 /*
- * A new generation: a fresh Lua state with the API, running init_by_lua
- * and init_worker_by_lua.  Returns NULL (logged) if init_by_lua fails.
- * Runs in the worker's thread, or for it before the thread starts.
+ * A new generation: a fresh Lua state with every module's API, running
+ * init_by_lua and init_worker_by_lua.  Returns NULL (logged) if
+ * init_by_lua fails.  Runs in the worker's thread, or for it before the
+ * thread starts.
  */
 static gl_lua_gen_t *
-gl_lua_gen_new(gl_worker_t *w)
+gl_lua_gen_new(gl_vm_t *vm)
 {
-    lua_State     *L;
-    const char    *lib;
-    gl_lua_gen_t  *g, *cur;
+    lua_State      *L;
+    const char     *lib;
+    gl_lua_gen_t   *g, *cur;
+    gl_module_t   **m;
 
     g = calloc(1, sizeof(gl_lua_gen_t));
     if (g == NULL) {
@@ -217,53 +226,25 @@ gl_lua_gen_new(gl_worker_t *w)
     }
 
     g->L = L;
-    g->refs = 1;        /* the worker's own, while it is current */
-    g->id = ++w->gen_seq;
+    g->refs = 1;        /* the vm's own, while it is current */
+    g->id = ++vm->gen_seq;
 
     luaL_openlibs(L);
+    gl_co_init_state(L);
 
     lib = gl_lua_lib_dir();
 
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", lib, lib);
-    gl_lua_set_path(L, "path", w->conf->lua_package_path,
+    gl_lua_set_path(L, "path", vm->conf->lua_package_path,
                     lua_tostring(L, -1));
     lua_pop(L, 1);
 
     lua_pushfstring(L, "%s/?.so", lib);
-    gl_lua_set_path(L, "cpath", w->conf->lua_package_cpath,
+    gl_lua_set_path(L, "cpath", vm->conf->lua_package_cpath,
                     lua_tostring(L, -1));
     lua_pop(L, 1);
 
-    gl_lua_watch_modules(L, w);
-
-    /* the ngx table, also known as golapis */
-    lua_createtable(L, 0, 64);
-    gl_lua_inject_constants(L);
-
-    /* no subrequests behind FastCGI; ngx.arg is a table as in OpenResty
-       (body_filter_by_lua fills it) */
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "is_subrequest");
-    lua_newtable(L);
-    lua_setfield(L, -2, "arg");
-    gl_lua_inject_output_api(L);
-    gl_lua_inject_sleep_api(L);
-    gl_lua_inject_re_api(L);
-    gl_lua_inject_var_api(L);
-    gl_lua_inject_req_api(L);
-    gl_lua_inject_string_api(L);
-    gl_lua_inject_time_api(L);
-    gl_lua_inject_log_api(L);
-    gl_lua_inject_misc_api(L);
-    gl_lua_inject_shdict_api(L);
-    lua_pushvalue(L, -1);
-    lua_setglobal(L, "golapis");
-    lua_pushlightuserdata(L, &gl_lua_ngx_key);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-    lua_setglobal(L, "ngx");
-
-    gl_lua_inject_coroutine_api(L);
+    gl_lua_watch_modules(L);
 
     lua_pushlightuserdata(L, &gl_lua_code_key);
     lua_newtable(L);
@@ -275,115 +256,186 @@ gl_lua_gen_new(gl_worker_t *w)
     lua_setfield(L, -2, "__index");
     lua_rawset(L, LUA_REGISTRYINDEX);
 
+    /* the ngx table, also known as golapis; each module adds its part */
+    lua_createtable(L, 0, 64);
+    gl_lua_inject_constants(L);
+
+    /* no subrequests behind FastCGI; ngx.arg is a table as in OpenResty
+       (body_filter_by_lua fills it) */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "is_subrequest");
+    lua_newtable(L);
+    lua_setfield(L, -2, "arg");
+
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "ngx");
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "golapis");
+    lua_pushlightuserdata(L, &gl_lua_ngx_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    for (m = vm->conf->modules; *m != NULL; m++) {
+        if ((*m)->inject != NULL) {
+            (*m)->inject(L);
+        }
+    }
+
+    lua_pop(L, 1);
+
     /*
      * OpenResty runs init_by_lua once in the master, and fork() copies its
      * work to every worker; here every worker has a Lua state of its own,
      * so each runs it, then its init_worker_by_lua.  The handlers run in
-     * the new state: it is the worker's current one meanwhile.
+     * the new state: it is the vm's current one meanwhile.
      */
-    cur = w->gen;
-    w->gen = g;
-    w->L = L;
+    cur = vm->gen;
+    vm->gen = g;
 
-    if (gl_lua_run_init(w, GL_PHASE_INIT) != GL_OK) {
-        w->gen = cur;
-        w->L = cur ? cur->L : NULL;
+    if (gl_lua_run_init(vm, GL_PHASE_INIT) != GL_OK) {
+        vm->gen = cur;
         lua_close(L);
         free(g);
         return NULL;
     }
 
     /* as nginx: an init_worker_by_lua error is logged, the worker runs */
-    (void) gl_lua_run_init(w, GL_PHASE_INIT_WORKER);
+    (void) gl_lua_run_init(vm, GL_PHASE_INIT_WORKER);
 
-    w->gen = cur;
-    w->L = cur ? cur->L : NULL;
+    vm->gen = cur;
 
     return g;
 }
 
 
 int
-gl_lua_init(gl_worker_t *w)
+gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf)
 {
-    gl_lua_gen_t  *g;
+    int             rc;
+    gl_vm_t        *prev;
+    gl_lua_gen_t   *g;
+    gl_module_t   **m;
+    char            buf[PATH_MAX];
 
-    /* the worker's thread is not running yet: act as if in it */
-    gl_worker_self = w;
-    g = gl_lua_gen_new(w);
-    gl_worker_self = NULL;
+    vm->id = id;
+    vm->loop = loop;
+    vm->conf = conf;
+    gl_sched_init(&vm->sched, loop);
 
-    if (g == NULL) {
-        return GL_ERROR;
-    }
+    if (conf->document_root != NULL) {
+        if (realpath(conf->document_root, buf) == NULL) {
+            gl_log_error(GL_LOG_EMERG, errno, "realpath(\"%s\") failed",
+                         conf->document_root);
+            return GL_ERROR;
+        }
 
-    w->gen = g;
-    w->L = g->L;
-
-    return GL_OK;
-}
-
-
-/*
- * A new generation of the worker's Lua state, for new requests; requests
- * in flight finish on the old one, which is closed when the last of them
- * ends.  On failure the current generation stays.
- */
-int
-gl_lua_reload(gl_worker_t *w)
-{
-    gl_lua_gen_t  *g, *old;
-
-    g = gl_lua_gen_new(w);
-
-    if (g == NULL) {
-        atomic_fetch_add(&w->stat_failed_reloads, 1);
-        gl_log_error(GL_LOG_ERR, 0, "worker %d: reload failed, the old code "
-                     "goes on serving", w->id);
-        return GL_ERROR;
-    }
-
-    old = w->gen;
-    w->gen = g;
-    w->L = g->L;
-    atomic_store(&w->stat_gen, g->id);
-    atomic_fetch_add(&w->stat_reloads, 1);
-
-    gl_log_error(GL_LOG_NOTICE, 0, "worker %d: Lua code reloaded, "
-                 "generation %u", w->id, g->id);
-
-    gl_lua_gen_release(w, old);
-
-    return GL_OK;
-}
-
-
-/* the state of the request: the generation current when it started */
-lua_State *
-gl_lua_state(gl_worker_t *w, gl_request_t *r)
-{
-    if (r == NULL) {
-        return w->L;
-    }
-
-    if (r->gen == NULL) {
-        r->gen = w->gen;
-        r->gen->refs++;
-
-        if (!r->conf->code_cache) {
-            gl_lua_forget_modules(r->gen->L);
+        vm->docroot = strdup(buf);
+        if (vm->docroot == NULL) {
+            return GL_ERROR;
         }
     }
 
-    return r->gen->L;
+    /* the worker's thread may not run yet: act as if in it */
+    prev = gl_vm_self;
+    gl_vm_self = vm;
+
+    rc = GL_OK;
+
+    for (m = conf->modules; *m != NULL && rc == GL_OK; m++) {
+        if ((*m)->init_worker != NULL) {
+            rc = (*m)->init_worker(vm);
+        }
+    }
+
+    g = (rc == GL_OK) ? gl_lua_gen_new(vm) : NULL;
+
+    gl_vm_self = prev;
+
+    if (g == NULL) {
+        return GL_ERROR;
+    }
+
+    vm->gen = g;
+    atomic_store(&vm->stat_gen, g->id);
+
+    return GL_OK;
 }
 
 
 void
-gl_lua_gen_release(gl_worker_t *w, gl_lua_gen_t *g)
+gl_vm_close(gl_vm_t *vm)
 {
-    (void) w;
+    gl_module_t  **m;
 
+    if (vm->gen != NULL) {
+        gl_lua_gen_release(vm->gen);
+        vm->gen = NULL;
+    }
+
+    for (m = vm->conf->modules; *m != NULL; m++) {
+        if ((*m)->exit_worker != NULL) {
+            (*m)->exit_worker(vm);
+        }
+    }
+
+    gl_sched_free(&vm->sched);
+    free(vm->docroot);
+    vm->docroot = NULL;
+}
+
+
+/*
+ * A new generation of the worker's Lua state, for new tasks; tasks in
+ * flight finish on the old one, which is closed when the last of them
+ * ends.  On failure the current generation and config stay.
+ */
+int
+gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
+{
+    gl_conf_t     *old_conf;
+    gl_lua_gen_t  *g, *old;
+
+    old_conf = vm->conf;
+
+    if (conf != NULL) {
+        vm->conf = conf;
+    }
+
+    g = gl_lua_gen_new(vm);
+
+    if (g == NULL) {
+        vm->conf = old_conf;
+        atomic_fetch_add(&vm->stat_failed_reloads, 1);
+        gl_log_error(GL_LOG_ERR, 0, "worker %d: reload failed, the old code "
+                     "goes on serving", vm->id);
+        return GL_ERROR;
+    }
+
+    old = vm->gen;
+    vm->gen = g;
+    atomic_store(&vm->stat_gen, g->id);
+    atomic_fetch_add(&vm->stat_reloads, 1);
+
+    gl_log_error(GL_LOG_NOTICE, 0, "worker %d: Lua code reloaded, "
+                 "generation %u", vm->id, g->id);
+
+    gl_lua_gen_release(old);
+
+    return GL_OK;
+}
+
+
+gl_lua_gen_t *
+gl_lua_gen_take(gl_vm_t *vm)
+{
+    vm->gen->refs++;
+    return vm->gen;
+}
+
+
+void
+gl_lua_gen_release(gl_lua_gen_t *g)
+{
     if (--g->refs > 0) {
         return;
     }
@@ -392,17 +444,6 @@ gl_lua_gen_release(gl_worker_t *w, gl_lua_gen_t *g)
 
     lua_close(g->L);
     free(g);
-}
-
-
-void
-gl_lua_close(gl_worker_t *w)
-{
-    if (w->gen != NULL) {
-        gl_lua_gen_release(w, w->gen);
-        w->gen = NULL;
-        w->L = NULL;
-    }
 }
 
 
@@ -470,10 +511,8 @@ gl_lua_file_searcher(lua_State *L)
 
 
 static void
-gl_lua_watch_modules(lua_State *L, gl_worker_t *w)
+gl_lua_watch_modules(lua_State *L)
 {
-    (void) w;
-
     lua_pushlightuserdata(L, &gl_lua_modules_key);
     lua_newtable(L);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -494,7 +533,7 @@ gl_lua_watch_modules(lua_State *L, gl_worker_t *w)
  * lua_code_cache off: as OpenResty, which gives each request a fresh VM,
  * every request requires the modules loaded from files anew
  */
-static void
+void
 gl_lua_forget_modules(lua_State *L)
 {
     lua_getglobal(L, "package");
@@ -529,7 +568,7 @@ gl_lua_file_text(lua_State *L, const char *path, size_t *len)
     int      watch;
 
     /* lua_code_cache off reads the disk every time, as OpenResty */
-    watch = gl_worker_self != NULL && gl_worker_self->conf->code_cache;
+    watch = gl_vm_self != NULL && gl_vm_self->conf->code_cache;
 
     if (watch) {
         text = gl_house_text(path, len);
@@ -578,7 +617,7 @@ gl_lua_file_text(lua_State *L, const char *path, size_t *len)
 static void
 gl_lua_file_loaded(const char *path, const char *text, size_t len)
 {
-    if (gl_worker_self != NULL && gl_worker_self->conf->code_cache) {
+    if (gl_vm_self != NULL && gl_vm_self->conf->code_cache) {
         gl_house_watch(path, text, len);
     }
 }
@@ -675,7 +714,7 @@ gl_lua_load_code(lua_State *L, const char *code, size_t len,
  * GL_ERROR.
  */
 static int
-gl_lua_factory(lua_State *L, gl_worker_t *w, gl_lua_handler_t *h,
+gl_lua_factory(lua_State *L, gl_conf_t *conf, gl_lua_handler_t *h,
     const char *path)
 {
     const char  *key;
@@ -706,7 +745,7 @@ gl_lua_factory(lua_State *L, gl_worker_t *w, gl_lua_handler_t *h,
     }
 
     /* inline code is compiled once even with lua_code_cache off */
-    if (w->conf->code_cache || path == NULL) {
+    if (conf->code_cache || path == NULL) {
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, key);
     }
@@ -717,143 +756,37 @@ gl_lua_factory(lua_State *L, gl_worker_t *w, gl_lua_handler_t *h,
 }
 
 
-/* pushes the globals of the request, made on first use; outside a
-   request (init_by_lua, init_worker_by_lua) the real globals, which every
-   request then reads through */
-static void
-gl_lua_push_env(lua_State *L, gl_request_t *r)
-{
-    if (r == NULL) {
-        lua_pushvalue(L, LUA_GLOBALSINDEX);
-        return;
-    }
-
-    if (r->env_ref != -1) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, r->env_ref);
-        return;
-    }
-
-    lua_createtable(L, 0, 4);
-    lua_pushlightuserdata(L, &gl_lua_env_mt_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_setmetatable(L, -2);
-
-    if (r != NULL) {
-        lua_pushvalue(L, -1);
-        r->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-}
-
-
-/*
- * Pushes the handler's function, ready to call: the factory's fresh
- * closure with the request's globals.  GL_ERROR with a log line if the
- * code does not compile.
- */
-static int
-gl_lua_push_handler(gl_worker_t *w, gl_request_t *r, gl_lua_handler_t *h,
+int
+gl_lua_push_code(lua_State *L, gl_conf_t *conf, gl_lua_handler_t *h,
     const char *path)
 {
-    lua_State  *L;
-
-    L = gl_lua_state(w, r);
-
-    if (gl_lua_factory(L, w, h, path) != GL_OK) {
-        gl_log_error(GL_LOG_ERR, 0, "failed to load %s: %s",
-                     h ? (h->file ? "Lua file" : "inline Lua code")
-                       : "Lua script", lua_tostring(L, -1));
-        lua_pop(L, 1);
+    if (gl_lua_factory(L, conf, h, path) != GL_OK) {
         return GL_ERROR;
     }
 
-    if (lua_pcall(L, 0, 1, 0) != 0 || !lua_isfunction(L, -1)) {
-        gl_log_error(GL_LOG_ERR, 0, "failed to run Lua code: %s",
-                     lua_tostring(L, -1));
-        lua_pop(L, 1);
+    if (lua_pcall(L, 0, 1, 0) != 0) {
         return GL_ERROR;
     }
 
-    gl_lua_push_env(L, r);
-    lua_setfenv(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "the code did not give a function");
+        return GL_ERROR;
+    }
 
     return GL_OK;
 }
 
 
-static int
-gl_lua_traceback(lua_State *L)
+void
+gl_lua_new_env(lua_State *L)
 {
-    const char  *msg;
-
-    if (lua_touserdata(L, 1) == &gl_lua_exit_key) {
-        return 1;
-    }
-
-    msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
-
-    return 1;
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, &gl_lua_env_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_setmetatable(L, -2);
 }
 
-
-/* runs a handler that may not yield: filters, log, init */
-static int
-gl_lua_call_sync(gl_worker_t *w, gl_request_t *r, int phase,
-    gl_lua_handler_t *h, int nargs)
-{
-    int            rc, base, saved_phase;
-    lua_State     *L;
-    gl_request_t  *prev;
-
-    L = gl_lua_state(w, r);
-
-    if (gl_lua_push_handler(w, r, h, NULL) != GL_OK) {
-        lua_pop(L, nargs);
-        return GL_ERROR;
-    }
-
-    lua_insert(L, -1 - nargs);
-    base = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, gl_lua_traceback);
-    lua_insert(L, base);
-
-    prev = gl_lua_current;
-    gl_lua_current = r;
-
-    if (r != NULL) {
-        saved_phase = r->phase;
-        r->phase = phase;
-    } else {
-        saved_phase = gl_lua_phase;
-        gl_lua_phase = phase;
-    }
-
-    rc = lua_pcall(L, nargs, 0, base);
-
-    if (rc != 0 && lua_touserdata(L, -1) == &gl_lua_exit_key) {
-        /* ngx.exit() in a filter or log handler: it just ends there */
-        lua_pop(L, 1);
-        rc = 0;
-    }
-
-    if (r != NULL) {
-        r->phase = saved_phase;
-    } else {
-        gl_lua_phase = saved_phase;
-    }
-
-    gl_lua_current = prev;
-
-    if (rc != 0) {
-        gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
-                     gl_conf_phase_directive(phase), lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-
-    lua_remove(L, base);
-
-    return rc == 0 ? GL_OK : GL_ERROR;
-}
 
 
 /* -t: every handler must at least compile */
@@ -897,505 +830,77 @@ gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size)
 }
 
 
-int
-gl_lua_run_init(gl_worker_t *w, int phase)
+
+
+static void
+gl_vm_task_nop(gl_task_t *t)
 {
+    (void) t;
+}
+
+
+static void
+gl_vm_task_done(gl_task_t *t, int rc)
+{
+    (void) t;
+    (void) rc;
+}
+
+
+static int
+gl_lua_traceback(lua_State *L)
+{
+    const char  *msg;
+
+    msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+
+    return 1;
+}
+
+
+/* init_by_lua / init_worker_by_lua in the vm's current state, with the
+   real globals, which every request then reads through */
+int
+gl_lua_run_init(gl_vm_t *vm, int phase)
+{
+    int                rc;
+    lua_State         *L;
+    gl_task_t          t;
+    gl_sync_t          save;
     gl_lua_handler_t  *h;
 
-    h = &w->conf->handlers[phase];
+    h = &vm->conf->handlers[phase];
 
     if (h->file == NULL && h->code == NULL) {
         return GL_OK;
     }
 
-    return gl_lua_call_sync(w, NULL, phase, h, 0);
-}
+    L = vm->gen->L;
 
+    lua_pushcfunction(L, gl_lua_traceback);
 
-int
-gl_lua_has_handler(gl_request_t *r, int phase)
-{
-    gl_lua_handler_t  *h;
-
-    h = &r->conf->handlers[phase];
-
-    return h->file != NULL || h->code != NULL;
-}
-
-
-void
-gl_lua_run_header_filter(gl_request_t *r)
-{
-    if (gl_lua_call_sync(r->worker, r, GL_PHASE_HEADER_FILTER,
-                         &r->conf->handlers[GL_PHASE_HEADER_FILTER],
-                         0)
-        != GL_OK)
-    {
-        r->status = 500;
-    }
-}
-
-
-void
-gl_lua_run_log(gl_request_t *r)
-{
-    if (gl_lua_has_handler(r, GL_PHASE_LOG)) {
-        gl_lua_call_sync(r->worker, r, GL_PHASE_LOG,
-                         &r->conf->handlers[GL_PHASE_LOG], 0);
-    }
-}
-
-
-/*
- * body_filter_by_lua: the chunk goes in ngx.arg[1] and the eof flag in
- * ngx.arg[2]; what the filter leaves there goes out.
- */
-int
-gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
-    int eof)
-{
-    int          rc;
-    size_t       n;
-    lua_State   *L;
-    const char  *out;
-
-    if (!gl_lua_has_handler(r, GL_PHASE_BODY_FILTER)) {
-        return len ? gl_request_output_raw(r, data, len) : GL_OK;
+    if (gl_lua_push_code(L, vm->conf, h, NULL) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to load %s*: %s",
+                     gl_conf_phase_directive(phase), lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return GL_ERROR;
     }
 
-    if (r->body_filter_eof || r->in_filter) {
-        /* the filter ended the body already: the rest is dropped */
-        return r->in_filter && !eof ? gl_request_output_raw(r, data, len)
-                                    : GL_OK;
-    }
+    gl_task_init(&t, &vm->sched, L, &gl_vm_init_ops, phase);
+    gl_task_enter_sync(&t, &save);
 
-    L = gl_lua_state(r->worker, r);
+    rc = lua_pcall(L, 0, 0, -2);
 
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, (const char *) (data ? data : (const u_char *) ""),
-                    len);
-    lua_rawseti(L, -2, 1);
-    lua_pushboolean(L, eof);
-    lua_rawseti(L, -2, 2);
+    gl_task_leave_sync(&save);
 
-    lua_pushlightuserdata(L, &gl_lua_ngx_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "arg");
-    lua_pop(L, 1);
-
-    r->in_filter = 1;
-    rc = gl_lua_call_sync(r->worker, r, GL_PHASE_BODY_FILTER,
-                          &r->conf->handlers[GL_PHASE_BODY_FILTER],
-                          0);
-    r->in_filter = 0;
-
-    if (eof) {
-        r->body_filter_done = 1;
-    }
-
-    if (rc == GL_OK) {
-        lua_rawgeti(L, -1, 1);
-
-        if (lua_istable(L, -1)) {
-            /* a table of strings: their concatenation */
-            int  i, len = (int) lua_objlen(L, -1);
-
-            for (i = 1; i <= len && rc == GL_OK; i++) {
-                lua_rawgeti(L, -1, i);
-                out = lua_tolstring(L, -1, &n);
-                if (out != NULL && n) {
-                    rc = gl_request_output_raw(r, (const u_char *) out, n);
-                }
-                lua_pop(L, 1);
-            }
-
-        } else {
-            out = lua_tolstring(L, -1, &n);
-
-            if (out != NULL && n) {
-                rc = gl_request_output_raw(r, (const u_char *) out, n);
-            }
-        }
-
-        lua_pop(L, 1);
-        lua_rawgeti(L, -1, 2);
-
-        if (lua_toboolean(L, -1) && !eof) {
-            r->body_filter_eof = 1;
-        }
-
+    if (rc != 0) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
+                     gl_conf_phase_directive(phase), lua_tostring(L, -1));
         lua_pop(L, 1);
     }
 
     lua_pop(L, 1);
 
-    return rc;
-}
-
-
-/*
- * Runs a rewrite, access or content handler (h), or a content script
- * (path), in a new coroutine of the request.
- */
-void
-gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path)
-{
-    lua_State    *L, *co;
-    gl_worker_t  *w;
-
-    w = r->worker;
-    L = gl_lua_state(w, r);
-
-    if (gl_lua_push_handler(w, r, h, path) != GL_OK) {
-        gl_request_fail(r, 500);
-        return;
-    }
-
-    if (r->co_ref != -1) {
-        /* the coroutine of the previous phase */
-        luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
-    }
-
-    co = lua_newthread(L);
-    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    r->co = co;
-    gl_lua_co_start(r, co);
-
-    lua_xmove(L, co, 1);
-
-    gl_lua_resume(r, 0);
-}
-
-
-void
-gl_lua_timer_resume(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    gl_conn_t     *c;
-    gl_request_t  *r;
-
-    (void) loop;
-    (void) revents;
-
-    r = t->data;
-    c = r->conn;
-
-    if (c == NULL) {
-        /* after ngx.eof() */
-        gl_lua_resume(r, 0);
-        return;
-    }
-
-    gl_conn_hold(c);
-    gl_lua_resume(r, 0);
-    gl_conn_write(c);
-    gl_conn_release(c);
-}
-
-
-static void
-gl_lua_exit(gl_request_t *r)
-{
-    int  status;
-
-    status = r->exit_status;
-
-    if (status == -1 && r->header_sent && r->conn != NULL) {
-        /*
-         * ngx.ERROR after output: nginx drops the client connection.  We
-         * drop the FastCGI connection, so that nginx sees the answer cut
-         * short and does the same (nginx never multiplexes requests on a
-         * connection, so no other request is hit); closing it cancels
-         * this request.
-         */
-        gl_log_error(GL_LOG_INFO, 0, "ngx.exit(ngx.ERROR) after output: "
-                     "closing the connection");
-        r->conn->error = 1;
-        return;
-    }
-
-    if (status == -1 || status == -2) {
-        /* ngx.ERROR, ngx.AGAIN */
-        status = 500;
-    }
-
-    if (status == 0 && (r->phase == GL_PHASE_REWRITE
-                        || r->phase == GL_PHASE_ACCESS))
-    {
-        /* ngx.exit(ngx.OK) in rewrite or access: on to the next phase */
-        gl_request_phase_done(r);
-        return;
-    }
-
-    if (status >= 200 && !r->header_sent) {
-        if (status >= 300 && status != 304) {
-            gl_request_error_page(r, status);
-        } else {
-            r->status = status;
-        }
-    }
-
-    gl_request_finalize(r);
-}
-
-
-void
-gl_lua_resume(gl_request_t *r, int nargs)
-{
-    int            rc;
-    lua_State     *co;
-    gl_uco_t      *u;
-    gl_conn_t     *c;
-    const char    *msg;
-    gl_request_t  *prev;
-
-    for ( ;; ) {
-        u = r->co_cur;
-        co = u->co;
-        r->co_op = GL_CO_NONE;
-        r->wait = GL_WAIT_NONE;
-
-        prev = gl_lua_current;
-        gl_lua_current = r;
-        rc = lua_resume(co, nargs);
-        gl_lua_current = prev;
-        nargs = 0;
-
-        if (rc == 0 && u != &r->co_entry) {
-            /* a coroutine of the script ended: back to its parent */
-            u->status = GL_UCO_DEAD;
-            nargs = gl_lua_co_back(r, u);
-            continue;
-        }
-
-        if (rc == 0) {
-            if (gl_lua_luafcgid(r) == GL_OK) {
-                /* the script defined main(env, r): it runs now */
-                nargs = 2;
-                continue;
-            }
-
-            gl_request_phase_done(r);
-            return;
-        }
-
-        if (rc != LUA_YIELD) {
-            nargs = gl_lua_co_fail(r, u);
-            if (nargs >= 0) {
-                /* coroutine.resume returns false and the error */
-                continue;
-            }
-
-            /* the request's coroutine died (of u's error, maybe) */
-            co = r->co_cur->co;
-            msg = lua_tostring(co, -1);
-            luaL_traceback(r->gen->L, u->co, msg ? msg : "(error object is "
-                           "not a string)", 0);
-            gl_log_error(GL_LOG_ERR, 0, "lua entry thread aborted: runtime "
-                         "error: %s", lua_tostring(r->gen->L, -1));
-            lua_pop(r->gen->L, 1);
-
-            gl_request_fail(r, 500);
-            return;
-        }
-
-        /* yielded */
-
-        if (r->co_op == GL_CO_RESUME) {
-            /* coroutine.resume(): its arguments go to the coroutine */
-            nargs = lua_gettop(co);
-            lua_xmove(co, r->co_cur->co, nargs);
-            continue;
-        }
-
-        if (u != &r->co_entry
-            && (r->co_op == GL_CO_YIELD || r->co_op == GL_CO_NONE))
-        {
-            /* coroutine.yield() in a coroutine of the script */
-            u->status = GL_UCO_SUSPENDED;
-            nargs = gl_lua_co_back(r, u);
-            continue;
-        }
-
-        if (r->co_op == GL_CO_EXIT) {
-            gl_lua_exit(r);
-            return;
-        }
-
-        /* what was produced so far goes out while the script waits */
-        c = r->conn;
-
-        if (c != NULL) {
-            gl_request_flush(r);
-            gl_conn_write(c);
-        }
-
-        if (r->co_op == GL_CO_NONE || r->co_op == GL_CO_YIELD) {
-            /* coroutine.yield() in the request's own coroutine: go on at
-               the next loop turn */
-            lua_settop(co, 0);
-            r->wait = GL_WAIT_YIELD;
-            ev_timer_init(&r->timer, gl_lua_timer_resume, 0, 0);
-            r->timer.data = r;
-            ev_timer_start(r->worker->loop, &r->timer);
-            return;
-        }
-
-        if (r->wait != GL_WAIT_DRAIN && r->wait != GL_WAIT_FLUSH) {
-            return;
-        }
-
-        if (c == NULL || c->error) {
-            /* the connection is gone: it cancels the request */
-            return;
-        }
-
-        if (!gl_lua_drain_done(r)) {
-            r->next_waiter = c->drain_waiters;
-            c->drain_waiters = r;
-            return;
-        }
-
-        r->wait = GL_WAIT_NONE;
-        lua_pushinteger(co, 1);
-        nargs = 1;
-    }
-}
-
-
-/*
- * ngx.print waiting for the queue to fall under GL_OUT_LOW, or
- * ngx.flush(true) waiting for it to empty: 1 when the wait is over.
- */
-static int
-gl_lua_drain_done(gl_request_t *r)
-{
-    gl_conn_t  *c;
-
-    c = r->conn;
-
-    if (r->wait == GL_WAIT_FLUSH) {
-        return c->out == NULL;
-    }
-
-    while (!c->error && c->out_bytes < GL_OUT_LOW) {
-        if (gl_lua_write_pending(r) == GL_OK) {
-            return 1;
-        }
-        gl_request_flush(r);
-        gl_conn_write(c);
-    }
-
-    return 0;
-}
-
-
-void
-gl_lua_drained(gl_request_t *r)
-{
-    if (!gl_lua_drain_done(r)) {
-        if (!r->conn->error) {
-            gl_request_flush(r);
-            r->next_waiter = r->conn->drain_waiters;
-            r->conn->drain_waiters = r;
-        }
-        return;
-    }
-
-    r->wait = GL_WAIT_NONE;
-    lua_pushinteger(r->co_cur->co, 1);
-    gl_lua_resume(r, 1);
-}
-
-
-int
-gl_lua_write_pending(gl_request_t *r)
-{
-    size_t  n;
-
-    while (r->pending_len) {
-        n = gl_min(r->pending_len, 16384);
-
-        if (gl_request_output(r, r->pending, n) != GL_OK) {
-            r->pending_len = 0;
-            break;
-        }
-
-        r->pending += n;
-        r->pending_len -= n;
-
-        if (r->pending_len && r->conn->out_bytes > GL_OUT_HIGH) {
-            return GL_AGAIN;
-        }
-    }
-
-    if (r->pending_ref != -1) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->pending_ref);
-        r->pending_ref = -1;
-    }
-
-    return GL_OK;
-}
-
-
-int
-gl_lua_yield_exit(lua_State *L, gl_request_t *r)
-{
-    if (r->phase == GL_PHASE_HEADER_FILTER || r->phase == GL_PHASE_BODY_FILTER
-        || r->phase == GL_PHASE_LOG)
-    {
-        /* no coroutine to yield: unwind to gl_lua_call_sync */
-        r->filter_exit = 1;
-        lua_pushlightuserdata(L, &gl_lua_exit_key);
-        return lua_error(L);
-    }
-
-    r->co_op = GL_CO_EXIT;
-
-    return lua_yield(L, 0);
-}
-
-
-void
-gl_lua_release(gl_request_t *r)
-{
-    if (ev_is_active(&r->timer)) {
-        ev_timer_stop(r->worker->loop, &r->timer);
-    }
-
-    if (r->gen == NULL) {
-        /* no Lua ran for it */
-        return;
-    }
-
-    if (r->pending_ref != -1) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->pending_ref);
-        r->pending_ref = -1;
-    }
-
-    if (r->ctx_ref != -1) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->ctx_ref);
-        r->ctx_ref = -1;
-    }
-
-    if (r->var_ref != -1) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->var_ref);
-        r->var_ref = -1;
-    }
-
-    if (r->env_ref != -1) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->env_ref);
-        r->env_ref = -1;
-    }
-
-    gl_lua_luafcgid_release(r);
-
-    if (r->co_ref != -1) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->co_ref);
-        r->co_ref = -1;
-        r->co = NULL;
-    }
-
-    gl_lua_gen_release(r->worker, r->gen);
-    r->gen = NULL;
+    return rc == 0 ? GL_OK : GL_ERROR;
 }

@@ -1,20 +1,23 @@
 /*
- * The Lua side of a worker: its state, the code cache, and the coroutine of
- * each request with the resume loop that drives it.
+ * The Lua side of a worker (gl_vm_t): its generations of lua_State, the
+ * code cache, the scheduler its coroutines run on, and what every API
+ * module shares (the context checks, the ngx table).
  */
 #ifndef GL_LUA_H
 #define GL_LUA_H
 
 #include "gl_core.h"
 #include "gl_conf.h"
+#include "gl_co.h"
 
 #include <ev.h>
+#include <stdatomic.h>
 #include <lua.h>
 #include <lauxlib.h>
 
 /*
  * A generation of a worker's Lua state.  The worker holds a reference to
- * its current one, each request one to the generation it started on; the
+ * its current one, each task one to the generation it started on; the
  * state is closed when the last reference goes.
  */
 typedef struct gl_lua_gen_s  gl_lua_gen_t;
@@ -25,85 +28,66 @@ struct gl_lua_gen_s {
     unsigned       id;
 };
 
-/* the request's state (its generation, taken on first use) */
-lua_State *gl_lua_state(gl_worker_t *w, gl_request_t *r);
-void gl_lua_gen_release(gl_worker_t *w, gl_lua_gen_t *g);
+struct gl_vm_s {
+    int                 id;             /* the worker's number */
+    struct ev_loop     *loop;
+    gl_conf_t          *conf;           /* the current one */
+    char               *docroot;        /* realpath of document_root */
+    gl_sched_t          sched;
+    gl_lua_gen_t       *gen;            /* the current generation */
+    unsigned            gen_seq;
+    unsigned            exiting:1;      /* the worker stops */
 
-/* a new generation for new requests (code reload); GL_ERROR: logged, the
-   old one stays */
-int gl_lua_reload(gl_worker_t *w);
+    /* read by other threads (the status page, later) */
+    atomic_uint         stat_reloads;
+    atomic_uint         stat_failed_reloads;
+    atomic_uint         stat_gen;
+};
 
-/* creates the worker's state; GL_ERROR with a log line on failure */
-int gl_lua_init(gl_worker_t *w);
-void gl_lua_close(gl_worker_t *w);
+/* the vm of this thread: a worker's, or the one being set up */
+extern _Thread_local gl_vm_t  *gl_vm_self;
 
-/* runs a rewrite/access/content handler, or the script at path, in a
-   new coroutine of the request */
-void gl_lua_run(gl_request_t *r, gl_lua_handler_t *h, const char *path);
+/*
+ * Sets up a worker's Lua side: the first generation (init_by_lua and
+ * init_worker_by_lua run in it) and the modules' init_worker.  Runs in
+ * the worker's thread, or for it before the thread starts.  GL_ERROR: logged.
+ */
+int gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf);
+void gl_vm_close(gl_vm_t *vm);
+
+/* a new generation for new tasks, with conf if not NULL (SIGHUP);
+   GL_ERROR: logged, the old one (and its config) stays */
+int gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf);
+
+/* the current generation, with a reference taken for a task */
+gl_lua_gen_t *gl_lua_gen_take(gl_vm_t *vm);
+void gl_lua_gen_release(gl_lua_gen_t *g);
+
+/* the state of vm's current generation */
+#define gl_vm_state(vm)   ((vm)->gen->L)
+
+/*
+ * Pushes a fresh closure of a handler (h) or a script file (path), from
+ * the code cache or freshly compiled; or pushes the error message and
+ * returns GL_ERROR.
+ */
+int gl_lua_push_code(lua_State *L, gl_conf_t *conf, gl_lua_handler_t *h,
+    const char *path);
+
+/* pushes a new table of globals for a request: reads fall through to _G */
+void gl_lua_new_env(lua_State *L);
+
+/* init_by_lua / init_worker_by_lua (phase) in vm's current state */
+int gl_lua_run_init(gl_vm_t *vm, int phase);
+
+/* lua_code_cache off: modules loaded from files are required anew */
+void gl_lua_forget_modules(lua_State *L);
 
 /* golapis -t: compiles every Lua handler of conf; GL_ERROR with err */
 int gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size);
 
-/* init_by_lua / init_worker_by_lua in the worker's state */
-int gl_lua_run_init(gl_worker_t *w, int phase);
-
-int gl_lua_has_handler(gl_request_t *r, int phase);
-void gl_lua_run_header_filter(gl_request_t *r);
-int gl_lua_run_body_filter(gl_request_t *r, const u_char *data, size_t len,
-    int eof);
-void gl_lua_run_log(gl_request_t *r);
-
-/* the phase now: the request's, or init/init_worker outside requests;
-   -1 if none */
-int gl_lua_get_phase(gl_request_t *r);
-
-/* the request running now, or NULL (never raises) */
-gl_request_t *gl_lua_current_request(void);
-
-/* the same, exported for Lua modules through FFI (see resty.core.base) */
-void *gl_ffi_get_request(void);
-
-/*
- * luafcgid scripts: after the chunk ran, if it defined the handler (a
- * global main(env, r)), pushes it with its two arguments on the
- * request's coroutine and returns GL_OK; else GL_DECLINED.
- */
-int gl_lua_luafcgid(gl_request_t *r);
-void gl_lua_luafcgid_release(gl_request_t *r);
-
-/*
- * Resumes the request's coroutine; nargs values on its stack are what the
- * call it waits in returns.  The request may be freed when this returns.
- */
-void gl_lua_resume(gl_request_t *r, int nargs);
-
-/* a timer callback that resumes the request in t->data with no values */
-void gl_lua_timer_resume(struct ev_loop *loop, ev_timer *t, int revents);
-
-/* ngx.print waited for the output queue: finish it and go on */
-void gl_lua_drained(gl_request_t *r);
-
-/* stops what the coroutine waits for and lets it go */
-void gl_lua_release(gl_request_t *r);
-
-/* the request whose coroutine runs now; raises a Lua error if none */
-gl_request_t *gl_lua_request(lua_State *L);
-
-/* registers ngx.say, ngx.print, ngx.header, ... into the table on top */
-void gl_lua_inject_output_api(lua_State *L);
-void gl_lua_inject_sleep_api(lua_State *L);
-void gl_lua_inject_re_api(lua_State *L);
-void gl_lua_inject_string_api(lua_State *L);
-void gl_lua_inject_time_api(lua_State *L);
-void gl_lua_inject_log_api(lua_State *L);
-void gl_lua_inject_misc_api(lua_State *L);
-void gl_lua_inject_shdict_api(lua_State *L);
-void gl_lua_inject_coroutine_api(lua_State *L);
-
-/* gl_lua_coroutine.c: the request's coroutines, for the resume loop */
-void gl_lua_co_start(gl_request_t *r, lua_State *co);
-int gl_lua_co_back(gl_request_t *r, gl_uco_t *u);
-int gl_lua_co_fail(gl_request_t *r, gl_uco_t *u);
+/* pushes the ngx table of L */
+void gl_lua_push_ngx(lua_State *L);
 
 /* the phases an API function may run in */
 #define GL_CTX_INIT           (1 << GL_PHASE_INIT)
@@ -114,35 +98,23 @@ int gl_lua_co_fail(gl_request_t *r, gl_uco_t *u);
 #define GL_CTX_HEADER_FILTER  (1 << GL_PHASE_HEADER_FILTER)
 #define GL_CTX_BODY_FILTER    (1 << GL_PHASE_BODY_FILTER)
 #define GL_CTX_LOG            (1 << GL_PHASE_LOG)
+#define GL_CTX_TIMER          (1 << GL_PHASE_TIMER)
 
-/* raises "API disabled in the context of ..." outside the phases */
-void gl_lua_check_context(lua_State *L, gl_request_t *r, unsigned mask);
+/* where a coroutine may wait */
+#define GL_CTX_YIELDABLE      (GL_CTX_REWRITE | GL_CTX_ACCESS                 \
+                               | GL_CTX_CONTENT | GL_CTX_TIMER)
+
+/* "content_by_lua*", "ngx.timer": as lua-nginx-module names contexts */
+const char *gl_lua_context_name(int context);
 
 /*
- * A header value (string, number or boolean at idx) with its control
- * characters %-escaped, as lua-nginx-module sends them, so that a value
- * cannot add header lines; pushes it.  NULL (nothing pushed) for another
- * type.
+ * The task whose Lua code calls us, its context checked against mask:
+ * raises "no request found" outside any task (init_by_lua) and "API
+ * disabled in the context of ..." in a context mask leaves out.
  */
-const char *gl_lua_escape_header(lua_State *L, int idx, size_t *len);
+gl_task_t *gl_lua_check_context(lua_State *L, unsigned mask);
 
-/* get_headers' tables: name on top, table at -2; pops the name */
-void gl_lua_add_header_value(lua_State *L, const char *value, size_t len);
-
-/* ngx.ctx of the request */
-void gl_lua_push_ctx(lua_State *L, gl_request_t *r);
-void gl_lua_set_ctx(lua_State *L, gl_request_t *r, int idx);
-
-/* the query string (set_uri_args and ngx.var.args writes included) */
-const char *gl_lua_req_args(gl_request_t *r, size_t *len);
-
-void gl_lua_inject_var_api(lua_State *L);
-void gl_lua_inject_req_api(lua_State *L);
-
-/* yield helpers for API functions */
-int gl_lua_yield_exit(lua_State *L, gl_request_t *r);
-
-/* writes the rest of a pending ngx.print; GL_AGAIN if it must wait again */
-int gl_lua_write_pending(gl_request_t *r);
+/* the phase now: the task's; -1 in init_by_lua's */
+int gl_lua_get_phase(void);
 
 #endif /* GL_LUA_H */

@@ -12,6 +12,7 @@
 #include "gl_log.h"
 #include "gl_shdict.h"
 #include "gl_lua.h"
+#include "gl_modules.h"
 #include "gl_worker.h"
 
 #include <ev.h>
@@ -201,6 +202,18 @@ gl_setup_dicts(gl_conf_t *conf)
 }
 
 
+/* the housekeeping thread saw changed code: every worker reloads */
+static void
+gl_reload_workers(void)
+{
+    int  i;
+
+    for (i = 0; i < gl_nworkers; i++) {
+        gl_worker_post_reload(&gl_workers[i]);
+    }
+}
+
+
 /* the configs replaced by SIGHUP: requests may still read them */
 static gl_conf_t  *gl_old_confs[64];
 static int         gl_nold_confs;
@@ -225,7 +238,7 @@ gl_reload_conf(void)
     gl_log_error(GL_LOG_NOTICE, 0, "SIGHUP received, reloading \"%s\"",
                  gl_conf->file);
 
-    conf = gl_conf_load(gl_conf->file, err, sizeof(err));
+    conf = gl_conf_load(gl_conf->file, gl_modules, err, sizeof(err));
 
     if (conf == NULL || gl_lua_check_conf(conf, err, sizeof(err)) != GL_OK) {
         gl_log_error(GL_LOG_ERR, 0, "reload failed, the old configuration "
@@ -279,10 +292,8 @@ gl_reload_conf(void)
     gl_house_set_conf(conf);
 
     for (i = 0; i < gl_nworkers; i++) {
-        atomic_store(&gl_workers[i].new_conf, conf);
+        gl_worker_post_conf(&gl_workers[i], conf);
     }
-
-    gl_house_reload_workers();
 }
 
 
@@ -406,7 +417,7 @@ gl_run(void)
         gl_nworkers++;
     }
 
-    if (gl_house_start(gl_conf, gl_workers, n) != GL_OK) {
+    if (gl_house_start(gl_conf, gl_reload_workers) != GL_OK) {
         gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
         gl_remove_pid();
         _exit(1);
@@ -501,7 +512,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    gl_conf = gl_conf_load(file, err, sizeof(err));
+    gl_conf = gl_conf_load(file, gl_modules, err, sizeof(err));
 
     if (gl_conf == NULL) {
         fprintf(stderr, "golapis: %s\n", err);

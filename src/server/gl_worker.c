@@ -7,16 +7,40 @@
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_conn.h"
+#include "gl_http.h"
 #include "gl_log.h"
 #include "gl_lua.h"
-#include "gl_request.h"
 #include "gl_worker.h"
 
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
 
-_Thread_local gl_worker_t  *gl_worker_self;
+
+/* a stopping worker ends its loop when nothing of it is left */
+static void
+gl_worker_check_exit(gl_worker_t *w)
+{
+    if (w->exiting && w->srv.nconns == 0 && w->srv.ndetached == 0
+        && w->vm.sched.ntasks == 0)
+    {
+        ev_break(w->loop, EVBREAK_ALL);
+    }
+}
+
+
+static void
+gl_worker_srv_idle(gl_srv_t *s)
+{
+    gl_worker_check_exit(s->data);
+}
+
+
+static void
+gl_worker_sched_idle(gl_sched_t *s)
+{
+    gl_worker_check_exit(s->data);
+}
 
 
 static void
@@ -25,7 +49,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
     int           *fds;
     size_t         i, n;
     unsigned       reload;
-    gl_conf_t     *conf, *old;
+    gl_conf_t     *conf;
     gl_worker_t   *w;
 
     (void) loop;
@@ -42,71 +66,33 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
     pthread_mutex_unlock(&w->lock);
 
     for (i = 0; i < n; i++) {
-        gl_conn_init(w, fds[i]);
+        gl_conn_init(&w->srv, fds[i]);
     }
 
     free(fds);
 
-    old = w->conf;
     conf = atomic_exchange(&w->new_conf, NULL);
-    if (conf != NULL) {
-        /* SIGHUP: the new config, with a new generation for it */
-        w->conf = conf;
-    }
-
     reload = atomic_load(&w->reload_req);
 
-    if (reload != w->reload_done && !w->exiting) {
+    if ((reload != w->reload_done || conf != NULL) && !w->exiting) {
         w->reload_done = reload;
 
-        if (gl_lua_reload(w) != GL_OK) {
-            /* the new config's Lua does not start: keep both old */
-            w->conf = old;
+        /* SIGHUP: the new config, with a new generation for it; if its
+           Lua does not start, both old ones stay */
+        if (gl_vm_reload(&w->vm, conf) == GL_OK && conf != NULL) {
+            w->conf = conf;
+            w->srv.conf = conf;
         }
     }
 
     if (atomic_load(&w->quit) && !w->exiting) {
         w->exiting = 1;
+        w->vm.exiting = 1;
         gl_log_error(GL_LOG_INFO, 0, "worker %d: finishing %d connections",
-                     w->id, w->nconns);
-        gl_conn_close_idle(w);
-        gl_worker_conn_closed(w);
+                     w->id, w->srv.nconns);
+        gl_srv_close_idle(&w->srv);
+        gl_worker_check_exit(w);
     }
-}
-
-
-void
-gl_worker_conn_closed(gl_worker_t *w)
-{
-    if (w->exiting && w->nconns == 0 && w->ndetached == 0) {
-        ev_break(w->loop, EVBREAK_ALL);
-    }
-}
-
-
-void
-gl_worker_detached_add(gl_worker_t *w, gl_request_t *r)
-{
-    r->next = w->detached;
-    w->detached = r;
-    w->ndetached++;
-}
-
-
-void
-gl_worker_detached_done(gl_worker_t *w, gl_request_t *r)
-{
-    gl_request_t  **pr;
-
-    for (pr = &w->detached; *pr; pr = &(*pr)->next) {
-        if (*pr == r) {
-            *pr = r->next;
-            w->ndetached--;
-            break;
-        }
-    }
-
-    gl_worker_conn_closed(w);
 }
 
 
@@ -116,42 +102,22 @@ gl_worker_thread(void *arg)
     gl_worker_t  *w;
 
     w = arg;
-    gl_worker_self = w;
+    gl_vm_self = &w->vm;
     gl_log_set_worker(w->id);
 
     ev_run(w->loop, 0);
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d exiting: %llu connections, "
                  "%llu requests, %u reloads, %u failed reloads", w->id,
-                 (unsigned long long) w->stat_conns,
-                 (unsigned long long) w->stat_reqs,
-                 atomic_load(&w->stat_reloads),
-                 atomic_load(&w->stat_failed_reloads));
+                 (unsigned long long) w->srv.stat_conns,
+                 (unsigned long long) w->srv.stat_reqs,
+                 atomic_load(&w->vm.stat_reloads),
+                 atomic_load(&w->vm.stat_failed_reloads));
 
     ev_async_stop(w->loop, &w->notify);
 
-    while (w->detached) {
-        gl_request_t  *r = w->detached;
-
-        w->detached = r->next;
-        gl_request_cancel(r);
-    }
-
-    gl_lua_close(w);
-
-    while (w->conn_cache) {
-        gl_conn_t  *c = w->conn_cache;
-
-        w->conn_cache = c->next;
-        free(c);
-    }
-
-    while (w->chain_cache) {
-        gl_chain_t  *cl = w->chain_cache;
-
-        w->chain_cache = cl->next;
-        free(cl);
-    }
+    gl_srv_free(&w->srv);
+    gl_vm_close(&w->vm);
 
     atomic_store(&w->done, 1);
 
@@ -167,24 +133,10 @@ int
 gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
 {
     int       err;
-    char      buf[PATH_MAX];
     sigset_t  set, old;
 
     w->id = id;
     w->conf = conf;
-
-    if (conf->document_root != NULL) {
-        if (realpath(conf->document_root, buf) == NULL) {
-            gl_log_error(GL_LOG_EMERG, errno, "realpath(\"%s\") failed",
-                         conf->document_root);
-            return GL_ERROR;
-        }
-
-        w->docroot = strdup(buf);
-        if (w->docroot == NULL) {
-            return GL_ERROR;
-        }
-    }
 
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (w->loop == NULL) {
@@ -200,9 +152,16 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
     w->notify.data = w;
     ev_async_start(w->loop, &w->notify);
 
-    if (gl_lua_init(w) != GL_OK) {
+    gl_srv_init(&w->srv, w->loop, conf, &gl_http_handler);
+    w->srv.on_idle = gl_worker_srv_idle;
+    w->srv.data = w;
+
+    if (gl_vm_init(&w->vm, id, w->loop, conf) != GL_OK) {
         return GL_ERROR;
     }
+
+    w->vm.sched.on_idle = gl_worker_sched_idle;
+    w->vm.sched.data = w;
 
     /* signals go to the main thread only */
     sigfillset(&set);
@@ -258,6 +217,22 @@ gl_worker_post_quit(gl_worker_t *w)
 
 
 void
+gl_worker_post_reload(gl_worker_t *w)
+{
+    atomic_fetch_add(&w->reload_req, 1);
+    ev_async_send(w->loop, &w->notify);
+}
+
+
+void
+gl_worker_post_conf(gl_worker_t *w, gl_conf_t *conf)
+{
+    atomic_store(&w->new_conf, conf);
+    ev_async_send(w->loop, &w->notify);
+}
+
+
+void
 gl_worker_free(gl_worker_t *w)
 {
     size_t  i;
@@ -267,7 +242,6 @@ gl_worker_free(gl_worker_t *w)
     }
 
     free(w->pending);
-    free(w->docroot);
 
     if (w->loop) {
         ev_loop_destroy(w->loop);

@@ -327,7 +327,7 @@ test_lua(void)
 
     luaL_openlibs(L);
     lua_newtable(L);
-    gl_lua_inject_string_api(L);
+    gl_lua_string_module.inject(L);
     lua_setglobal(L, "ngx");
 
     /* a canonical dump of a decode_args result */

@@ -1,0 +1,1096 @@
+/*
+ * A request's Lua side (see gl_http.h): the phases, each run as a new
+ * entry coroutine of the request's task; the filters and the log handler,
+ * which cannot wait and run as plain calls; the waits the FastCGI side
+ * ends (the body, the output queue); and the end of the request.
+ *
+ * Lifetime: the FastCGI side allocates a gl_http_t with each request and
+ * frees it.  The request ends here (gl_http_finish: the log handler, the
+ * rest of the response, the Lua references let go); if its coroutines
+ * run at that moment, the block is freed when they stop (leave), not
+ * under them.
+ */
+#include "gl_core.h"
+#include "gl_conf.h"
+#include "gl_conn.h"
+#include "gl_http.h"
+#include "gl_log.h"
+#include "gl_lua.h"
+#include "gl_module.h"
+#include "gl_request.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static void gl_http_start(gl_request_t *r);
+static void gl_http_stdin(gl_request_t *r);
+static void gl_http_drained(gl_request_t *r);
+static void gl_http_cancel(gl_request_t *r);
+static int gl_http_header(gl_request_t *r);
+static int gl_http_output(gl_request_t *r, const u_char *data, size_t len,
+    int last);
+
+static void gl_http_enter(gl_task_t *t);
+static void gl_http_leave(gl_task_t *t);
+static void gl_http_done(gl_task_t *t, int rc);
+
+static void gl_http_phase_done(gl_http_t *h);
+static void gl_http_fail(gl_http_t *h, int status);
+static void gl_http_finish(gl_http_t *h);
+static void gl_http_release(gl_http_t *h);
+
+const gl_request_handler_t  gl_http_handler = {
+    sizeof(gl_http_t),
+    gl_http_start,
+    gl_http_stdin,
+    gl_http_drained,
+    gl_http_cancel,
+    gl_http_header,
+    gl_http_output
+};
+
+static const gl_task_ops_t  gl_http_task_ops = {
+    gl_http_enter,
+    gl_http_leave,
+    gl_http_done
+};
+
+/* the error object of ngx.exit() in a handler that cannot yield */
+static char  gl_http_exit_key;
+
+#define gl_http_of_task(t)                                                   \
+    ((gl_http_t *) ((u_char *) (t) - offsetof(gl_http_t, task)))
+
+
+gl_http_t *
+gl_http_current(void)
+{
+    gl_task_t  *t;
+
+    t = gl_task_current();
+
+    if (t == NULL || t->ops != &gl_http_task_ops) {
+        return NULL;
+    }
+
+    return gl_http_of_task(t);
+}
+
+
+/*
+ * For Lua modules through LuaJIT's FFI (resty.core.base's get_request):
+ * the request running now, as an opaque pointer, or NULL.
+ */
+void *gl_ffi_get_request(void);
+
+void *
+gl_ffi_get_request(void)
+{
+    return gl_http_current();
+}
+
+
+gl_http_t *
+gl_http_get(lua_State *L, unsigned mask)
+{
+    gl_http_t  *h;
+
+    (void) gl_lua_check_context(L, mask);
+
+    h = gl_http_current();
+
+    if (h == NULL) {
+        luaL_error(L, "API disabled in the current context");
+    }
+
+    return h;
+}
+
+
+int
+gl_http_has_handler(gl_http_t *h, int phase)
+{
+    gl_lua_handler_t  *hd;
+
+    hd = &h->r.conf->handlers[phase];
+
+    return hd->file != NULL || hd->code != NULL;
+}
+
+
+/* the handler's hooks */
+
+static void
+gl_http_start(gl_request_t *r)
+{
+    lua_State  *L;
+    gl_http_t  *h;
+
+    h = (gl_http_t *) r;
+    h->vm = gl_vm_self;
+    h->ctx_ref = LUA_NOREF;
+    h->var_ref = LUA_NOREF;
+    h->env_ref = LUA_NOREF;
+    h->lf_ref = LUA_NOREF;
+    gl_queue_init(&h->body_waiters);
+    gl_queue_init(&h->drain_waiters);
+
+    h->gen = gl_lua_gen_take(h->vm);
+    L = h->gen->L;
+
+    if (!r->conf->code_cache) {
+        gl_lua_forget_modules(L);
+    }
+
+    gl_task_init(&h->task, &h->vm->sched, L, &gl_http_task_ops,
+                 GL_PHASE_INIT_WORKER);
+
+    if (r->body_too_large) {
+        gl_http_fail(h, 413);
+        return;
+    }
+
+    gl_http_phase_done(h);
+}
+
+
+static void
+gl_http_stdin(gl_request_t *r)
+{
+    gl_co_t    *co;
+    gl_http_t  *h;
+
+    h = (gl_http_t *) r;
+
+    if (gl_queue_empty(&h->body_waiters)) {
+        return;
+    }
+
+    if (r->body_too_large || r->body_error) {
+        gl_http_fail(h, r->body_too_large ? 413 : 500);
+        return;
+    }
+
+    if (!r->stdin_done) {
+        return;
+    }
+
+    r->body_read = 1;
+
+    while ((co = gl_co_waitq_first(&h->body_waiters)) != NULL) {
+        gl_co_wake(co, 0);
+    }
+}
+
+
+/*
+ * ngx.print waiting for the queue to fall under GL_OUT_LOW, or
+ * ngx.flush(true) waiting for it to empty: the waiters go on in order
+ * while they can.
+ */
+static void
+gl_http_drained(gl_request_t *r)
+{
+    size_t      n;
+    gl_co_t    *co;
+    gl_http_t  *h;
+
+    h = (gl_http_t *) r;
+
+    while ((co = gl_co_waitq_first(&h->drain_waiters)) != NULL) {
+
+        if (co->wait.data == NULL) {
+            /* ngx.flush(true) */
+            if (gl_request_queued(r) != 0) {
+                break;
+            }
+
+        } else {
+            while (co->wait.len && gl_request_queued(r) <= GL_OUT_HIGH) {
+                n = gl_min(co->wait.len, 16384);
+
+                if (gl_request_output(r, co->wait.buf, n) != GL_OK) {
+                    co->wait.len = 0;
+                    break;
+                }
+
+                co->wait.buf += n;
+                co->wait.len -= n;
+            }
+
+            gl_request_flush(r);
+
+            if (co->wait.len) {
+                break;
+            }
+        }
+
+        lua_pushinteger(co->L, 1);
+        gl_co_wake(co, 1);
+    }
+
+    if (!gl_queue_empty(&h->drain_waiters)) {
+        (void) gl_request_want_drain(r);
+    }
+}
+
+
+static void
+gl_http_cancel(gl_request_t *r)
+{
+    gl_http_t  *h;
+
+    h = (gl_http_t *) r;
+
+    if (h->over) {
+        return;
+    }
+
+    h->over = 1;
+    gl_task_cancel(&h->task);
+    gl_http_release(h);
+}
+
+
+/* the task's ops */
+
+static void
+gl_http_enter(gl_task_t *t)
+{
+    gl_http_t  *h;
+
+    h = gl_http_of_task(t);
+    h->running = 1;
+
+    if (h->r.conn != NULL) {
+        h->held = h->r.conn;
+        gl_conn_hold(h->held);
+    }
+}
+
+
+static void
+gl_http_leave(gl_task_t *t)
+{
+    gl_conn_t  *c;
+    gl_http_t  *h;
+
+    h = gl_http_of_task(t);
+    h->running = 0;
+    c = h->held;
+    h->held = NULL;
+
+    if (h->over) {
+        /* finished while its coroutines ran */
+        gl_request_free(&h->r);
+
+    } else {
+        /* what was produced so far goes out while the script waits */
+        gl_request_flush(&h->r);
+    }
+
+    if (c != NULL) {
+        /* this may cancel and free the request, if the connection died */
+        gl_conn_write(c);
+        gl_conn_release(c);
+    }
+}
+
+
+/*
+ * The phase's entry coroutine and threads are done: rc GL_OK (on to the
+ * next phase), GL_ERROR (an error, logged: a 500, or the answer cut
+ * short if it had started), GL_DONE (ngx.exit).
+ */
+static void
+gl_http_done(gl_task_t *t, int rc)
+{
+    int             status;
+    gl_http_t      *h;
+    gl_request_t   *r;
+    gl_module_t   **m;
+
+    h = gl_http_of_task(t);
+    r = &h->r;
+
+    if (rc == GL_OK) {
+        if (t->context == GL_PHASE_CONTENT) {
+            for (m = r->conf->modules; *m != NULL; m++) {
+                if ((*m)->content_done != NULL
+                    && (*m)->content_done(h) == GL_OK)
+                {
+                    /* it runs more of the content phase */
+                    return;
+                }
+            }
+        }
+
+        gl_http_phase_done(h);
+        return;
+    }
+
+    if (rc == GL_ERROR) {
+        if (r->header_sent) {
+            /* as nginx: the client must not take half an answer for the
+               whole */
+            gl_request_abort(r);
+            gl_http_finish(h);
+            return;
+        }
+
+        gl_http_fail(h, 500);
+        return;
+    }
+
+    /* ngx.exit */
+    status = h->exit_status;
+
+    if (status == -1 && r->header_sent) {
+        /* ngx.ERROR after output: nginx drops the client connection */
+        gl_request_abort(r);
+        gl_http_finish(h);
+        return;
+    }
+
+    if (status == -1 || status == -2) {
+        /* ngx.ERROR, ngx.AGAIN */
+        status = 500;
+    }
+
+    if (status == 0 && (t->context == GL_PHASE_REWRITE
+                        || t->context == GL_PHASE_ACCESS))
+    {
+        /* ngx.exit(ngx.OK) in rewrite or access: on to the next phase */
+        gl_http_phase_done(h);
+        return;
+    }
+
+    if (status >= 200 && !r->header_sent) {
+        if (status >= 300 && status != 304) {
+            gl_request_error_page(r, status);
+        } else {
+            r->status = status;
+        }
+    }
+
+    gl_http_finish(h);
+}
+
+
+/* phases */
+
+/*
+ * Finds the script: SCRIPT_FILENAME with every "..", "." and symlink
+ * resolved must lie inside the document root.  Returns 0 with the path in
+ * buf, or an HTTP status.
+ */
+static int
+gl_http_script(gl_http_t *h, char *buf)
+{
+    size_t             len;
+    const char        *root;
+    struct stat        st;
+    gl_request_t      *r;
+    const gl_param_t  *p;
+    char               rootbuf[PATH_MAX];
+
+    r = &h->r;
+
+    p = gl_request_param(r, "SCRIPT_FILENAME", 15);
+    if (p == NULL || p->value_len == 0) {
+        gl_log_error(GL_LOG_ERR, 0, "request %d has no SCRIPT_FILENAME "
+                     "param; is fastcgi_param SCRIPT_FILENAME set?", r->id);
+        return 404;
+    }
+
+    if (realpath(p->value, buf) == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            gl_log_error(GL_LOG_INFO, 0, "script \"%s\" not found",
+                         p->value);
+            return 404;
+        }
+
+        gl_log_error(GL_LOG_ERR, errno, "script \"%s\"", p->value);
+        return errno == EACCES ? 403 : 500;
+    }
+
+    root = h->vm->docroot;
+
+    if (root == NULL) {
+        p = gl_request_param(r, "DOCUMENT_ROOT", 13);
+        if (p == NULL || realpath(p->value, rootbuf) == NULL) {
+            gl_log_error(GL_LOG_ERR, 0, "no document_root is configured and "
+                         "the DOCUMENT_ROOT param is missing or not a "
+                         "directory: \"%s\" is not run", buf);
+            return 403;
+        }
+        root = rootbuf;
+    }
+
+    len = strlen(root);
+
+    if (strncmp(buf, root, len) != 0
+        || (buf[len] != '/' && !(len == 1 && root[0] == '/')))
+    {
+        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is outside the document "
+                     "root \"%s\", not run", buf, root);
+        return 403;
+    }
+
+    if (stat(buf, &st) == -1 || !S_ISREG(st.st_mode)) {
+        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is not a regular file",
+                     buf);
+        return 403;
+    }
+
+    return 0;
+}
+
+
+/* pushes the globals of the request, made on first use */
+static void
+gl_http_push_env(lua_State *L, gl_http_t *h)
+{
+    if (h->env_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, h->env_ref);
+        return;
+    }
+
+    gl_lua_new_env(L);
+    lua_pushvalue(L, -1);
+    h->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+
+/*
+ * Pushes the handler's function, ready to call: the factory's fresh
+ * closure with the request's globals.  GL_ERROR with a log line if the
+ * code does not compile.
+ */
+static int
+gl_http_push_handler(gl_http_t *h, gl_lua_handler_t *hd, const char *path)
+{
+    lua_State  *L;
+
+    L = h->gen->L;
+
+    if (gl_lua_push_code(L, h->r.conf, hd, path) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to load %s: %s",
+                     hd ? (hd->file ? "Lua file" : "inline Lua code")
+                        : "Lua script", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return GL_ERROR;
+    }
+
+    gl_http_push_env(L, h);
+    lua_setfenv(L, -2);
+
+    return GL_OK;
+}
+
+
+/* runs a rewrite, access or content handler (hd), or a script (path), as
+   the task's entry coroutine */
+static void
+gl_http_run(gl_http_t *h, int phase, gl_lua_handler_t *hd, const char *path)
+{
+    if (gl_http_push_handler(h, hd, path) != GL_OK) {
+        gl_http_fail(h, 500);
+        return;
+    }
+
+    h->task.context = phase;
+
+    if (gl_task_start(&h->task, 0) != GL_OK) {
+        gl_http_fail(h, 500);
+    }
+}
+
+
+/*
+ * Runs the next phase after the current one: rewrite and access handlers
+ * when configured, then the content handler or the script; after content,
+ * the request is over.
+ */
+static void
+gl_http_phase_done(gl_http_t *h)
+{
+    int                phase, status;
+    gl_conf_t         *conf;
+    gl_lua_handler_t  *hd;
+    char               buf[PATH_MAX];
+
+    conf = h->r.conf;
+    phase = h->task.context;
+
+    if (phase >= GL_PHASE_CONTENT || h->r.header_sent) {
+        /* a rewrite or access handler that answered ends the request */
+        gl_http_finish(h);
+        return;
+    }
+
+    while (++phase < GL_PHASE_CONTENT) {
+        hd = &conf->handlers[phase];
+
+        if (hd->file != NULL || hd->code != NULL) {
+            gl_http_run(h, phase, hd, NULL);
+            return;
+        }
+    }
+
+    hd = &conf->handlers[GL_PHASE_CONTENT];
+
+    if (hd->file != NULL || hd->code != NULL) {
+        gl_http_run(h, GL_PHASE_CONTENT, hd, NULL);
+        return;
+    }
+
+    status = gl_http_script(h, buf);
+    if (status != 0) {
+        h->task.context = GL_PHASE_CONTENT;
+        gl_http_fail(h, status);
+        return;
+    }
+
+    gl_http_run(h, GL_PHASE_CONTENT, NULL, buf);
+}
+
+
+/* the end */
+
+static void
+gl_http_fail(gl_http_t *h, int status)
+{
+    gl_request_error_page(&h->r, status);
+    gl_http_finish(h);
+}
+
+
+static int gl_http_call_sync(gl_http_t *h, int phase, int nargs);
+
+/* what the Lua side holds for the request goes */
+static void
+gl_http_release(gl_http_t *h)
+{
+    lua_State     *L;
+    gl_module_t  **m;
+
+    gl_task_cancel(&h->task);
+
+    if (h->gen == NULL) {
+        return;
+    }
+
+    for (m = h->r.conf->modules; *m != NULL; m++) {
+        if ((*m)->request_end != NULL) {
+            (*m)->request_end(h);
+        }
+    }
+
+    L = h->gen->L;
+
+    luaL_unref(L, LUA_REGISTRYINDEX, h->ctx_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, h->var_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, h->env_ref);
+    h->ctx_ref = LUA_NOREF;
+    h->var_ref = LUA_NOREF;
+    h->env_ref = LUA_NOREF;
+
+    gl_lua_gen_release(h->gen);
+    h->gen = NULL;
+}
+
+
+/*
+ * The request is over (normally, by ngx.exit, by an error): the rest of
+ * the response and END_REQUEST go, the log handler runs, and the request
+ * is freed (when its coroutines stop, if they run now).
+ */
+static void
+gl_http_finish(gl_http_t *h)
+{
+    if (h->over) {
+        return;
+    }
+
+    h->over = 1;
+
+    gl_task_cancel(&h->task);
+    gl_request_finalize(&h->r);
+
+    if (gl_http_has_handler(h, GL_PHASE_LOG)) {
+        (void) gl_http_call_sync(h, GL_PHASE_LOG, 0);
+    }
+
+    gl_http_release(h);
+
+    if (!h->running) {
+        gl_request_free(&h->r);
+    }
+}
+
+
+/* code that cannot yield: filters and log */
+
+static int
+gl_http_traceback(lua_State *L)
+{
+    const char  *msg;
+
+    if (lua_touserdata(L, 1) == &gl_http_exit_key) {
+        return 1;
+    }
+
+    msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+
+    return 1;
+}
+
+
+static int
+gl_http_call_sync(gl_http_t *h, int phase, int nargs)
+{
+    int         rc, base, saved;
+    lua_State  *L;
+    gl_sync_t   save;
+
+    L = h->gen->L;
+
+    if (gl_http_push_handler(h, &h->r.conf->handlers[phase], NULL)
+        != GL_OK)
+    {
+        lua_pop(L, nargs);
+        return GL_ERROR;
+    }
+
+    lua_insert(L, -1 - nargs);
+    base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, gl_http_traceback);
+    lua_insert(L, base);
+
+    saved = h->task.context;
+    h->task.context = phase;
+    gl_task_enter_sync(&h->task, &save);
+
+    rc = lua_pcall(L, nargs, 0, base);
+
+    gl_task_leave_sync(&save);
+    h->task.context = saved;
+
+    if (rc != 0 && lua_touserdata(L, -1) == &gl_http_exit_key) {
+        /* ngx.exit() in a filter or log handler: it just ends there */
+        lua_pop(L, 1);
+        rc = 0;
+    }
+
+    if (rc != 0) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
+                     gl_conf_phase_directive(phase), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+
+    lua_remove(L, base);
+
+    return rc == 0 ? GL_OK : GL_ERROR;
+}
+
+
+static int
+gl_http_header(gl_request_t *r)
+{
+    gl_http_t  *h;
+
+    h = (gl_http_t *) r;
+
+    if (h->header_filtered || !gl_http_has_handler(h, GL_PHASE_HEADER_FILTER))
+    {
+        return GL_OK;
+    }
+
+    h->header_filtered = 1;
+
+    if (gl_http_call_sync(h, GL_PHASE_HEADER_FILTER, 0) != GL_OK) {
+        r->status = 500;
+    }
+
+    if (h->filter_exit && h->exit_status >= 300) {
+        /* ngx.exit(status) in the header filter: that status's error page
+           instead of the answer */
+        h->filter_exit = 0;
+        r->discard_output = 1;
+        r->status = 0;
+        gl_request_error_page(r, h->exit_status);
+        return GL_DONE;
+    }
+
+    return GL_OK;
+}
+
+
+static int
+gl_http_output(gl_request_t *r, const u_char *data, size_t len, int last)
+{
+    gl_http_t  *h;
+
+    h = (gl_http_t *) r;
+
+    if (!gl_http_has_handler(h, GL_PHASE_BODY_FILTER)) {
+        return len ? gl_request_output_raw(r, data, len) : GL_OK;
+    }
+
+    return gl_http_body_filter(h, data, len, last);
+}
+
+
+/*
+ * body_filter_by_lua: the chunk goes in ngx.arg[1] and the eof flag in
+ * ngx.arg[2]; what the filter leaves there goes out.
+ */
+int
+gl_http_body_filter(gl_http_t *h, const u_char *data, size_t len, int eof)
+{
+    int            rc;
+    size_t         n;
+    lua_State     *L;
+    const char    *out;
+    gl_request_t  *r;
+
+    r = &h->r;
+
+    if (!gl_http_has_handler(h, GL_PHASE_BODY_FILTER)) {
+        return len ? gl_request_output_raw(r, data, len) : GL_OK;
+    }
+
+    if (h->body_filter_eof || h->in_filter) {
+        /* the filter ended the body already: the rest is dropped */
+        return h->in_filter && !eof ? gl_request_output_raw(r, data, len)
+                                    : GL_OK;
+    }
+
+    L = h->gen->L;
+
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, (const char *) (data ? data : (const u_char *) ""),
+                    len);
+    lua_rawseti(L, -2, 1);
+    lua_pushboolean(L, eof);
+    lua_rawseti(L, -2, 2);
+
+    gl_lua_push_ngx(L);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "arg");
+    lua_pop(L, 1);
+
+    h->in_filter = 1;
+    rc = gl_http_call_sync(h, GL_PHASE_BODY_FILTER, 0);
+    h->in_filter = 0;
+
+    if (rc == GL_OK) {
+        lua_rawgeti(L, -1, 1);
+
+        if (lua_istable(L, -1)) {
+            /* a table of strings: their concatenation */
+            int  i, tlen = (int) lua_objlen(L, -1);
+
+            for (i = 1; i <= tlen && rc == GL_OK; i++) {
+                lua_rawgeti(L, -1, i);
+                out = lua_tolstring(L, -1, &n);
+                if (out != NULL && n) {
+                    rc = gl_request_output_raw(r, (const u_char *) out, n);
+                }
+                lua_pop(L, 1);
+            }
+
+        } else {
+            out = lua_tolstring(L, -1, &n);
+
+            if (out != NULL && n) {
+                rc = gl_request_output_raw(r, (const u_char *) out, n);
+            }
+        }
+
+        lua_pop(L, 1);
+        lua_rawgeti(L, -1, 2);
+
+        if (lua_toboolean(L, -1) && !eof) {
+            h->body_filter_eof = 1;
+        }
+
+        lua_pop(L, 1);
+    }
+
+    lua_pop(L, 1);
+
+    return rc;
+}
+
+
+/* waits of the request API */
+
+int
+gl_http_exit(lua_State *L, gl_http_t *h)
+{
+    gl_co_t  *co;
+    int       phase;
+
+    phase = h->task.context;
+
+    if (phase == GL_PHASE_HEADER_FILTER || phase == GL_PHASE_BODY_FILTER
+        || phase == GL_PHASE_LOG)
+    {
+        /* no coroutine to yield: unwind to gl_http_call_sync */
+        h->filter_exit = 1;
+        lua_pushlightuserdata(L, &gl_http_exit_key);
+        return lua_error(L);
+    }
+
+    co = gl_co_self(L);
+    if (co == NULL) {
+        return luaL_error(L, "attempt to exit in a coroutine that golapis "
+                          "does not run");
+    }
+
+    return gl_co_exit(co);
+}
+
+
+static const gl_wait_ops_t  gl_http_drain_ops = { "ngx.print", NULL, NULL };
+static const gl_wait_ops_t  gl_http_flush_ops = { "ngx.flush", NULL, NULL };
+static const gl_wait_ops_t  gl_http_body_ops = { "ngx.req.read_body", NULL,
+                                                 NULL };
+
+
+int
+gl_http_print(lua_State *L, gl_http_t *h, const u_char *data, size_t len)
+{
+    size_t         n;
+    gl_co_t       *co;
+    gl_request_t  *r;
+
+    r = &h->r;
+    co = gl_co_self(L);
+
+    if (co == NULL) {
+        /* a coroutine that golapis does not run (one of Lua's own
+           functions resumed it) cannot wait: the data is queued */
+        if (gl_request_output(r, data, len) != GL_OK) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "no memory");
+            return 2;
+        }
+
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+
+    while (len) {
+        if (!gl_queue_empty(&h->drain_waiters)
+            || gl_request_queued(r) > GL_OUT_HIGH)
+        {
+            break;
+        }
+
+        n = gl_min(len, 16384);
+
+        if (gl_request_output(r, data, n) != GL_OK) {
+            len = 0;
+            break;
+        }
+
+        data += n;
+        len -= n;
+    }
+
+    if (len == 0 || !gl_request_want_drain(r)) {
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+
+    /* the queue is long: wait for it to drain, keeping the data alive */
+    gl_request_flush(r);
+    gl_co_wait(co, &gl_http_drain_ops, -1);
+    co->wait.data = h;
+    co->wait.buf = data;
+    co->wait.len = len;
+    co->wait.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    gl_co_waitq_add(&h->drain_waiters, co);
+
+    return gl_co_yield(co);
+}
+
+
+int
+gl_http_flush_wait(lua_State *L, gl_http_t *h)
+{
+    gl_co_t  *co;
+
+    co = gl_co_self(L);
+
+    if (co == NULL || gl_request_queued(&h->r) == 0
+        || !gl_request_want_drain(&h->r))
+    {
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+
+    gl_co_wait(co, &gl_http_flush_ops, -1);
+    gl_co_waitq_add(&h->drain_waiters, co);
+
+    return gl_co_yield(co);
+}
+
+
+int
+gl_http_read_body(lua_State *L, gl_http_t *h)
+{
+    gl_co_t  *co;
+
+    co = gl_co_self(L);
+    if (co == NULL) {
+        return luaL_error(L, "ngx.req.read_body in a coroutine that "
+                          "golapis does not run");
+    }
+
+    /* the end of STDIN wakes us (gl_http_stdin) */
+    gl_co_wait(co, &gl_http_body_ops, -1);
+    gl_co_waitq_add(&h->body_waiters, co);
+
+    return gl_co_yield(co);
+}
+
+
+/* helpers of the request API */
+
+void
+gl_http_push_ctx(lua_State *L, gl_http_t *h)
+{
+    if (h->ctx_ref == LUA_NOREF) {
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        h->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return;
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ctx_ref);
+}
+
+
+void
+gl_http_set_ctx(lua_State *L, gl_http_t *h, int idx)
+{
+    if (!lua_istable(L, idx)) {
+        luaL_error(L, "ctx should be a table while getting a %s",
+                   luaL_typename(L, idx));
+        return;
+    }
+
+    lua_pushvalue(L, idx);
+    luaL_unref(L, LUA_REGISTRYINDEX, h->ctx_ref);
+    h->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+
+const char *
+gl_http_args(gl_http_t *h, size_t *len)
+{
+    const gl_param_t  *p;
+
+    if (h->r.args != NULL) {
+        *len = strlen(h->r.args);
+        return h->r.args;
+    }
+
+    p = gl_request_param(&h->r, "QUERY_STRING", 12);
+    if (p == NULL) {
+        *len = 0;
+        return "";
+    }
+
+    *len = p->value_len;
+    return p->value;
+}
+
+
+/*
+ * Control characters in a header value would break the header block: they
+ * go out %-escaped, as lua-nginx-module does.  Pushes the value to use.
+ */
+const char *
+gl_http_escape_header(lua_State *L, int idx, size_t *len)
+{
+    size_t          i, n;
+    const u_char   *v;
+    luaL_Buffer     b;
+    char            esc[4];
+
+    if (lua_type(L, idx) == LUA_TBOOLEAN) {
+        lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+        return lua_tolstring(L, -1, len);
+    }
+
+    v = (const u_char *) lua_tolstring(L, idx, &n);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+            break;
+        }
+    }
+
+    if (i == n) {
+        lua_pushvalue(L, idx);
+        return lua_tolstring(L, -1, len);
+    }
+
+    luaL_buffinit(L, &b);
+
+    for (i = 0; i < n; i++) {
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+            snprintf(esc, sizeof(esc), "%%%02X", v[i]);
+            luaL_addlstring(&b, esc, 3);
+        } else {
+            luaL_addchar(&b, (char) v[i]);
+        }
+    }
+
+    luaL_pushresult(&b);
+
+    return lua_tolstring(L, -1, len);
+}
+
+
+/*
+ * With a table at -2 and a header name on top: sets the value under the
+ * name, or, for a name seen before, makes an array of the values, as
+ * lua-nginx-module's get_headers do.  Pops the name.
+ */
+void
+gl_http_add_header_value(lua_State *L, const char *value, size_t len)
+{
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, value, len);
+        lua_rawset(L, -3);
+
+    } else if (lua_istable(L, -1)) {
+        lua_pushlstring(L, value, len);
+        lua_rawseti(L, -2, (int) lua_objlen(L, -2) + 1);
+        lua_pop(L, 2);
+
+    } else {
+        lua_createtable(L, 2, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, value, len);
+        lua_rawseti(L, -2, 2);
+        lua_rawset(L, -3);
+    }
+}

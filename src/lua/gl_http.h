@@ -1,0 +1,98 @@
+/*
+ * A request as lua-nginx-module runs it: the handler the FastCGI side
+ * calls (gl_http_handler), which runs the request's phases (rewrite,
+ * access, content: each a new entry coroutine of the request's task), its
+ * header and body filters and its log handler, and keeps what the Lua API
+ * holds for it (ngx.ctx, its globals, ngx.var writes).
+ */
+#ifndef GL_HTTP_H
+#define GL_HTTP_H
+
+#include "gl_core.h"
+#include "gl_co.h"
+#include "gl_lua.h"
+#include "gl_request.h"
+
+struct gl_http_s {
+    gl_request_t        r;              /* the FastCGI side's; first */
+    gl_task_t           task;           /* its coroutines */
+    gl_vm_t            *vm;
+    gl_lua_gen_t       *gen;            /* the generation it runs in */
+    gl_conn_t          *held;           /* while its coroutines run */
+
+    int                 exit_status;    /* ngx.exit's */
+    int                 ctx_ref;        /* ngx.ctx */
+    int                 var_ref;        /* ngx.var writes */
+    int                 env_ref;        /* the globals of the request */
+    int                 lf_ref;         /* luafcgid's r object */
+
+    gl_queue_t          body_waiters;   /* ngx.req.read_body */
+    gl_queue_t          drain_waiters;  /* ngx.print, ngx.flush(true) */
+
+    unsigned            in_filter:1;        /* a body filter runs */
+    unsigned            body_filter_eof:1;  /* it set ngx.arg[2] */
+    unsigned            filter_exit:1;      /* ngx.exit in a filter */
+    unsigned            header_filtered:1;  /* header_filter_by_lua ran */
+    unsigned            luafcgid:1;         /* main(env, r) runs */
+    unsigned            running:1;          /* its coroutines run now */
+    unsigned            over:1;             /* finalized: freed once they
+                                               stop */
+};
+
+extern const gl_request_handler_t  gl_http_handler;
+
+/* the request whose Lua code runs now, or NULL */
+gl_http_t *gl_http_current(void);
+
+/*
+ * The request whose Lua code calls us, with the context checked against
+ * mask (gl_lua_check_context); raises "API disabled in the current
+ * context" in a timer or init_worker_by_lua, which have none.
+ */
+gl_http_t *gl_http_get(lua_State *L, unsigned mask);
+
+/* is there a handler for the phase */
+int gl_http_has_handler(gl_http_t *h, int phase);
+
+/* ngx.exit(status) in a request: the API function returns this */
+int gl_http_exit(lua_State *L, gl_http_t *h);
+
+/*
+ * Output from Lua (ngx.print): written at once, or, with the connection's
+ * queue over GL_OUT_HIGH, the calling coroutine waits until it drains;
+ * the API function returns what this returns (ngx.print's value).  The
+ * Lua value that holds data is on top of L's stack (it is kept alive
+ * while the coroutine waits).
+ */
+int gl_http_print(lua_State *L, gl_http_t *h, const u_char *data,
+    size_t len);
+
+/* ngx.flush(true): waits until the connection's queue is written */
+int gl_http_flush_wait(lua_State *L, gl_http_t *h);
+
+/* ngx.req.read_body: waits for the end of the body */
+int gl_http_read_body(lua_State *L, gl_http_t *h);
+
+/* runs body_filter_by_lua on a chunk of the body */
+int gl_http_body_filter(gl_http_t *h, const u_char *data, size_t len,
+    int eof);
+
+/* ngx.ctx of the request */
+void gl_http_push_ctx(lua_State *L, gl_http_t *h);
+void gl_http_set_ctx(lua_State *L, gl_http_t *h, int idx);
+
+/* the query string (set_uri_args and ngx.var.args writes included) */
+const char *gl_http_args(gl_http_t *h, size_t *len);
+
+/*
+ * A header value (string, number or boolean at idx) with its control
+ * characters %-escaped, as lua-nginx-module sends them, so that a value
+ * cannot add header lines; pushes it.  NULL (nothing pushed) for another
+ * type.
+ */
+const char *gl_http_escape_header(lua_State *L, int idx, size_t *len);
+
+/* get_headers' tables: name on top, table at -2; pops the name */
+void gl_http_add_header_value(lua_State *L, const char *value, size_t len);
+
+#endif /* GL_HTTP_H */
