@@ -14,6 +14,7 @@
 #include "gl_house.h"
 #include "gl_log.h"
 #include "gl_lua.h"
+#include "gl_lua_lib.h"
 #include "gl_module.h"
 
 #include <limits.h>
@@ -28,7 +29,6 @@ static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
 static char  gl_lua_modules_key;    /* registry: modules loaded from files */
 
-static const char *gl_lua_lib_dir(void);
 static void gl_lua_watch_modules(lua_State *L);
 static char *gl_lua_file_text(lua_State *L, const char *path, size_t *len);
 static void gl_lua_file_loaded(const char *path, const char *text,
@@ -109,9 +109,9 @@ gl_lua_set_path(lua_State *L, const char *field, const char *conf,
     lua_getfield(L, -1, field);
     def = lua_tostring(L, -1);
 
-    /* ours, then the configured path with ";;" meaning the default */
+    /* ours ("" or ending in ";"), then the configured path with ";;"
+       meaning the default */
     lua_pushstring(L, ours);
-    lua_pushstring(L, ";");
 
     if (conf != NULL) {
         const char  *p = strstr(conf, ";;");
@@ -122,16 +122,16 @@ gl_lua_set_path(lua_State *L, const char *field, const char *conf,
             lua_pushstring(L, def);
             lua_pushstring(L, ";");
             lua_pushstring(L, p + 2);
-            lua_concat(L, 7);
+            lua_concat(L, 6);
 
         } else {
             lua_pushstring(L, conf);
-            lua_concat(L, 3);
+            lua_concat(L, 2);
         }
 
     } else {
         lua_pushstring(L, def);
-        lua_concat(L, 3);
+        lua_concat(L, 2);
     }
 
     lua_setfield(L, -3, field);
@@ -185,20 +185,6 @@ gl_lua_inject_constants(lua_State *L)
 
 
 /*
- * Our Lua modules: GOLAPIS_LUA_LIB overrides the installed directory, for
- * running from a build tree (scripts/run-example and the tests set it).
- */
-static const char *
-gl_lua_lib_dir(void)
-{
-    const char  *dir;
-
-    dir = getenv("GOLAPIS_LUA_LIB");
-
-    return (dir != NULL && dir[0] != '\0') ? dir : GL_LUA_LIB_PATH;
-}
-
-/*
  * A new generation: a fresh Lua state with every module's API, running
  * init_by_lua and init_worker_by_lua.  Returns NULL (logged) if
  * init_by_lua fails.  Runs in the worker's thread, or for it before the
@@ -232,19 +218,24 @@ gl_lua_gen_new(gl_vm_t *vm)
     luaL_openlibs(L);
     gl_co_init_state(L);
 
+    /* our modules come from the binary (gl_lua_lib.h), or from
+       GOLAPIS_LUA_LIB's dir, first on the path, when it is set */
     lib = gl_lua_lib_dir();
 
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", lib, lib);
+    if (lib != NULL) {
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", lib, lib);
+    } else {
+        lua_pushliteral(L, "");
+    }
+
     gl_lua_set_path(L, "path", vm->conf->lua_package_path,
                     lua_tostring(L, -1));
     lua_pop(L, 1);
 
-    lua_pushfstring(L, "%s/?.so", lib);
-    gl_lua_set_path(L, "cpath", vm->conf->lua_package_cpath,
-                    lua_tostring(L, -1));
-    lua_pop(L, 1);
+    gl_lua_set_path(L, "cpath", vm->conf->lua_package_cpath, "");
 
     gl_lua_watch_modules(L);
+    gl_lua_lib_open(L);
 
     lua_pushlightuserdata(L, &gl_lua_code_key);
     lua_newtable(L);
