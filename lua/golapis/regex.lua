@@ -2,9 +2,9 @@
 -- and of package.loaded["golapis.re"], around the C matcher of
 -- src/api/gl_lua_re.c, which it calls through LuaJIT's FFI.
 --
--- Not a module to require: gl_lua_inject_re_api() runs this chunk once
--- per Lua state with its C functions and its regex cache (below) and
--- builds ngx.re from what it returns.  Its chunk name is "=ngx.re": an
+-- Not a module to require: gl_lua_re_inject() runs this chunk once per
+-- Lua state with its C functions and its regex cache (below) and builds
+-- ngx.re from what it returns.  Its chunk name is "=ngx.re": an
 -- error raised here says "ngx.re:LINE:", LINE in this file.
 
 local compile, release, sub_str, cache = ...

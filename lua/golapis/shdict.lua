@@ -1,7 +1,7 @@
 -- golapis.shdict: the FFI methods of ngx.shared.DICT and golapis.shared's
 -- functions, on the shared dicts of src/api/gl_lua_shdict.c.
 --
--- Not a module to require: gl_lua_inject_shdict_api() runs this chunk
+-- Not a module to require: gl_lua_shdict_inject() runs this chunk
 -- once per Lua state with the methods table to fill, the default dict's
 -- zone table (or nil) and its name; it returns golapis.shared's functions.
 -- Its chunk name is "=ngx.shared": an error raised here (a bad argument

@@ -18,6 +18,7 @@
 #include "gl_co.h"
 #include "gl_log.h"
 #include "gl_lua.h"
+#include "gl_lua_lib.h"
 #include "gl_module.h"
 
 #include <lauxlib.h>
@@ -147,30 +148,8 @@ gl_lua_co_status(lua_State *L)
 }
 
 
-/*
- * The table that replaces the global coroutine: Lua's own functions under
- * _create, _wrap, _resume, _yield and _status, ours under __create, ...,
- * and create, wrap, resume, yield and status picking one of the two on each
- * call (a tail call, so that a yield crosses no C function); running as
- * Lua's.  The same keys as lua-nginx-module's table.
- */
-static const char  gl_lua_co_setup[] =
-    "local ours, std, co = ...\n"
-    "co.running = std.running\n"
-    "for _, k in ipairs({ 'create', 'wrap', 'resume', 'yield', 'status' }) "
-    "do\n"
-    "    local s, o = std[k], co['__' .. k]\n"
-    "    co['_' .. k] = s\n"
-    "    co[k] = function(...)\n"
-    "        if ours() then\n"
-    "            return o(...)\n"
-    "        end\n"
-    "        return s(...)\n"
-    "    end\n"
-    "end\n"
-    "coroutine = co\n"
-    "package.loaded.coroutine = co\n";
-
+/* the table that replaces the global coroutine: lua/golapis/coroutine.lua
+   builds it around these */
 
 static void
 gl_lua_co_inject(lua_State *L)
@@ -185,11 +164,9 @@ gl_lua_co_inject(lua_State *L)
     };
     const luaL_Reg  *f;
 
-    if (luaL_loadbuffer(L, gl_lua_co_setup, sizeof(gl_lua_co_setup) - 1,
-                        "=coroutine_api")
-        != 0)
-    {
-        /* our own text: cannot happen */
+    if (gl_lua_lib_load(L, "golapis.coroutine", NULL) != GL_OK) {
+        /* our own chunk: only a lack of memory (or a broken copy in
+           GOLAPIS_LUA_LIB's dir) gets here */
         gl_log_error(GL_LOG_ALERT, 0, "coroutine api: %s",
                      lua_tostring(L, -1));
         lua_pop(L, 1);

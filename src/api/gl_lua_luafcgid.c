@@ -19,6 +19,7 @@
 #include "gl_conf.h"
 #include "gl_log.h"
 #include "gl_lua.h"
+#include "gl_lua_lib.h"
 #include "gl_request.h"
 #include "gl_http.h"
 #include "gl_module.h"
@@ -47,52 +48,6 @@ static char  gl_lf_config_key;   /* registry: the worker's r:config table */
  * left buffered.  Arguments: C helpers, then the golapis functions, taken
  * once so that a script replacing ngx.print does not change them.
  */
-static const char  gl_lf_lua[] =
-    "local check, take, print, send_headers, flush, read_body,\n"
-    "      body_data, body_file, open = ...\n"
-    "\n"
-    "local function r_flush(self)\n"
-    "    local s = take(self, 'flush')\n"
-    "    if s ~= '' then\n"
-    "        print(s)\n"
-    "    else\n"
-    "        send_headers()\n"
-    "    end\n"
-    "    flush()\n"
-    "end\n"
-    "\n"
-    "local function r_gets(self)\n"
-    "    check(self, 'gets')\n"
-    "    read_body()\n"
-    "    local data = body_data()\n"
-    "    if data == nil then\n"
-    "        local path = body_file()\n"
-    "        if path ~= nil then\n"
-    "            local f, err = open(path, 'rb')\n"
-    "            if f == nil then\n"
-    "                error('cannot read the request body: ' .. err, 2)\n"
-    "            end\n"
-    "            data = f:read('*a')\n"
-    "            f:close()\n"
-    "            if data == '' then\n"
-    "                data = nil\n"
-    "            end\n"
-    "        end\n"
-    "    end\n"
-    "    return data\n"
-    "end\n"
-    "\n"
-    "local function run(main)\n"
-    "    return function(env, r)\n"
-    "        main(env, r)\n"
-    "        local s = take(r, 'main')\n"
-    "        if s ~= '' then\n"
-    "            print(s)\n"
-    "        end\n"
-    "    end\n"
-    "end\n"
-    "\n"
-    "return r_flush, r_gets, run\n";
 
 
 /* raises "MESSAGE" at the position of the function `level` up */
@@ -578,9 +533,7 @@ gl_lf_init_state(lua_State *L)
     lua_createtable(L, 0, 8);
     luaL_register(L, NULL, methods);
 
-    if (luaL_loadbuffer(L, gl_lf_lua, sizeof(gl_lf_lua) - 1,
-                        "=golapis.luafcgid") != 0)
-    {
+    if (gl_lua_lib_load(L, "golapis.luafcgid", NULL) != GL_OK) {
         lua_error(L);
     }
 
