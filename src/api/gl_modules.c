@@ -17,6 +17,7 @@ extern gl_module_t  gl_lua_log_module;
 extern gl_module_t  gl_lua_misc_module;
 extern gl_module_t  gl_lua_shdict_module;
 extern gl_module_t  gl_lua_coroutine_module;
+extern gl_module_t  gl_lua_thread_module;
 extern gl_module_t  gl_lua_luafcgid_module;
 
 gl_module_t  *gl_modules[] = {
@@ -31,6 +32,7 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_misc_module,
     &gl_lua_shdict_module,
     &gl_lua_coroutine_module,
+    &gl_lua_thread_module,
     &gl_lua_luafcgid_module,
     NULL
 };

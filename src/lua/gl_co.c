@@ -6,12 +6,15 @@
  * The loop follows lua-nginx-module's semantics.  A coroutine.resume
  * yields its caller to the loop, which resumes the target; a
  * coroutine.yield goes back to the parent with true and the values.  A
- * light thread runs at once when spawned, and its parent goes on when the
- * thread first stops (waits, yields or ends).  A thread that ends before
- * its parent waits for it is a zombie holding its results until
- * ngx.thread.wait takes them; a parent's death reaps its zombies.  The
- * task is done when its entry coroutine and every light thread have
- * ended; ngx.exit or an error in the entry coroutine kills the rest.
+ * light thread runs at once when spawned, and its parent is posted: it
+ * goes on once the thread stops (waits, yields or ends), after what the
+ * task posted before it.  A coroutine.yield in the entry coroutine or a
+ * thread lets the task's posted coroutines run first, if there are any
+ * (else it goes on at once).  A thread that ends before its parent waits
+ * for it is a zombie holding its results until ngx.thread.wait takes
+ * them; a parent's death reaps its zombies.  The task is done when its
+ * entry coroutine and every light thread have ended; ngx.exit or an error
+ * in the entry coroutine kills the rest.
  *
  * Lifetime: every coroutine that runs, waits, is posted, or is a thread
  * not yet reaped is pinned in the registry and on its task's live list;
@@ -30,7 +33,7 @@ static _Thread_local gl_task_t  *gl_task_sync;
 
 static char  gl_co_map_key;         /* registry: Lua thread -> record */
 
-gl_co_t  gl_co_gone = { .status = GL_CO_DEAD };
+gl_co_t  gl_co_gone = { .status = GL_CO_DEAD, .kind = GL_CO_USER };
 
 const char  *gl_co_status_names[] = {
     "running", "suspended", "normal", "dead", "zombie"
@@ -41,10 +44,6 @@ static void gl_co_loop(gl_co_t *co, int nret);
 static void gl_co_wait_end(gl_co_t *co, int cancel);
 static void gl_co_kill(gl_co_t *co);
 static void gl_task_end(gl_task_t *t, int rc);
-
-/* a yield to the loop by the entry coroutine or a thread */
-static const gl_wait_ops_t  gl_co_yield_ops = { "coroutine.yield", NULL,
-                                                NULL };
 
 static void gl_co_thread_wait_cancel(gl_co_t *co);
 
@@ -169,6 +168,33 @@ gl_sched_run(gl_sched_t *s)
 
     } else if (!ev_is_active(&s->idle)) {
         ev_idle_start(s->loop, &s->idle);
+    }
+}
+
+
+/* co runs again (with nret values) once what was posted before it ran */
+static void
+gl_co_post(gl_co_t *co, int nret)
+{
+    co->nret = nret;
+
+    if (!co->counted) {
+        co->counted = 1;
+        co->task->nposted++;
+    }
+
+    gl_post(co->task->sched, &co->ready);
+}
+
+
+static void
+gl_co_unpost(gl_co_t *co)
+{
+    gl_post_delete(&co->ready);
+
+    if (co->counted) {
+        co->counted = 0;
+        co->task->nposted--;
     }
 }
 
@@ -342,7 +368,7 @@ gl_task_start(gl_task_t *t, int nargs)
         t->sched->ntasks++;
     }
 
-    gl_post(t->sched, &e->ready);
+    gl_co_post(e, nargs);
 
     return GL_OK;
 }
@@ -360,6 +386,7 @@ gl_task_cancel(gl_task_t *t)
     }
 
     t->nthreads = 0;
+    t->nposted = 0;
 
     if (t->started) {
         t->started = 0;
@@ -514,8 +541,7 @@ void
 gl_co_wake(gl_co_t *co, int nret)
 {
     gl_co_wait_end(co, 0);
-    co->nret = nret;
-    gl_post(co->task->sched, &co->ready);
+    gl_co_post(co, nret);
 }
 
 
@@ -532,10 +558,9 @@ static void
 gl_co_kill(gl_co_t *co)
 {
     gl_co_wait_end(co, 1);
-    gl_post_delete(&co->ready);
+    gl_co_unpost(co);
     co->status = GL_CO_DEAD;
     co->waited = 0;
-    co->spawner = NULL;
     gl_co_unpin(co);
 }
 
@@ -572,7 +597,6 @@ gl_co_spawn(gl_co_t *cur, gl_co_t *th, int nargs)
 {
     th->parent = cur;
     th->thread = th;
-    th->spawner = cur;
     th->nret = nargs;
     th->status = GL_CO_RUNNING;
     gl_co_pin(th);
@@ -587,7 +611,10 @@ gl_co_spawn(gl_co_t *cur, gl_co_t *th, int nargs)
     cur->op = GL_CO_OP_SPAWN;
     cur->target = th;
 
-    /* the thread object (on top) is what spawn returns */
+    /* the thread object (on top) is what spawn returns, when cur runs
+       again: it is posted now, ahead of whatever th posts */
+    gl_co_post(cur, 1);
+
     return lua_yield(cur->L, 1);
 }
 
@@ -648,51 +675,32 @@ gl_co_thread_wait_cancel(gl_co_t *co)
 
 
 int
-gl_co_thread_wait(gl_co_t *cur, int first, int last)
+gl_co_thread_take(gl_co_t *cur, gl_co_t *th)
 {
-    int       i, n;
-    gl_co_t  *th;
+    int  n;
 
-    for (i = first; i <= last; i++) {
-        th = gl_co_find(cur->L, i, cur->task);
+    n = lua_gettop(th->L);
+    lua_xmove(th->L, cur->L, n);
+    gl_co_reap(th);
 
-        if (th->status == GL_CO_ZOMBIE) {
-            n = lua_gettop(th->L);
-            lua_xmove(th->L, cur->L, n);
-            gl_co_reap(th);
-            return n;
-        }
+    return n;
+}
 
-        if (th->status == GL_CO_DEAD) {
-            if (i < last) {
-                continue;
-            }
 
-            lua_pushnil(cur->L);
-            lua_pushliteral(cur->L, "already waited or killed");
-            return 2;
-        }
-
-        th->waited = 1;
-    }
-
+int
+gl_co_thread_wait(gl_co_t *cur)
+{
     gl_co_wait(cur, &gl_co_thread_wait_ops, -1);
 
     return gl_co_yield(cur);
 }
 
 
-int
-gl_co_thread_kill(gl_co_t *cur, gl_co_t *th)
+void
+gl_co_thread_kill(gl_co_t *th)
 {
     gl_queue_t  *q, *next;
     gl_co_t     *c;
-
-    (void) cur;
-
-    if (th->status == GL_CO_ZOMBIE || th->status == GL_CO_DEAD) {
-        return 0;
-    }
 
     /* the coroutines it runs go with it */
     for (q = gl_queue_head(&th->task->live);
@@ -712,8 +720,6 @@ gl_co_thread_kill(gl_co_t *cur, gl_co_t *th)
     gl_co_orphan(th);
     th->keep = 0;
     gl_co_kill(th);
-
-    return 1;
 }
 
 
@@ -728,36 +734,17 @@ gl_co_ready_handler(gl_posted_t *ev)
     co = ev->data;
     t = co->task;
 
-    /* a yield to the loop, or ngx.sleep(0), ends here */
+    if (co->counted) {
+        co->counted = 0;
+        t->nposted--;
+    }
+
+    /* ngx.sleep(0) ends here */
     gl_co_wait_end(co, 0);
 
     t->ops->enter(t);
     gl_co_loop(co, co->nret);
     t->ops->leave(t);
-}
-
-
-/*
- * The chain co runs in has stopped (it waits, or yielded to the loop): if
- * its thread was just spawned, the spawner goes on with the thread object
- * that spawn returns.
- */
-static gl_co_t *
-gl_co_stopped(gl_co_t *co)
-{
-    gl_co_t  *th, *p;
-
-    th = co->thread;
-
-    if (th == NULL || th->spawner == NULL) {
-        return NULL;
-    }
-
-    p = th->spawner;
-    th->spawner = NULL;
-    p->nret = 1;
-
-    return p;
 }
 
 
@@ -799,7 +786,7 @@ static gl_co_t *
 gl_co_thread_end(gl_co_t *th, int ok)
 {
     int        n;
-    gl_co_t   *p, *s;
+    gl_co_t   *p;
     gl_task_t *t;
 
     t = th->task;
@@ -819,8 +806,6 @@ gl_co_thread_end(gl_co_t *th, int ok)
     n++;
 
     p = th->parent;
-    s = th->spawner;
-    th->spawner = NULL;
 
     if (p != NULL && th->waited && p->wait.ops == &gl_co_thread_wait_ops) {
         gl_co_wait_end(p, 1);
@@ -837,11 +822,6 @@ gl_co_thread_end(gl_co_t *th, int ok)
         gl_co_reap(th);
     }
 
-    if (s != NULL) {
-        s->nret = 1;
-        return s;
-    }
-
     return NULL;
 }
 
@@ -855,8 +835,8 @@ gl_co_log_error(gl_co_t *co, lua_State *failed, const char *who)
     L = co->task->L;
     msg = lua_tostring(co->L, -1);
 
-    luaL_traceback(L, failed, msg != NULL ? msg
-                               : "(error object is not a string)", 0);
+    /* as lua-nginx-module: an error that is no string has no message */
+    luaL_traceback(L, failed, msg != NULL ? msg : "unknown reason", 0);
     gl_log_error(GL_LOG_ERR, 0, "lua %s thread aborted: runtime error: %s",
                  who, lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -900,11 +880,7 @@ gl_co_loop(gl_co_t *co, int nret)
             switch (co->op) {
 
             case GL_CO_OP_WAIT:
-                next = gl_co_stopped(co);
-                if (next == NULL) {
-                    return;
-                }
-                break;
+                return;
 
             case GL_CO_OP_RESUME:
                 next = co->target;
@@ -930,15 +906,17 @@ gl_co_loop(gl_co_t *co, int nret)
                     break;
                 }
 
-                /* the entry coroutine or a thread yields to the loop: it
-                   goes on at the next turn, as after ngx.sleep(0) */
+                /* the entry coroutine or a thread yields: the task's
+                   posted coroutines go first, if it has any */
                 lua_settop(co->L, 0);
-                gl_co_wait(co, &gl_co_yield_ops, 0);
 
-                next = gl_co_stopped(co);
-                if (next == NULL) {
+                if (t->nposted > 0) {
+                    gl_co_post(co, 0);
                     return;
                 }
+
+                next = co;
+                next->nret = 0;
                 break;
             }
 

@@ -119,8 +119,6 @@ struct gl_co_s {
                                            is dead) */
     gl_co_t            *thread;         /* the entry or thread it runs in */
     gl_co_t            *target;         /* of a RESUME or SPAWN */
-    gl_co_t            *spawner;        /* a new thread: its parent waits in
-                                           ngx.thread.spawn until it stops */
     int                 ref;            /* pinned in the registry, or
                                            LUA_NOREF */
     int                 nret;           /* values to resume it with */
@@ -130,6 +128,7 @@ struct gl_co_s {
     unsigned            wrap:1;         /* made by coroutine.wrap */
     unsigned            waited:1;       /* its parent waits for it */
     unsigned            keep:1;         /* pinned until its task ends */
+    unsigned            counted:1;      /* posted, in task->nposted */
     gl_wait_t           wait;
     gl_posted_t         ready;          /* posted to resume */
     gl_queue_t          live;           /* in its task's list while pinned */
@@ -156,6 +155,7 @@ struct gl_task_s {
     gl_co_t               entry;
     gl_queue_t            live;         /* its pinned coroutines */
     int                   nthreads;     /* light threads not yet ended */
+    int                   nposted;      /* coroutines posted to run */
     int                   context;      /* GL_PHASE_*: what API it may use */
     uint64_t              serial;
     unsigned              started:1;    /* counted in sched->ntasks */
@@ -252,17 +252,22 @@ int gl_co_resume_user(gl_co_t *cur, gl_co_t *u, int nargs);
 int gl_co_yield_user(gl_co_t *cur, int nvals);
 
 /* ngx.thread.spawn: th (made by gl_co_new) runs first, with the nargs
-   values on top of its stack; cur goes on when th first stops */
+   values on top of its stack; cur is posted, to go on once th stops */
 int gl_co_spawn(gl_co_t *cur, gl_co_t *th, int nargs);
 
-/* ngx.thread.wait on the threads at [first, last] of cur's stack; those
-   were checked to be cur's threads */
-int gl_co_thread_wait(gl_co_t *cur, int first, int last);
+/* a zombie thread's values (true or false, then what it returned or its
+   error) move onto cur's stack, and it is reaped; returns how many */
+int gl_co_thread_take(gl_co_t *cur, gl_co_t *th);
 
-/* ngx.thread.kill of a thread of cur's; returns 1 if it was alive */
-int gl_co_thread_kill(gl_co_t *cur, gl_co_t *th);
+/* ngx.thread.wait: cur waits until one of its threads marked waited
+   ends; the API function returns this */
+int gl_co_thread_wait(gl_co_t *cur);
 
-/* reaps a zombie thread (its values were taken) */
+/* ngx.thread.kill of a running thread of cur's: it and the coroutines it
+   runs stop, their waits undone */
+void gl_co_thread_kill(gl_co_t *th);
+
+/* reaps a zombie thread */
 void gl_co_reap(gl_co_t *th);
 
 extern const char  *gl_co_status_names[];

@@ -887,10 +887,18 @@ gl_http_print(lua_State *L, gl_http_t *h, const u_char *data, size_t len)
     }
 
     while (len) {
-        if (!gl_queue_empty(&h->drain_waiters)
-            || gl_request_queued(r) > GL_OUT_HIGH)
-        {
+        if (!gl_queue_empty(&h->drain_waiters)) {
             break;
+        }
+
+        if (gl_request_queued(r) > GL_OUT_HIGH) {
+            /* the script waits only if the client really is slower: what
+               can be written goes now */
+            gl_request_write(r);
+
+            if (gl_request_queued(r) > GL_OUT_HIGH) {
+                break;
+            }
         }
 
         n = gl_min(len, 16384);

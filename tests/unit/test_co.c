@@ -276,7 +276,33 @@ gl_t_lua_spawn(lua_State *L)
 static int
 gl_t_lua_twait(lua_State *L)
 {
-    return gl_co_thread_wait(gl_t_self(L), 1, lua_gettop(L));
+    int       i, n;
+    gl_co_t  *cur, *th;
+
+    cur = gl_t_self(L);
+    n = lua_gettop(L);
+
+    for (i = 1; i <= n; i++) {
+        th = gl_co_find(L, i, cur->task);
+
+        if (th->status == GL_CO_ZOMBIE) {
+            return gl_co_thread_take(cur, th);
+        }
+
+        if (th->status == GL_CO_DEAD) {
+            if (i < n) {
+                continue;
+            }
+
+            lua_pushnil(L);
+            lua_pushliteral(L, "already waited or killed");
+            return 2;
+        }
+
+        th->waited = 1;
+    }
+
+    return gl_co_thread_wait(cur);
 }
 
 
@@ -295,7 +321,13 @@ gl_t_lua_tkill(lua_State *L)
         return 2;
     }
 
-    lua_pushboolean(L, gl_co_thread_kill(cur, th));
+    if (th->status == GL_CO_DEAD) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+
+    gl_co_thread_kill(th);
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -453,12 +485,26 @@ test_yield_to_loop(void)
 {
     gl_t_task_t  a, b;
 
-    /* sleep(0) and a plain yield of an entry coroutine let the other
-       task run in between */
+    /* sleep(0) lets the other task run in between */
     gl_t_start(&a, "a", "for i = 1, 3 do log('a', i) sleep(0) end");
-    gl_t_start(&b, "b", "for i = 1, 3 do log('b', i) coyield() end");
+    gl_t_start(&b, "b", "for i = 1, 3 do log('b', i) sleep(0) end");
     gl_t_run();
     CHECK_LOG("a 1|b 1|a 2|b 2|a 3|b 3|done a 0|done b 0|");
+
+    /* a plain yield of the entry coroutine or a thread lets what the task
+       posted run first (a spawner, another thread), else it goes on at
+       once, as lua-nginx-module's posted threads */
+    gl_t_start(&a, "a",
+        "local function f(n)\n"
+        "    log(n .. 1) coyield() log(n .. 2) coyield() log(n .. 3)\n"
+        "end\n"
+        "log(0) coyield() log(1)\n"
+        "spawn(f, 'f')\n"
+        "log(2) coyield() log(3)\n"
+        "spawn(f, 'g')\n"
+        "log(4) coyield() log(5) coyield() log(6)\n");
+    gl_t_run();
+    CHECK_LOG("0|1|f1|2|f2|3|g1|f3|4|g2|5|g3|6|done a 0|");
 }
 
 
@@ -624,8 +670,8 @@ test_sleep_in_coroutine_of_thread(void)
 {
     gl_t_task_t  a, b;
 
-    /* a user coroutine of a thread waits: the spawner goes on at once;
-       other tasks run meanwhile */
+    /* a user coroutine of a thread waits: the spawner goes on, after
+       what was posted before it (b); other tasks run meanwhile */
     gl_t_start(&a, "a",
         "local t = spawn(function()\n"
         "    local c = cocreate(function() sleep(0.01) coyield('y') end)\n"
@@ -636,7 +682,7 @@ test_sleep_in_coroutine_of_thread(void)
         "log('entry done')\n");
     gl_t_start(&b, "b", "log('b runs')");
     gl_t_run();
-    CHECK_LOG("spawn returned|b runs|done b 0|thread resumed true y|"
+    CHECK_LOG("b runs|done b 0|spawn returned|thread resumed true y|"
               "entry done|done a 0|");
 }
 
