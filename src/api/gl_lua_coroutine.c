@@ -191,5 +191,6 @@ gl_lua_co_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_coroutine_module = {
-    "coroutine", gl_lua_co_inject, NULL, NULL, NULL, NULL
+    .name = "coroutine",
+    .inject = gl_lua_co_inject,
 };

@@ -233,6 +233,10 @@ gl_lua_log_values(lua_State *L, int level)
         h = gl_http_current();
         if (h != NULL) {
             gl_lua_log_add_request(&b, &h->r);
+
+        } else {
+            /* a timer's ", context: ngx.timer" */
+            b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
         }
     }
 
@@ -313,6 +317,10 @@ gl_lua_errlog_raw_log(lua_State *L)
         h = gl_http_current();
         if (h != NULL) {
             gl_lua_log_add_request(&b, &h->r);
+
+        } else {
+            /* a timer's ", context: ngx.timer" */
+            b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
         }
     }
 
@@ -357,5 +365,6 @@ gl_lua_log_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_log_module = {
-    "log", gl_lua_log_inject, NULL, NULL, NULL, NULL
+    .name = "log",
+    .inject = gl_lua_log_inject,
 };

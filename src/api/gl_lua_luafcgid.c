@@ -784,5 +784,7 @@ gl_lf_request_end(gl_http_t *h)
 
 
 gl_module_t  gl_lua_luafcgid_module = {
-    "luafcgid", NULL, NULL, NULL, gl_lf_content_done, gl_lf_request_end
+    .name = "luafcgid",
+    .content_done = gl_lf_content_done,
+    .request_end = gl_lf_request_end,
 };

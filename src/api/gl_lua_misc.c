@@ -159,5 +159,6 @@ gl_lua_misc_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_misc_module = {
-    "misc", gl_lua_misc_inject, NULL, NULL, NULL, NULL
+    .name = "misc",
+    .inject = gl_lua_misc_inject,
 };

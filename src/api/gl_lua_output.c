@@ -973,5 +973,6 @@ gl_lua_output_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_output_module = {
-    "output", gl_lua_output_inject, NULL, NULL, NULL, NULL
+    .name = "output",
+    .inject = gl_lua_output_inject,
 };

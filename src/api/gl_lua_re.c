@@ -1272,5 +1272,6 @@ gl_lua_re_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_re_module = {
-    "re", gl_lua_re_inject, NULL, NULL, NULL, NULL
+    .name = "re",
+    .inject = gl_lua_re_inject,
 };

@@ -1123,5 +1123,6 @@ gl_lua_req_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_req_module = {
-    "req", gl_lua_req_inject, NULL, NULL, NULL, NULL
+    .name = "req",
+    .inject = gl_lua_req_inject,
 };

@@ -705,5 +705,6 @@ gl_lua_shdict_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_shdict_module = {
-    "shdict", gl_lua_shdict_inject, NULL, NULL, NULL, NULL
+    .name = "shdict",
+    .inject = gl_lua_shdict_inject,
 };

@@ -53,5 +53,6 @@ gl_lua_sleep_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_sleep_module = {
-    "sleep", gl_lua_sleep_inject, NULL, NULL, NULL, NULL
+    .name = "sleep",
+    .inject = gl_lua_sleep_inject,
 };

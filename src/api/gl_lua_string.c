@@ -1263,5 +1263,6 @@ gl_lua_string_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_string_module = {
-    "string", gl_lua_string_inject, NULL, NULL, NULL, NULL
+    .name = "string",
+    .inject = gl_lua_string_inject,
 };

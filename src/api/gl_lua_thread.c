@@ -179,5 +179,6 @@ gl_lua_thread_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_thread_module = {
-    "thread", gl_lua_thread_inject, NULL, NULL, NULL, NULL
+    .name = "thread",
+    .inject = gl_lua_thread_inject,
 };

@@ -515,5 +515,6 @@ gl_lua_time_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_time_module = {
-    "time", gl_lua_time_inject, NULL, NULL, NULL, NULL
+    .name = "time",
+    .inject = gl_lua_time_inject,
 };

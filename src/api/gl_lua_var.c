@@ -462,5 +462,6 @@ gl_lua_var_inject(lua_State *L)
 
 
 gl_module_t  gl_lua_var_module = {
-    "var", gl_lua_var_inject, NULL, NULL, NULL, NULL
+    .name = "var",
+    .inject = gl_lua_var_inject,
 };

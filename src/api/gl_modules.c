@@ -18,6 +18,8 @@ extern gl_module_t  gl_lua_misc_module;
 extern gl_module_t  gl_lua_shdict_module;
 extern gl_module_t  gl_lua_coroutine_module;
 extern gl_module_t  gl_lua_thread_module;
+extern gl_module_t  gl_lua_semaphore_module;
+extern gl_module_t  gl_lua_timer_module;
 extern gl_module_t  gl_lua_luafcgid_module;
 
 gl_module_t  *gl_modules[] = {
@@ -33,6 +35,8 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_shdict_module,
     &gl_lua_coroutine_module,
     &gl_lua_thread_module,
+    &gl_lua_semaphore_module,
+    &gl_lua_timer_module,
     &gl_lua_luafcgid_module,
     NULL
 };

@@ -18,6 +18,7 @@ _Atomic int gl_log_level = GL_LOG_ERR;
 static atomic_int          gl_log_fd = 2;
 static char                gl_log_path[4096];
 static _Thread_local int   gl_log_worker = -1;
+static _Thread_local gl_log_ctx_t  *gl_log_ctx;
 
 static const char *gl_log_names[] = {
     "stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info",
@@ -107,6 +108,29 @@ gl_log_set_worker(int id)
 }
 
 
+gl_log_ctx_t *
+gl_log_set_ctx(gl_log_ctx_t *ctx)
+{
+    gl_log_ctx_t  *prev;
+
+    prev = gl_log_ctx;
+    gl_log_ctx = ctx;
+
+    return prev;
+}
+
+
+size_t
+gl_log_ctx_text(char *buf, size_t size)
+{
+    if (gl_log_ctx == NULL || size == 0) {
+        return 0;
+    }
+
+    return gl_min(gl_log_ctx->handler(gl_log_ctx, buf, size), size);
+}
+
+
 /* "2026/11/23 19:04:00 [error] 1234#0: " into buf; returns its length */
 static int
 gl_log_prefix(char *buf, size_t size, int level)
@@ -149,9 +173,12 @@ gl_log_error_core(int level, int err, const char *fmt, ...)
     len = (n < 0) ? len : gl_min(len + n, (int) sizeof(buf) - 128);
 
     if (err) {
-        len += snprintf(buf + len, sizeof(buf) - len, " (%d: %s)", err,
-                        strerror_r(err, ebuf, sizeof(ebuf)));
+        n = snprintf(buf + len, sizeof(buf) - len, " (%d: %s)", err,
+                     strerror_r(err, ebuf, sizeof(ebuf)));
+        len = gl_min(len + gl_max(n, 0), (int) sizeof(buf) - 1);
     }
+
+    len += gl_log_ctx_text(buf + len, sizeof(buf) - 1 - len);
 
     buf[len++] = '\n';
 

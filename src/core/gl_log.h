@@ -32,6 +32,24 @@ int gl_log_reopen(void);
 /* the worker number printed after the pid; -1 for the main thread */
 void gl_log_set_worker(int id);
 
+/*
+ * What the code that runs now adds at the end of its error lines, as
+ * nginx's log handlers do (", context: ngx.timer", ", client: ...").
+ * The handler writes at most size bytes into buf and returns how many.
+ * One per thread: gl_log_set_ctx() sets it (NULL: none) and returns the
+ * previous one, for the caller to put back.
+ */
+typedef struct gl_log_ctx_s  gl_log_ctx_t;
+
+struct gl_log_ctx_s {
+    size_t    (*handler)(gl_log_ctx_t *ctx, char *buf, size_t size);
+};
+
+gl_log_ctx_t *gl_log_set_ctx(gl_log_ctx_t *ctx);
+
+/* the current context's text into buf; returns its length */
+size_t gl_log_ctx_text(char *buf, size_t size);
+
 void gl_log_error_core(int level, int err, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 3, 4)))

@@ -32,6 +32,12 @@ struct gl_module_s {
     /* a request ends (or is cancelled): what the module keeps for it
        goes */
     void        (*request_end)(gl_http_t *h);
+
+    /* the worker begins to stop (SIGTERM, SIGQUIT), in its thread */
+    void        (*stop)(gl_vm_t *vm);
+    /* a reload replaced a generation of the worker's Lua state: what the
+       module keeps for its old code may end (gen: a gl_lua_gen_t) */
+    void        (*retire)(gl_vm_t *vm, void *gen);
 };
 
 #endif /* GL_MODULE_H */

@@ -40,6 +40,7 @@ const char  *gl_co_status_names[] = {
 };
 
 static void gl_co_ready_handler(gl_posted_t *ev);
+static void gl_co_run(gl_co_t *co);
 static void gl_co_loop(gl_co_t *co, int nret);
 static void gl_co_wait_end(gl_co_t *co, int cancel);
 static void gl_co_kill(gl_co_t *co);
@@ -148,12 +149,10 @@ gl_post_delete(gl_posted_t *ev)
  * coroutine that keeps yielding cannot hold the loop.
  */
 void
-gl_sched_run(gl_sched_t *s)
+gl_sched_drain(gl_sched_t *s)
 {
     gl_queue_t   *q;
     gl_posted_t  *ev;
-
-    gl_queue_move(&s->posted, &s->deferred);
 
     while (!gl_queue_empty(&s->posted)) {
         q = gl_queue_head(&s->posted);
@@ -161,6 +160,15 @@ gl_sched_run(gl_sched_t *s)
         ev = gl_queue_data(q, gl_posted_t, link);
         ev->handler(ev);
     }
+}
+
+
+void
+gl_sched_run(gl_sched_t *s)
+{
+    gl_queue_move(&s->posted, &s->deferred);
+
+    gl_sched_drain(s);
 
     if (gl_queue_empty(&s->deferred)) {
         ev_prepare_stop(s->loop, &s->prepare);
@@ -195,6 +203,15 @@ gl_co_unpost(gl_co_t *co)
     if (co->counted) {
         co->counted = 0;
         co->task->nposted--;
+    }
+}
+
+
+void
+gl_sched_release(gl_sched_t *s)
+{
+    if (--s->nbusy == 0 && s->on_idle != NULL) {
+        s->on_idle(s);
     }
 }
 
@@ -365,12 +382,24 @@ gl_task_start(gl_task_t *t, int nargs)
 
     if (!t->started) {
         t->started = 1;
-        t->sched->ntasks++;
+        gl_sched_hold(t->sched);
     }
 
     gl_co_post(e, nargs);
 
     return GL_OK;
+}
+
+
+void
+gl_task_run(gl_task_t *t, int nargs)
+{
+    if (gl_task_start(t, nargs) != GL_OK) {
+        return;
+    }
+
+    gl_post_delete(&t->entry.ready);
+    gl_co_run(&t->entry);
 }
 
 
@@ -390,10 +419,7 @@ gl_task_cancel(gl_task_t *t)
 
     if (t->started) {
         t->started = 0;
-
-        if (--t->sched->ntasks == 0 && t->sched->on_idle != NULL) {
-            t->sched->on_idle(t->sched);
-        }
+        gl_sched_release(t->sched);
     }
 }
 
@@ -429,6 +455,13 @@ gl_task_leave_sync(gl_sync_t *save)
 {
     gl_task_sync = save->task;
     gl_co_running = save->co;
+}
+
+
+gl_co_t *
+gl_co_current(void)
+{
+    return gl_co_running;
 }
 
 
@@ -495,6 +528,13 @@ gl_co_yield(gl_co_t *co)
 {
     co->op = GL_CO_OP_WAIT;
     return lua_yield(co->L, 0);
+}
+
+
+void
+gl_co_yielding(gl_co_t *co)
+{
+    co->op = GL_CO_OP_WAIT;
 }
 
 
@@ -725,13 +765,12 @@ gl_co_thread_kill(gl_co_t *th)
 
 /* the resume loop */
 
+/* co runs (it was posted, or its task runs it at once) */
 static void
-gl_co_ready_handler(gl_posted_t *ev)
+gl_co_run(gl_co_t *co)
 {
-    gl_co_t    *co;
     gl_task_t  *t;
 
-    co = ev->data;
     t = co->task;
 
     if (co->counted) {
@@ -745,6 +784,13 @@ gl_co_ready_handler(gl_posted_t *ev)
     t->ops->enter(t);
     gl_co_loop(co, co->nret);
     t->ops->leave(t);
+}
+
+
+static void
+gl_co_ready_handler(gl_posted_t *ev)
+{
+    gl_co_run(ev->data);
 }
 
 

@@ -54,9 +54,10 @@ struct gl_sched_s {
     ev_idle           idle;         /* keeps the loop from blocking while
                                        events are deferred */
     uint64_t          serial;       /* of the last task started */
-    int               ntasks;       /* tasks with a live coroutine */
+    int               nbusy;        /* tasks with a live coroutine, and
+                                       what else holds the worker */
 
-    /* ntasks fell to 0 (a stopping worker may exit) */
+    /* nbusy fell to 0 (a stopping worker may exit) */
     void            (*on_idle)(gl_sched_t *s);
     void             *data;
 };
@@ -158,7 +159,7 @@ struct gl_task_s {
     int                   nposted;      /* coroutines posted to run */
     int                   context;      /* GL_PHASE_*: what API it may use */
     uint64_t              serial;
-    unsigned              started:1;    /* counted in sched->ntasks */
+    unsigned              started:1;    /* held in sched->nbusy */
     void                 *data;
 };
 
@@ -173,8 +174,17 @@ void gl_post_delete(gl_posted_t *ev);
 #define gl_posted(ev)   gl_queue_linked(&(ev)->link)
 
 /* runs what is posted now (the prepare watcher does it before the loop
-   polls; a test may call it) */
+   polls, with what was deferred at the last turn; a test may call it) */
 void gl_sched_run(gl_sched_t *s);
+
+/* runs what is posted now, not what is deferred: for an event callback
+   that must see its coroutines run before it goes on */
+void gl_sched_drain(gl_sched_t *s);
+
+/* something that must end before the worker exits (a task, a timer
+   still pending at a stop) begins, or ends */
+#define gl_sched_hold(s)   ((s)->nbusy++)
+void gl_sched_release(gl_sched_t *s);
 
 /* a Lua state the core will run coroutines of (each new state, once) */
 void gl_co_init_state(lua_State *L);
@@ -189,6 +199,10 @@ void gl_task_init(gl_task_t *t, gl_sched_t *s, lua_State *L,
  * memory.
  */
 int gl_task_start(gl_task_t *t, int nargs);
+
+/* the same, but the entry coroutine runs at once, until it waits or ends;
+   only from an event callback (no coroutine of ours runs) */
+void gl_task_run(gl_task_t *t, int nargs);
 
 /* stops every wait of the task's coroutines and lets them go; no op is
    called.  The task may be reused or freed after. */
@@ -212,6 +226,10 @@ void gl_task_leave_sync(gl_sync_t *save);
    a coroutine the core does not run cannot wait) */
 gl_co_t *gl_co_self(lua_State *L);
 
+/* the coroutine the scheduler runs now, or NULL (for FFI functions, which
+   get no lua_State) */
+gl_co_t *gl_co_current(void);
+
 /* arms co's wait (the caller fills in co->wait.data, buf, ...; a timeout
    below 0 is none, 0 resumes it at the next turn of the loop) */
 void gl_co_wait(gl_co_t *co, const gl_wait_ops_t *ops, double timeout);
@@ -222,6 +240,10 @@ void gl_co_waitq_add(gl_queue_t *q, gl_co_t *co);
 
 /* an API function that armed a wait returns this */
 int gl_co_yield(gl_co_t *co);
+
+/* an FFI function armed co's wait and cannot yield itself: the Lua code
+   that called it yields next (coroutine._yield()), with no values */
+void gl_co_yielding(gl_co_t *co);
 
 /* ends co's wait and posts it to resume with the nret values on top of
    its stack */

@@ -28,6 +28,7 @@ static char  gl_lua_code_key;       /* registry: path -> factory */
 static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
 static char  gl_lua_modules_key;    /* registry: modules loaded from files */
+static char  gl_lua_gen_key;        /* registry: the state's gl_lua_gen_t */
 
 static void gl_lua_watch_modules(lua_State *L);
 static char *gl_lua_file_text(lua_State *L, const char *path, size_t *len);
@@ -218,6 +219,10 @@ gl_lua_gen_new(gl_vm_t *vm)
     luaL_openlibs(L);
     gl_co_init_state(L);
 
+    lua_pushlightuserdata(L, &gl_lua_gen_key);
+    lua_pushlightuserdata(L, g);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
     /* our modules come from the binary (gl_lua_lib.h), or from
        GOLAPIS_LUA_LIB's dir, first on the path, when it is set */
     lib = gl_lua_lib_dir();
@@ -383,8 +388,9 @@ gl_vm_close(gl_vm_t *vm)
 int
 gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
 {
-    gl_conf_t     *old_conf;
-    gl_lua_gen_t  *g, *old;
+    gl_conf_t      *old_conf;
+    gl_lua_gen_t   *g, *old;
+    gl_module_t   **m;
 
     old_conf = vm->conf;
 
@@ -410,9 +416,64 @@ gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d: Lua code reloaded, "
                  "generation %u", vm->id, g->id);
 
+    /* the old code's timers and the like end now (the vm's reference
+       keeps the generation meanwhile; a module may take its own) */
+    old->retired = 1;
+
+    for (m = vm->conf->modules; *m != NULL; m++) {
+        if ((*m)->retire != NULL) {
+            (*m)->retire(vm, old);
+        }
+    }
+
     gl_lua_gen_release(old);
 
     return GL_OK;
+}
+
+
+void
+gl_vm_stop(gl_vm_t *vm)
+{
+    gl_module_t  **m;
+
+    vm->exiting = 1;
+
+    for (m = vm->conf->modules; *m != NULL; m++) {
+        if ((*m)->stop != NULL) {
+            (*m)->stop(vm);
+        }
+    }
+}
+
+
+void **
+gl_vm_module_data(gl_vm_t *vm, gl_module_t *m)
+{
+    int  i;
+
+    for (i = 0; vm->conf->modules[i] != NULL; i++) {
+        if (vm->conf->modules[i] == m) {
+            return &vm->mdata[i];
+        }
+    }
+
+    /* a module not in the list: cannot be */
+    return &vm->mdata[GL_VM_MODULES_MAX - 1];
+}
+
+
+gl_lua_gen_t *
+gl_lua_gen_of(lua_State *L)
+{
+    gl_lua_gen_t  *g;
+
+    lua_pushlightuserdata(L, &gl_lua_gen_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    g = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+
+    return g;
 }
 
 

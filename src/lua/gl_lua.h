@@ -26,7 +26,11 @@ struct gl_lua_gen_s {
     lua_State     *L;
     int            refs;
     unsigned       id;
+    unsigned       retired:1;     /* a reload replaced it */
 };
+
+/* the worker's modules keep their own per-worker data here */
+#define GL_VM_MODULES_MAX  64
 
 struct gl_vm_s {
     int                 id;             /* the worker's number */
@@ -37,6 +41,8 @@ struct gl_vm_s {
     gl_lua_gen_t       *gen;            /* the current generation */
     unsigned            gen_seq;
     unsigned            exiting:1;      /* the worker stops */
+
+    void               *mdata[GL_VM_MODULES_MAX];
 
     /* read by other threads (the status page, later) */
     atomic_uint         stat_reloads;
@@ -58,6 +64,15 @@ void gl_vm_close(gl_vm_t *vm);
 /* a new generation for new tasks, with conf if not NULL (SIGHUP);
    GL_ERROR: logged, the old one (and its config) stays */
 int gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf);
+
+/* the worker begins to stop: the modules' stop hooks run */
+void gl_vm_stop(gl_vm_t *vm);
+
+/* a module's per-worker data slot (NULL until the module sets it) */
+void **gl_vm_module_data(gl_vm_t *vm, gl_module_t *m);
+
+/* the generation L belongs to (a state or one of its coroutines) */
+gl_lua_gen_t *gl_lua_gen_of(lua_State *L);
 
 /* the current generation, with a reference taken for a task */
 gl_lua_gen_t *gl_lua_gen_take(gl_vm_t *vm);

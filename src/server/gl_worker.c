@@ -22,7 +22,7 @@ static void
 gl_worker_check_exit(gl_worker_t *w)
 {
     if (w->exiting && w->srv.nconns == 0 && w->srv.ndetached == 0
-        && w->vm.sched.ntasks == 0)
+        && w->vm.sched.nbusy == 0)
     {
         ev_break(w->loop, EVBREAK_ALL);
     }
@@ -87,7 +87,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     if (atomic_load(&w->quit) && !w->exiting) {
         w->exiting = 1;
-        w->vm.exiting = 1;
+        gl_vm_stop(&w->vm);
         gl_log_error(GL_LOG_INFO, 0, "worker %d: finishing %d connections",
                      w->id, w->srv.nconns);
         gl_srv_close_idle(&w->srv);

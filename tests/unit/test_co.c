@@ -450,7 +450,7 @@ test_entry(void)
     CHECK_LOG("hello|done a 0|");
     CHECK(a.done == 1 && a.rc == GL_OK);
     CHECK(a.enters == 1 && a.leaves == 1);
-    CHECK(gl_t_sched.ntasks == 0);
+    CHECK(gl_t_sched.nbusy == 0);
 
     /* a task runs its next phase from done: here, by hand */
     gl_t_start(&a, "b", "error('boom')");
@@ -470,13 +470,13 @@ test_sleep_order(void)
     gl_t_start(&a, "a", "sleep(0.2) log('a')");
     gl_t_start(&b, "b", "sleep(0.05) log('b') sleep(0.05) log('b2')");
     gl_t_start(&c, "c", "sleep(0) log('c')");
-    CHECK(gl_t_sched.ntasks == 3);
+    CHECK(gl_t_sched.nbusy == 3);
     gl_t_run();
 
     CHECK_LOG("c|done c 0|b|b2|done b 0|a|done a 0|");
     CHECK(ev_time() - t0 >= 0.199);
     CHECK(b.enters == 3 && b.leaves == 3);
-    CHECK(gl_t_sched.ntasks == 0);
+    CHECK(gl_t_sched.nbusy == 0);
 }
 
 
@@ -538,7 +538,7 @@ test_cancel(void)
     gl_sched_run(&gl_t_sched);
     CHECK_LOG("a|b|");
     CHECK(!gl_queue_empty(&gl_t_wq));
-    CHECK(gl_t_sched.ntasks == 2);
+    CHECK(gl_t_sched.nbusy == 2);
 
     /* the connection closed: every wait undone, nothing runs again, the
        loop has nothing left (the 10 s timers are stopped) */
@@ -547,7 +547,7 @@ test_cancel(void)
     CHECK(gl_queue_empty(&gl_t_wq));
     CHECK(gl_t_cancels == 1);
     CHECK(gl_queue_empty(&a.task.live) && gl_queue_empty(&b.task.live));
-    CHECK(gl_t_sched.ntasks == 0);
+    CHECK(gl_t_sched.nbusy == 0);
     gl_t_run();
     CHECK_LOG("");
     CHECK(a.done == 0 && b.done == 0);
