@@ -2,18 +2,18 @@
  * ngx.log, the global print and the level constants, as lua-nginx-module
  * has them; and the C side of lua/ngx/errlog.lua.
  *
- * A line reads "[lua] FILE:LINE: FUNC(): message" and, inside a request,
- * ", client: ..., server: ..., request: "...", host: "..."" as nginx's
- * request log handler adds it (not at debug level, as in nginx).  The line
+ * A line reads "[lua] FILE:LINE: FUNC(): message", then what the running
+ * task's log context adds (gl_log.h): inside a request ", client: ...,
+ * server: ..., request: "...", host: "..."" as nginx's request log
+ * handler adds it, in a timer ", context: ngx.timer" (not at debug level,
+ * as in nginx).  The line
  * is built in a buffer on the stack and cut at GL_LOG_LINE_MAX bytes, as
  * nginx cuts its lines at NGX_MAX_ERROR_STR (2048).
  */
 #include "gl_core.h"
 #include "gl_log.h"
-#include "gl_http.h"
 #include "gl_lua.h"
 #include "gl_module.h"
-#include "gl_request.h"
 
 #include <stdio.h>
 
@@ -33,55 +33,6 @@ gl_lua_log_add(gl_lua_log_buf_t *b, const char *s, size_t len)
 
 
 #define gl_lua_log_add_lit(b, s)  gl_lua_log_add(b, s, sizeof(s) - 1)
-
-
-static void
-gl_lua_log_add_param(gl_lua_log_buf_t *b, gl_request_t *r, const char *name,
-    const char *before, const char *after)
-{
-    const gl_param_t  *p;
-
-    p = gl_request_param(r, name, strlen(name));
-    if (p == NULL) {
-        return;
-    }
-
-    gl_lua_log_add(b, before, strlen(before));
-    gl_lua_log_add(b, p->value, p->value_len);
-    gl_lua_log_add(b, after, strlen(after));
-}
-
-
-/* what nginx's request log handler appends, from the FastCGI params */
-static void
-gl_lua_log_add_request(gl_lua_log_buf_t *b, gl_request_t *r)
-{
-    const gl_param_t  *method, *uri, *proto;
-
-    gl_lua_log_add_param(b, r, "REMOTE_ADDR", ", client: ", "");
-    gl_lua_log_add_param(b, r, "SERVER_NAME", ", server: ", "");
-
-    method = gl_request_param(r, "REQUEST_METHOD", 14);
-    uri = gl_request_param(r, "REQUEST_URI", 11);
-    proto = gl_request_param(r, "SERVER_PROTOCOL", 15);
-
-    if (method != NULL && uri != NULL) {
-        gl_lua_log_add_lit(b, ", request: \"");
-        gl_lua_log_add(b, method->value, method->value_len);
-        gl_lua_log_add_lit(b, " ");
-        gl_lua_log_add(b, uri->value, uri->value_len);
-
-        if (proto != NULL && proto->value_len) {
-            gl_lua_log_add_lit(b, " ");
-            gl_lua_log_add(b, proto->value, proto->value_len);
-        }
-
-        gl_lua_log_add_lit(b, "\"");
-    }
-
-    gl_lua_log_add_param(b, r, "HTTP_HOST", ", host: \"", "\"");
-    gl_lua_log_add_param(b, r, "HTTP_REFERER", ", referrer: \"", "\"");
-}
 
 
 static void
@@ -117,7 +68,6 @@ gl_lua_log_values(lua_State *L, int level)
     size_t          len;
     lua_Debug       ar;
     const char     *s, *name;
-    gl_http_t      *h;
     gl_lua_log_buf_t  b;
 
     if (level > gl_log_level) {
@@ -230,14 +180,8 @@ gl_lua_log_values(lua_State *L, int level)
     }
 
     if (level != GL_LOG_DEBUG) {
-        h = gl_http_current();
-        if (h != NULL) {
-            gl_lua_log_add_request(&b, &h->r);
-
-        } else {
-            /* a timer's ", context: ngx.timer" */
-            b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
-        }
+        /* the request's ", client: ...", a timer's ", context: ..." */
+        b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
     }
 
     gl_log_write(level, line, b.pos - line);
@@ -291,7 +235,6 @@ gl_lua_errlog_raw_log(lua_State *L)
     char             line[GL_LOG_LINE_MAX];
     size_t           len;
     const char      *msg;
-    gl_http_t       *h;
     gl_lua_log_buf_t  b;
 
     level = (int) lua_tointeger(L, 1);
@@ -314,14 +257,8 @@ gl_lua_errlog_raw_log(lua_State *L)
     gl_lua_log_add(&b, msg, len);
 
     if (level != GL_LOG_DEBUG) {
-        h = gl_http_current();
-        if (h != NULL) {
-            gl_lua_log_add_request(&b, &h->r);
-
-        } else {
-            /* a timer's ", context: ngx.timer" */
-            b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
-        }
+        /* the request's ", client: ...", a timer's ", context: ..." */
+        b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
     }
 
     gl_log_write(level, line, b.pos - line);

@@ -131,10 +131,12 @@ gl_log_ctx_text(char *buf, size_t size)
 }
 
 
-/* "2026/11/23 19:04:00 [error] 1234#0: " into buf; returns its length */
+/* "2026/11/23 19:04:00 [error] 1234#0: *5 " into buf; returns its
+   length */
 static int
 gl_log_prefix(char *buf, size_t size, int level)
 {
+    int        n, m;
     time_t     now;
     struct tm  tm;
 
@@ -142,17 +144,29 @@ gl_log_prefix(char *buf, size_t size, int level)
     localtime_r(&now, &tm);
 
     if (gl_log_worker >= 0) {
-        return snprintf(buf, size,
-                        "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
-                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                        tm.tm_hour, tm.tm_min, tm.tm_sec, gl_log_names[level],
-                        (int) getpid(), gl_log_worker);
+        n = snprintf(buf, size, "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#%d: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, gl_log_names[level],
+                     (int) getpid(), gl_log_worker);
+
+    } else {
+        n = snprintf(buf, size, "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, gl_log_names[level],
+                     (int) getpid());
     }
 
-    return snprintf(buf, size, "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#m: ",
-                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                    tm.tm_min, tm.tm_sec, gl_log_names[level],
-                    (int) getpid());
+    if (n < 0 || (size_t) n >= size) {
+        return n;
+    }
+
+    if (gl_log_ctx != NULL && gl_log_ctx->conn != 0) {
+        m = snprintf(buf + n, size - n, "*%llu ",
+                     (unsigned long long) gl_log_ctx->conn);
+        n = (m > 0) ? gl_min(n + m, (int) size - 1) : n;
+    }
+
+    return n;
 }
 
 

@@ -43,6 +43,8 @@ typedef struct gl_log_ctx_s  gl_log_ctx_t;
 
 struct gl_log_ctx_s {
     size_t    (*handler)(gl_log_ctx_t *ctx, char *buf, size_t size);
+    uint64_t    conn;       /* "*N " after "PID#W: ", as nginx's
+                               connection number; 0: none */
 };
 
 gl_log_ctx_t *gl_log_set_ctx(gl_log_ctx_t *ctx);

@@ -12,6 +12,7 @@
 #include "gl_request.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -20,6 +21,8 @@
 #define GL_CONN_MAX_REQS    1024
 #define GL_CONN_GV_MAX      4096
 #define GL_CACHE_MAX        64
+
+static atomic_ullong  gl_conn_number;
 
 static void gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -151,6 +154,7 @@ gl_conn_init(gl_srv_t *s, int fd)
 
     c->srv = s;
     c->fd = fd;
+    c->number = atomic_fetch_add(&gl_conn_number, 1) + 1;
     c->linger_id = -1;
     gl_fcgi_parser_init(&c->parser);
 

@@ -102,6 +102,8 @@ struct gl_conn_s {
     gl_conn_t          *next;
 
     int                 fd;
+    uint64_t            number;       /* as nginx's: unique in the process,
+                                         "*N" in log lines */
     ev_io               rev;
     ev_io               wev;
 

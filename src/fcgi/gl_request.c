@@ -49,6 +49,7 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
 
     r->srv = s;
     r->conn = c;
+    r->conn_number = c->number;
     r->conf = s->conf;
     r->id = id;
     r->serial = ++s->stat_reqs;

@@ -39,6 +39,7 @@ struct gl_request_s {
     gl_request_t       *next_waiter;   /* on conn->drain_waiters */
     uint16_t            id;
     uint64_t            serial;        /* unique in the worker */
+    uint64_t            conn_number;   /* its connection's */
 
     /* input */
     u_char             *params_raw;    /* the PARAMS stream until its end */

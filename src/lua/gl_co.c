@@ -872,19 +872,92 @@ gl_co_thread_end(gl_co_t *th, int ok)
 }
 
 
+/*
+ * Pushes onto L the traceback of co and of the coroutines that resumed or
+ * spawned it, as lua-nginx-module writes it: "stack traceback:", then for
+ * each "coroutine N:" and its frames, at most 22 per coroutine and 5
+ * coroutines.  The chunk a request's entry coroutine runs (golapis calls
+ * it as a function made by its code cache) reads "in main chunk", as the
+ * chunk it is.
+ */
 static void
-gl_co_log_error(gl_co_t *co, lua_State *failed, const char *who)
+gl_co_traceback(lua_State *L, gl_co_t *co)
+{
+    int         base, level, coid, bottom;
+    lua_Debug   ar, next;
+    lua_State  *th;
+
+    base = lua_gettop(L);
+    lua_pushliteral(L, "stack traceback:");
+
+    for (coid = 0; co != NULL && coid < 5; co = co->parent) {
+
+        if (coid > 0 && co->status == GL_CO_DEAD) {
+            break;
+        }
+
+        th = co->L;
+        lua_pushfstring(L, "\ncoroutine %d:", coid++);
+
+        for (level = 0; lua_getstack(th, level, &ar); level++) {
+
+            if (level >= 22) {
+                lua_pushliteral(L, "\n\t...");
+                break;
+            }
+
+            lua_getinfo(th, "Snl", &ar);
+            lua_pushfstring(L, "\n\t%s:", ar.short_src);
+
+            if (ar.currentline > 0) {
+                lua_pushfstring(L, "%d:", ar.currentline);
+            }
+
+            bottom = !lua_getstack(th, level + 1, &next);
+
+            if (*ar.namewhat != '\0') {
+                lua_pushfstring(L, " in function '%s'", ar.name);
+
+            } else if (*ar.what == 'm'
+                       || (bottom && *ar.what == 'L'
+                           && co->kind == GL_CO_ENTRY && co->task->chunk))
+            {
+                lua_pushliteral(L, " in main chunk");
+
+            } else if (*ar.what == 'C' || *ar.what == 't') {
+                lua_pushliteral(L, " ?");
+
+            } else {
+                lua_pushfstring(L, " in function <%s:%d>", ar.short_src,
+                                ar.linedefined);
+            }
+
+            if (lua_gettop(L) - base >= 15) {
+                lua_concat(L, lua_gettop(L) - base);
+            }
+        }
+    }
+
+    lua_concat(L, lua_gettop(L) - base);
+}
+
+
+/* "lua entry thread aborted: runtime error: MSG\nTRACE", MSG on top of
+   co's stack, TRACE on top of the task's state (popped) */
+static void
+gl_co_log_error(gl_co_t *co, const char *who)
 {
     const char  *msg;
     lua_State   *L;
 
     L = co->task->L;
-    msg = lua_tostring(co->L, -1);
 
     /* as lua-nginx-module: an error that is no string has no message */
-    luaL_traceback(L, failed, msg != NULL ? msg : "unknown reason", 0);
-    gl_log_error(GL_LOG_ERR, 0, "lua %s thread aborted: runtime error: %s",
-                 who, lua_tostring(L, -1));
+    msg = lua_isstring(co->L, -1) ? lua_tostring(co->L, -1)
+                                  : "unknown reason";
+
+    gl_log_error(GL_LOG_ERR, 0, "lua %s thread aborted: runtime error: "
+                 "%s\n%s", who, msg, lua_tostring(L, -1));
     lua_pop(L, 1);
 }
 
@@ -908,7 +981,6 @@ gl_co_loop(gl_co_t *co, int nret)
     int         rc;
     gl_co_t    *next;
     gl_task_t  *t;
-    lua_State  *failed;
 
     t = co->task;
 
@@ -1006,8 +1078,20 @@ gl_co_loop(gl_co_t *co, int nret)
             continue;
         }
 
-        /* co died of the error on top of its stack */
-        failed = co->L;
+        /*
+         * co died of the error on top of its stack: where the error ends
+         * up (a wrap function's goes up) logs it with the traceback of
+         * where it happened, taken now, before the chain unwinds
+         */
+        for (next = co; next->kind == GL_CO_USER && next->wrap;
+             next = next->parent)
+        {
+            /* void */
+        }
+
+        if (next->kind != GL_CO_USER) {
+            gl_co_traceback(t->L, co);
+        }
 
         for ( ;; ) {
             co->status = GL_CO_DEAD;
@@ -1047,7 +1131,7 @@ gl_co_loop(gl_co_t *co, int nret)
             break;
 
         case GL_CO_THREAD:
-            gl_co_log_error(co, failed, "user");
+            gl_co_log_error(co, "user");
             next = gl_co_thread_end(co, 0);
 
             if (next == NULL) {
@@ -1057,7 +1141,7 @@ gl_co_loop(gl_co_t *co, int nret)
             break;
 
         default:
-            gl_co_log_error(co, failed, "entry");
+            gl_co_log_error(co, "entry");
             gl_task_end(t, GL_ERROR);
             return;
         }

@@ -160,6 +160,8 @@ struct gl_task_s {
     int                   context;      /* GL_PHASE_*: what API it may use */
     uint64_t              serial;
     unsigned              started:1;    /* held in sched->nbusy */
+    unsigned              chunk:1;      /* its entry coroutines run chunks
+                                           (scripts, *_by_lua handlers) */
     void                 *data;
 };
 

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 static void gl_http_start(gl_request_t *r);
+static void gl_http_start_lua(gl_http_t *h);
 static void gl_http_stdin(gl_request_t *r);
 static void gl_http_drained(gl_request_t *r);
 static void gl_http_cancel(gl_request_t *r);
@@ -120,15 +121,106 @@ gl_http_has_handler(gl_http_t *h, int phase)
 }
 
 
+/* the log context: what nginx's request log handler appends to each line
+   of the request, rebuilt from the FastCGI params */
+
+static size_t
+gl_http_log_add(char *p, char *end, const char *s, size_t len)
+{
+    len = gl_min(len, (size_t) (end - p));
+    memcpy(p, s, len);
+
+    return len;
+}
+
+
+static size_t
+gl_http_log_param(gl_request_t *r, char *p, char *end, const char *name,
+    const char *before, const char *after)
+{
+    char              *start;
+    const gl_param_t  *v;
+
+    v = gl_request_param(r, name, strlen(name));
+    if (v == NULL) {
+        return 0;
+    }
+
+    start = p;
+    p += gl_http_log_add(p, end, before, strlen(before));
+    p += gl_http_log_add(p, end, v->value, v->value_len);
+    p += gl_http_log_add(p, end, after, strlen(after));
+
+    return p - start;
+}
+
+
+static size_t
+gl_http_log_handler(gl_log_ctx_t *ctx, char *buf, size_t size)
+{
+    char              *p, *end;
+    gl_request_t      *r;
+    const gl_param_t  *method, *uri, *proto;
+
+    r = &((gl_http_t *) ((u_char *) ctx - offsetof(gl_http_t, log)))->r;
+    p = buf;
+    end = buf + size;
+
+    p += gl_http_log_param(r, p, end, "REMOTE_ADDR", ", client: ", "");
+    p += gl_http_log_param(r, p, end, "SERVER_NAME", ", server: ", "");
+
+    method = gl_request_param(r, "REQUEST_METHOD", 14);
+    uri = gl_request_param(r, "REQUEST_URI", 11);
+    proto = gl_request_param(r, "SERVER_PROTOCOL", 15);
+
+    if (method != NULL && uri != NULL) {
+        p += gl_http_log_add(p, end, ", request: \"", 12);
+        p += gl_http_log_add(p, end, method->value, method->value_len);
+        p += gl_http_log_add(p, end, " ", 1);
+        p += gl_http_log_add(p, end, uri->value, uri->value_len);
+
+        if (proto != NULL && proto->value_len) {
+            p += gl_http_log_add(p, end, " ", 1);
+            p += gl_http_log_add(p, end, proto->value, proto->value_len);
+        }
+
+        p += gl_http_log_add(p, end, "\"", 1);
+    }
+
+    p += gl_http_log_param(r, p, end, "HTTP_HOST", ", host: \"", "\"");
+    p += gl_http_log_param(r, p, end, "HTTP_REFERER", ", referrer: \"",
+                           "\"");
+
+    return p - buf;
+}
+
+
 /* the handler's hooks */
 
 static void
 gl_http_start(gl_request_t *r)
 {
-    lua_State  *L;
-    gl_http_t  *h;
+    gl_http_t     *h;
+    gl_log_ctx_t  *saved;
 
     h = (gl_http_t *) r;
+    h->log.handler = gl_http_log_handler;
+    h->log.conn = r->conn_number;
+    saved = gl_log_set_ctx(&h->log);
+
+    gl_http_start_lua(h);
+
+    (void) gl_log_set_ctx(saved);
+}
+
+
+static void
+gl_http_start_lua(gl_http_t *h)
+{
+    lua_State     *L;
+    gl_request_t  *r;
+
+    r = &h->r;
     h->vm = gl_vm_self;
     h->ctx_ref = LUA_NOREF;
     h->var_ref = LUA_NOREF;
@@ -137,15 +229,24 @@ gl_http_start(gl_request_t *r)
     gl_queue_init(&h->body_waiters);
     gl_queue_init(&h->drain_waiters);
 
-    h->gen = gl_lua_gen_take(h->vm);
-    L = h->gen->L;
+    /* lua_code_cache off: a fresh Lua state for each request, as
+       OpenResty's */
+    h->gen = r->conf->code_cache ? gl_lua_gen_take(h->vm)
+                                 : gl_lua_gen_fresh(h->vm);
 
-    if (!r->conf->code_cache) {
-        gl_lua_forget_modules(L);
+    if (h->gen == NULL) {
+        gl_request_error_page(r, 500);
+        gl_request_finalize(r);
+        h->over = 1;
+        gl_request_free(r);
+        return;
     }
+
+    L = h->gen->L;
 
     gl_task_init(&h->task, &h->vm->sched, L, &gl_http_task_ops,
                  GL_PHASE_INIT_WORKER);
+    h->task.chunk = 1;
 
     if (r->body_too_large) {
         gl_http_fail(h, 413);
@@ -263,6 +364,7 @@ gl_http_enter(gl_task_t *t)
 
     h = gl_http_of_task(t);
     h->running = 1;
+    h->saved_log = gl_log_set_ctx(&h->log);
 
     if (h->r.conn != NULL) {
         h->held = h->r.conn;
@@ -281,6 +383,7 @@ gl_http_leave(gl_task_t *t)
     h->running = 0;
     c = h->held;
     h->held = NULL;
+    (void) gl_log_set_ctx(h->saved_log);
 
     if (h->over) {
         /* finished while its coroutines ran */
@@ -653,16 +756,19 @@ gl_http_traceback(lua_State *L)
 static int
 gl_http_call_sync(gl_http_t *h, int phase, int nargs)
 {
-    int         rc, base, saved;
-    lua_State  *L;
-    gl_sync_t   save;
+    int            rc, base, saved;
+    lua_State     *L;
+    gl_sync_t      save;
+    gl_log_ctx_t  *saved_log;
 
     L = h->gen->L;
+    saved_log = gl_log_set_ctx(&h->log);
 
     if (gl_http_push_handler(h, &h->r.conf->handlers[phase], NULL)
         != GL_OK)
     {
         lua_pop(L, nargs);
+        (void) gl_log_set_ctx(saved_log);
         return GL_ERROR;
     }
 
@@ -693,6 +799,7 @@ gl_http_call_sync(gl_http_t *h, int phase, int nargs)
     }
 
     lua_remove(L, base);
+    (void) gl_log_set_ctx(saved_log);
 
     return rc == 0 ? GL_OK : GL_ERROR;
 }

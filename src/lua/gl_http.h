@@ -10,6 +10,7 @@
 
 #include "gl_core.h"
 #include "gl_co.h"
+#include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_request.h"
 
@@ -19,6 +20,8 @@ struct gl_http_s {
     gl_vm_t            *vm;
     gl_lua_gen_t       *gen;            /* the generation it runs in */
     gl_conn_t          *held;           /* while its coroutines run */
+    gl_log_ctx_t        log;            /* ", client: ..." on its lines */
+    gl_log_ctx_t       *saved_log;
 
     int                 exit_status;    /* ngx.exit's */
     int                 ctx_ref;        /* ngx.ctx */

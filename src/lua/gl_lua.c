@@ -27,7 +27,6 @@ _Thread_local gl_vm_t  *gl_vm_self;
 static char  gl_lua_code_key;       /* registry: path -> factory */
 static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
-static char  gl_lua_modules_key;    /* registry: modules loaded from files */
 static char  gl_lua_gen_key;        /* registry: the state's gl_lua_gen_t */
 
 static void gl_lua_watch_modules(lua_State *L);
@@ -192,7 +191,7 @@ gl_lua_inject_constants(lua_State *L)
  * thread starts.
  */
 static gl_lua_gen_t *
-gl_lua_gen_new(gl_vm_t *vm)
+gl_lua_gen_new(gl_vm_t *vm, int worker)
 {
     lua_State      *L;
     const char     *lib;
@@ -296,7 +295,9 @@ gl_lua_gen_new(gl_vm_t *vm)
     }
 
     /* as nginx: an init_worker_by_lua error is logged, the worker runs */
-    (void) gl_lua_run_init(vm, GL_PHASE_INIT_WORKER);
+    if (worker) {
+        (void) gl_lua_run_init(vm, GL_PHASE_INIT_WORKER);
+    }
 
     vm->gen = cur;
 
@@ -343,7 +344,7 @@ gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf)
         }
     }
 
-    g = (rc == GL_OK) ? gl_lua_gen_new(vm) : NULL;
+    g = (rc == GL_OK) ? gl_lua_gen_new(vm, 1) : NULL;
 
     gl_vm_self = prev;
 
@@ -398,7 +399,7 @@ gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
         vm->conf = conf;
     }
 
-    g = gl_lua_gen_new(vm);
+    g = gl_lua_gen_new(vm, 1);
 
     if (g == NULL) {
         vm->conf = old_conf;
@@ -478,6 +479,13 @@ gl_lua_gen_of(lua_State *L)
 
 
 gl_lua_gen_t *
+gl_lua_gen_fresh(gl_vm_t *vm)
+{
+    return gl_lua_gen_new(vm, 0);
+}
+
+
+gl_lua_gen_t *
 gl_lua_gen_take(gl_vm_t *vm)
 {
     vm->gen->refs++;
@@ -503,7 +511,7 @@ gl_lua_gen_release(gl_lua_gen_t *g)
  * The Lua file searcher of package.loaders, replaced: it finds the file
  * as Lua's does (package.searchpath), loads it through gl_lua_file_text()
  * (so that require()d files are watched, and reloads load their vetted
- * text), and remembers the module's name for lua_code_cache off.
+ * text).
  */
 static int
 gl_lua_file_searcher(lua_State *L)
@@ -547,13 +555,6 @@ gl_lua_file_searcher(lua_State *L)
                           name, path, lua_tostring(L, -1));
     }
 
-    /* the module names loaded from files, for lua_code_cache off */
-    lua_pushlightuserdata(L, &gl_lua_modules_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, name);
-    lua_pop(L, 1);
-
     lua_pushvalue(L, -2);
     lua_remove(L, -3);
     lua_pop(L, 1);
@@ -565,10 +566,6 @@ gl_lua_file_searcher(lua_State *L)
 static void
 gl_lua_watch_modules(lua_State *L)
 {
-    lua_pushlightuserdata(L, &gl_lua_modules_key);
-    lua_newtable(L);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaders");
 
@@ -578,30 +575,6 @@ gl_lua_watch_modules(lua_State *L)
     }
 
     lua_pop(L, 2);
-}
-
-
-/*
- * lua_code_cache off: as OpenResty, which gives each request a fresh VM,
- * every request requires the modules loaded from files anew
- */
-void
-gl_lua_forget_modules(lua_State *L)
-{
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loaded");
-    lua_pushlightuserdata(L, &gl_lua_modules_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_settable(L, -5);
-    }
-
-    lua_pop(L, 3);
 }
 
 

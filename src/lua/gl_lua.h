@@ -76,6 +76,13 @@ gl_lua_gen_t *gl_lua_gen_of(lua_State *L);
 
 /* the current generation, with a reference taken for a task */
 gl_lua_gen_t *gl_lua_gen_take(gl_vm_t *vm);
+
+/*
+ * lua_code_cache off: a generation of its own for one request, as
+ * OpenResty's Lua VM per request (init_by_lua runs in it, not
+ * init_worker_by_lua); its reference is the caller's.  NULL: logged.
+ */
+gl_lua_gen_t *gl_lua_gen_fresh(gl_vm_t *vm);
 void gl_lua_gen_release(gl_lua_gen_t *g);
 
 /* the state of vm's current generation */
@@ -94,9 +101,6 @@ void gl_lua_new_env(lua_State *L);
 
 /* init_by_lua / init_worker_by_lua (phase) in vm's current state */
 int gl_lua_run_init(gl_vm_t *vm, int phase);
-
-/* lua_code_cache off: modules loaded from files are required anew */
-void gl_lua_forget_modules(lua_State *L);
 
 /* golapis -t: compiles every Lua handler of conf; GL_ERROR with err */
 int gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size);
