@@ -105,23 +105,44 @@ int gl_re_ffi_exec(gl_re_t *re, const u_char *s, size_t len, int pos,
     int *caps, int size);
 
 
+/* the re module's directives */
+typedef struct {
+    int                 cache_max_entries;  /* lua_regex_cache_max_entries */
+    int                 match_limit;        /* lua_regex_match_limit; 0:
+                                               PCRE2's default */
+} gl_re_conf_t;
+
+gl_module_t  gl_lua_re_module;
+
+
+static gl_re_conf_t *
+gl_re_conf(void)
+{
+    return gl_vm_self != NULL
+           ? gl_conf_module(gl_vm_self->conf, &gl_lua_re_module) : NULL;
+}
+
+
 static int
 gl_re_conf_cache_max(void)
 {
-    return gl_vm_self != NULL
-           ? gl_vm_self->conf->regex_cache_max_entries
-           : GL_RE_CACHE_DEFAULT;
+    gl_re_conf_t  *rcf;
+
+    rcf = gl_re_conf();
+
+    return rcf != NULL ? rcf->cache_max_entries : GL_RE_CACHE_DEFAULT;
 }
 
 
 static uint32_t
 gl_re_conf_match_limit(void)
 {
-    int  n;
+    gl_re_conf_t  *rcf;
 
-    n = gl_vm_self != NULL ? gl_vm_self->conf->regex_match_limit : 0;
+    rcf = gl_re_conf();
 
-    return n > 0 ? (uint32_t) n : 0;
+    return rcf != NULL && rcf->match_limit > 0 ? (uint32_t) rcf->match_limit
+                                               : 0;
 }
 
 
@@ -444,8 +465,8 @@ gl_re_compile(lua_State *L, const char *pat, size_t pat_len, int opts_idx,
     if (flags & GL_RE_JIT) {
         rc = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
         if (rc != 0) {
-            gl_log_error(GL_LOG_INFO, 0, "pcre2_jit_compile() failed: %d in "
-                         "\"%s\", ignored", rc, pat);
+            gl_log_error_cycle(GL_LOG_INFO, 0, "pcre2_jit_compile() failed: "
+                               "%d in \"%s\", ignored", rc, pat);
         }
     }
 
@@ -535,8 +556,8 @@ gl_re_cache_put(lua_State *L, gl_re_ctx_t *ctx, gl_re_t *re, int pat_idx,
     if (ctx->count >= max) {
         if (!ctx->warned) {
             ctx->warned = 1;
-            gl_log_error(GL_LOG_WARN, 0, "lua exceeding regex cache max "
-                         "entries (%d)", max);
+            gl_log_error_cycle(GL_LOG_WARN, 0, "lua exceeding regex cache "
+                               "max entries (%d)", max);
         }
 
         while (ctx->count >= max && ctx->tail != NULL) {
@@ -913,9 +934,9 @@ gl_re_template(const char *t, size_t len, luaL_Buffer *b, const char *s,
 
         if (bracket) {
             if (b == NULL) {
-                gl_log_error(GL_LOG_ERR, 0, "the closing bracket in \"%.*s\" "
-                             "variable is missing", (int) (end - start),
-                             t + start);
+                gl_log_error_cycle(GL_LOG_ERR, 0, "the closing bracket in "
+                                   "\"%.*s\" variable is missing",
+                                   (int) (end - start), t + start);
             }
 
             return GL_ERROR;
@@ -927,10 +948,10 @@ gl_re_template(const char *t, size_t len, luaL_Buffer *b, const char *s,
 
         if (!num) {
             if (b == NULL) {
-                gl_log_error(GL_LOG_ERR, 0, "attempt to use named capturing "
-                             "variable \"%.*s\" (named captures not "
-                             "supported yet)", (int) (end - start),
-                             t + start);
+                gl_log_error_cycle(GL_LOG_ERR, 0, "attempt to use named "
+                                   "capturing variable \"%.*s\" (named "
+                                   "captures not supported yet)",
+                                   (int) (end - start), t + start);
             }
 
             return GL_ERROR;
@@ -953,8 +974,8 @@ gl_re_template(const char *t, size_t len, luaL_Buffer *b, const char *s,
 invalid:
 
     if (b == NULL) {
-        gl_log_error(GL_LOG_ERR, 0, "lua script: invalid capturing variable "
-                     "name found in \"%.*s\"", (int) len, t);
+        gl_log_error_cycle(GL_LOG_ERR, 0, "lua script: invalid capturing "
+                           "variable name found in \"%.*s\"", (int) len, t);
     }
 
     return GL_ERROR;
@@ -1271,7 +1292,40 @@ gl_lua_re_inject(lua_State *L)
 }
 
 
+static const char *
+gl_lua_re_init_conf(gl_conf_t *conf, void *mconf)
+{
+    gl_re_conf_t  *rcf = mconf;
+
+    (void) conf;
+
+    gl_conf_init_value(rcf->cache_max_entries, GL_RE_CACHE_DEFAULT);
+    gl_conf_init_value(rcf->match_limit, 0);
+
+    return NULL;
+}
+
+
+static const gl_conf_bounds_t  gl_lua_re_bounds = { 0, 1000000000, NULL };
+
+static const gl_command_t  gl_lua_re_commands[] = {
+
+    { "lua_regex_cache_max_entries", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      GL_CONF_MODULE, offsetof(gl_re_conf_t, cache_max_entries),
+      &gl_lua_re_bounds },
+
+    { "lua_regex_match_limit", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      GL_CONF_MODULE, offsetof(gl_re_conf_t, match_limit),
+      &gl_lua_re_bounds },
+
+    gl_null_command
+};
+
+
 gl_module_t  gl_lua_re_module = {
     .name = "re",
     .inject = gl_lua_re_inject,
+    .commands = gl_lua_re_commands,
+    .conf_size = sizeof(gl_re_conf_t),
+    .init_conf = gl_lua_re_init_conf
 };

@@ -23,6 +23,7 @@
 #include "gl_shdict.h"
 #include "gl_module.h"
 
+#include <ctype.h>
 #include <pthread.h>
 
 
@@ -36,6 +37,25 @@ typedef struct {
     size_t         len;
     int            stale;
 } gl_ffi_shdict_val_t;
+
+/* lua_shared_dict NAME SIZE */
+typedef struct {
+    char               *name;
+    size_t              size;
+} gl_lua_shdict_zone_t;
+
+#define GL_LUA_SHDICT_MAX_ZONES  64
+
+/* the shdict module's directives */
+typedef struct {
+    gl_lua_shdict_zone_t    zones[GL_LUA_SHDICT_MAX_ZONES];
+    int                     nzones;
+    char                   *golapis_dict;      /* golapis.shared's:
+                                                  "golapis" */
+    size_t                  golapis_dict_size; /* 1m */
+} gl_lua_shdict_conf_t;
+
+gl_module_t  gl_lua_shdict_module;
 
 /* for LuaJIT's FFI (exported with -Wl,-E) */
 int gl_ffi_shdict_get(gl_shdict_t *d, const char *key, size_t key_len,
@@ -609,15 +629,16 @@ gl_lua_shdict_inject(lua_State *L)
         { NULL, NULL }
     };
 
-    gl_conf_t          *conf;
-    gl_shdict_t        *d;
-    const char         *def;
-    const luaL_Reg     *m;
-    size_t              i, n;
-    int                 base, methods, shared;
+    gl_shdict_t            *d;
+    const char             *def;
+    const luaL_Reg         *m;
+    size_t                  i, n;
+    int                     base, methods, shared;
+    gl_lua_shdict_conf_t   *conf;
 
     base = lua_gettop(L);
-    conf = gl_vm_self != NULL ? gl_vm_self->conf : NULL;
+    conf = gl_vm_self != NULL
+           ? gl_conf_module(gl_vm_self->conf, &gl_lua_shdict_module) : NULL;
     def = conf != NULL ? conf->golapis_dict : "golapis";
 
     /* the methods, the metatable of every zone table */
@@ -632,7 +653,7 @@ gl_lua_shdict_inject(lua_State *L)
     lua_pushvalue(L, methods);
     lua_setfield(L, methods, "__index");
 
-    n = conf != NULL ? (size_t) conf->ndicts : gl_shdict_count();
+    n = conf != NULL ? (size_t) conf->nzones : gl_shdict_count();
 
     lua_createtable(L, 0, (int) n + 1);
     shared = lua_gettop(L);
@@ -642,12 +663,12 @@ gl_lua_shdict_inject(lua_State *L)
             d = gl_shdict_nth(i);
 
         } else {
-            d = gl_shdict_find(conf->dicts[i].name,
-                               strlen(conf->dicts[i].name));
+            d = gl_shdict_find(conf->zones[i].name,
+                               strlen(conf->zones[i].name));
             if (d == NULL) {
                 /* added by a SIGHUP: dicts are made at start-up */
                 gl_log_debug("no shared dict \"%s\" (restart to create it)",
-                             conf->dicts[i].name);
+                             conf->zones[i].name);
             }
         }
 
@@ -704,7 +725,197 @@ gl_lua_shdict_inject(lua_State *L)
 }
 
 
+/*
+ * lua_shared_dict NAME SIZE, and golapis_shared_dict NAME SIZE: the dict
+ * behind golapis.shared.get/set/incr (by default "golapis", 1m), which is
+ * also ngx.shared.NAME
+ */
+static int
+gl_lua_shdict_conf_zone(gl_conf_parser_t *cp, const char **name,
+    size_t *size)
+{
+    ssize_t      n;
+    const char  *p;
+
+    for (p = cp->args[1]; *p; p++) {
+        if (!(isalnum((unsigned char) *p) || *p == '_' || *p == '-')) {
+            return gl_conf_error(cp, "invalid dict name \"%s\"", cp->args[1]);
+        }
+    }
+
+    if (strcmp(cp->args[1], "get") == 0 || strcmp(cp->args[1], "set") == 0
+        || strcmp(cp->args[1], "incr") == 0)
+    {
+        /* ngx.shared (= golapis.shared) has functions of these names */
+        return gl_conf_error(cp, "the dict name \"%s\" is reserved",
+                             cp->args[1]);
+    }
+
+    n = gl_conf_parse_size(cp->args[2]);
+    if (n < 8192) {
+        return gl_conf_error(cp, "invalid size \"%s\" in \"%s\" (at least "
+                             "8k)", cp->args[2], cp->args[0]);
+    }
+
+    *name = cp->args[1];
+    *size = (size_t) n;
+
+    return GL_OK;
+}
+
+
+static int
+gl_lua_shdict_conf_lua_shared_dict(gl_conf_parser_t *cp,
+    const gl_command_t *cmd, void *mconf)
+{
+    int                     i;
+    size_t                  size;
+    const char             *name;
+    gl_lua_shdict_conf_t   *scf = mconf;
+
+    (void) cmd;
+
+    if (gl_lua_shdict_conf_zone(cp, &name, &size) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    for (i = 0; i < scf->nzones; i++) {
+        if (strcmp(scf->zones[i].name, name) == 0) {
+            return gl_conf_error(cp, "duplicate zone \"%s\"", name);
+        }
+    }
+
+    if (scf->nzones == GL_LUA_SHDICT_MAX_ZONES) {
+        return gl_conf_error(cp, "too many shared dicts (at most %d)",
+                             GL_LUA_SHDICT_MAX_ZONES);
+    }
+
+    scf->zones[scf->nzones].name = gl_conf_strdup(cp->conf, name);
+    if (scf->zones[scf->nzones].name == NULL) {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    scf->zones[scf->nzones].size = size;
+    scf->nzones++;
+
+    return GL_OK;
+}
+
+
+static int
+gl_lua_shdict_conf_golapis_dict(gl_conf_parser_t *cp,
+    const gl_command_t *cmd, void *mconf)
+{
+    size_t                  size;
+    const char             *name;
+    gl_lua_shdict_conf_t   *scf = mconf;
+
+    (void) cmd;
+
+    if (scf->golapis_dict != NULL) {
+        return gl_conf_error(cp, "\"%s\" directive is duplicate",
+                             cp->args[0]);
+    }
+
+    if (gl_lua_shdict_conf_zone(cp, &name, &size) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    scf->golapis_dict = gl_conf_strdup(cp->conf, name);
+    if (scf->golapis_dict == NULL) {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    scf->golapis_dict_size = size;
+
+    return GL_OK;
+}
+
+
+static const char *
+gl_lua_shdict_init_conf(gl_conf_t *conf, void *mconf)
+{
+    gl_lua_shdict_conf_t  *scf = mconf;
+
+    if (scf->golapis_dict == NULL) {
+        scf->golapis_dict = gl_conf_strdup(conf, "golapis");
+        if (scf->golapis_dict == NULL) {
+            return "out of memory";
+        }
+
+        scf->golapis_dict_size = 1024 * 1024;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Creates the shared dicts of conf that do not exist yet, in the main
+ * thread before any worker runs with conf.  They live as long as the
+ * process: a reload (SIGHUP or code) keeps their data.
+ */
+static int
+gl_lua_shdict_init_main(gl_conf_t *conf)
+{
+    int                     i;
+    size_t                  size;
+    const char             *name;
+    gl_shdict_t            *d;
+    gl_lua_shdict_conf_t   *scf;
+
+    scf = gl_conf_module(conf, &gl_lua_shdict_module);
+
+    for (i = 0; i <= scf->nzones; i++) {
+        if (i < scf->nzones) {
+            name = scf->zones[i].name;
+            size = scf->zones[i].size;
+
+        } else {
+            /* golapis.shared's, unless a lua_shared_dict has its name */
+            name = scf->golapis_dict;
+            size = scf->golapis_dict_size;
+        }
+
+        d = gl_shdict_find(name, strlen(name));
+
+        if (d != NULL) {
+            if (i < scf->nzones && gl_shdict_capacity(d) != size) {
+                gl_log_error(GL_LOG_WARN, 0, "the size of shared dict "
+                             "\"%s\" cannot change without a restart",
+                             name);
+            }
+            continue;
+        }
+
+        if (gl_shdict_create(name, size) == NULL) {
+            gl_log_error(GL_LOG_EMERG, errno, "cannot create shared dict "
+                         "\"%s\" of %zu bytes", name, size);
+            return GL_ERROR;
+        }
+    }
+
+    return GL_OK;
+}
+
+
+static const gl_command_t  gl_lua_shdict_commands[] = {
+
+    { "lua_shared_dict", GL_CONF_TAKE2, gl_lua_shdict_conf_lua_shared_dict,
+      GL_CONF_MODULE, 0, NULL },
+
+    { "golapis_shared_dict", GL_CONF_TAKE2, gl_lua_shdict_conf_golapis_dict,
+      GL_CONF_MODULE, 0, NULL },
+
+    gl_null_command
+};
+
+
 gl_module_t  gl_lua_shdict_module = {
     .name = "shdict",
     .inject = gl_lua_shdict_inject,
+    .commands = gl_lua_shdict_commands,
+    .conf_size = sizeof(gl_lua_shdict_conf_t),
+    .init_conf = gl_lua_shdict_init_conf,
+    .init_main = gl_lua_shdict_init_main
 };

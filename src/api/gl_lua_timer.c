@@ -21,14 +21,18 @@
  */
 #include "gl_core.h"
 #include "gl_co.h"
+#include "gl_conf.h"
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_module.h"
 
 #include <stdio.h>
 
-#define GL_TIMER_MAX_PENDING   1024
-#define GL_TIMER_MAX_RUNNING   256
+/* lua_max_pending_timers, lua_max_running_timers */
+typedef struct {
+    int              max_pending;
+    int              max_running;
+} gl_timer_conf_t;
 
 typedef struct gl_timer_s  gl_timer_t;
 
@@ -77,6 +81,13 @@ static gl_timers_t *
 gl_timers(gl_vm_t *vm)
 {
     return *gl_vm_module_data(vm, &gl_lua_timer_module);
+}
+
+
+static gl_timer_conf_t *
+gl_timer_conf(gl_vm_t *vm)
+{
+    return gl_conf_module(vm->conf, &gl_lua_timer_module);
 }
 
 
@@ -297,7 +308,7 @@ gl_timer_new(gl_timers_t *st, gl_lua_gen_t *gen, int ref, double delay,
 static void
 gl_timer_fire(gl_timers_t *st, gl_timer_t *tm, int now)
 {
-    int          i, n, ref;
+    int          i, n, ref, max;
     lua_State   *L;
     lua_Debug    ar;
     gl_timer_t  *next;
@@ -320,14 +331,15 @@ gl_timer_fire(gl_timers_t *st, gl_timer_t *tm, int now)
     }
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, tm->ref);
+    max = gl_timer_conf(tm->vm)->max_running;
 
-    if (st->nrunning >= GL_TIMER_MAX_RUNNING) {
+    if (st->nrunning >= max) {
         lua_rawgeti(L, -1, 1);
         lua_getinfo(L, ">S", &ar);
         gl_log_error(GL_LOG_ALERT, 0, "lua failed to run timer with function "
                      "defined at %s:%d: %d lua_max_running_timers are not "
                      "enough", ar.source ? ar.source : "(unknown)",
-                     ar.linedefined, GL_TIMER_MAX_RUNNING);
+                     ar.linedefined, max);
         lua_pop(L, 1);
         gl_timer_free(tm);
         return;
@@ -517,7 +529,7 @@ gl_lua_timer_helper(lua_State *L, int every)
         return 2;
     }
 
-    if (st->npending >= GL_TIMER_MAX_PENDING) {
+    if (st->npending >= (size_t) gl_timer_conf(vm)->max_pending) {
         lua_pushnil(L);
         lua_pushliteral(L, "too many pending timers");
         return 2;
@@ -674,8 +686,41 @@ gl_lua_timer_retire(gl_vm_t *vm, void *gen)
 }
 
 
+static const char *
+gl_lua_timer_init_conf(gl_conf_t *conf, void *mconf)
+{
+    gl_timer_conf_t  *tcf = mconf;
+
+    (void) conf;
+
+    gl_conf_init_value(tcf->max_pending, 1024);
+    gl_conf_init_value(tcf->max_running, 256);
+
+    return NULL;
+}
+
+
+static const gl_conf_bounds_t  gl_lua_timer_bounds = { 0, 1000000000, NULL };
+
+static const gl_command_t  gl_lua_timer_commands[] = {
+
+    { "lua_max_pending_timers", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      GL_CONF_MODULE, offsetof(gl_timer_conf_t, max_pending),
+      &gl_lua_timer_bounds },
+
+    { "lua_max_running_timers", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      GL_CONF_MODULE, offsetof(gl_timer_conf_t, max_running),
+      &gl_lua_timer_bounds },
+
+    gl_null_command
+};
+
+
 gl_module_t  gl_lua_timer_module = {
     .name = "timer",
+    .commands = gl_lua_timer_commands,
+    .conf_size = sizeof(gl_timer_conf_t),
+    .init_conf = gl_lua_timer_init_conf,
     .inject = gl_lua_timer_inject,
     .init_worker = gl_lua_timer_init_worker,
     .exit_worker = gl_lua_timer_exit_worker,

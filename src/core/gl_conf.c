@@ -1,10 +1,16 @@
 /*
  * The config file parser.  A tokenizer turns the text into words, and each
- * statement (words up to ';') is handed to its directive's handler.
+ * statement (words up to ';', or a Lua block) is handed to the set
+ * function of its command: the core's table below, or a module's.
+ *
+ * Everything a config holds comes from its memory (gl_conf_alloc()), a
+ * list of blocks freed at once by gl_conf_free(), so a set function that
+ * fails half-way leaks nothing.
  */
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_log.h"
+#include "gl_module.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -13,44 +19,75 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define GL_CONF_MAX_ARGS  8
-#define GL_CONF_MAX_BLOCK (1024 * 1024)
+#define GL_CONF_MAX_BLOCK  (1024 * 1024)
+#define GL_CONF_ERRF_SIZE  1024
 
-typedef struct {
-    const char   *file;
-    const char   *p;
-    const char   *end;
-    int           line;
-    int           block_line;   /* where the last Lua block's "{" was */
-    char         *err;
-    size_t        err_size;
-} gl_conf_parser_t;
-
-typedef int (*gl_conf_handler_pt)(gl_conf_t *conf, gl_conf_parser_t *cp,
-    char **args, int nargs);
-
-typedef struct {
-    const char           *name;
-    int                   min_args;
-    int                   max_args;
-    int                   once;
-    gl_conf_handler_pt    handler;
-} gl_conf_directive_t;
+struct gl_conf_mem_s {
+    gl_conf_mem_t  *next;
+    max_align_t     data[];
+};
 
 
-static int
-gl_conf_ends_with(const char *s, const char *suffix)
+void *
+gl_conf_alloc(gl_conf_t *conf, size_t size)
 {
-    size_t  n, m;
+    gl_conf_mem_t  *m;
 
-    n = strlen(s);
-    m = strlen(suffix);
+    if (size > SIZE_MAX - sizeof(gl_conf_mem_t)) {
+        return NULL;
+    }
 
-    return n >= m && strcmp(s + n - m, suffix) == 0;
+    m = calloc(1, sizeof(gl_conf_mem_t) + size);
+    if (m == NULL) {
+        return NULL;
+    }
+
+    m->next = conf->mem;
+    conf->mem = m;
+
+    return m->data;
 }
 
 
-static int
+char *
+gl_conf_strdup(gl_conf_t *conf, const char *s)
+{
+    char    *p;
+    size_t   len;
+
+    len = strlen(s) + 1;
+
+    p = gl_conf_alloc(conf, len);
+    if (p != NULL) {
+        memcpy(p, s, len);
+    }
+
+    return p;
+}
+
+
+char *
+gl_conf_path(gl_conf_t *conf, const char *path)
+{
+    char    *p;
+    size_t   len;
+
+    if (path[0] == '/') {
+        return gl_conf_strdup(conf, path);
+    }
+
+    len = strlen(conf->dir) + 1 + strlen(path) + 1;
+
+    p = gl_conf_alloc(conf, len);
+    if (p != NULL) {
+        snprintf(p, len, "%s/%s", conf->dir, path);
+    }
+
+    return p;
+}
+
+
+int
 gl_conf_error(gl_conf_parser_t *cp, const char *fmt, ...)
 {
     int      n;
@@ -66,6 +103,20 @@ gl_conf_error(gl_conf_parser_t *cp, const char *fmt, ...)
     va_end(args);
 
     return GL_ERROR;
+}
+
+
+const char *
+gl_conf_errf(const char *fmt, ...)
+{
+    va_list                       args;
+    static _Thread_local char     buf[GL_CONF_ERRF_SIZE];
+
+    va_start(args, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, args);
+    va_end(args);
+
+    return buf;
 }
 
 
@@ -149,101 +200,235 @@ gl_conf_parse_time(const char *s)
 }
 
 
-/* a path relative to the config file's directory; caller frees */
-static char *
-gl_conf_path(gl_conf_t *conf, const char *path)
+static int
+gl_conf_duplicate(gl_conf_parser_t *cp)
 {
-    char    *p;
-    size_t   len;
-
-    if (path[0] == '/') {
-        return strdup(path);
-    }
-
-    len = strlen(conf->dir) + 1 + strlen(path) + 1;
-    p = malloc(len);
-    if (p != NULL) {
-        snprintf(p, len, "%s/%s", conf->dir, path);
-    }
-
-    return p;
+    return gl_conf_error(cp, "\"%s\" directive is duplicate", cp->args[0]);
 }
 
 
-static int
-gl_conf_set_str(gl_conf_parser_t *cp, char **dst, const char *value)
+int
+gl_conf_set_flag_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
 {
-    free(*dst);
-    *dst = strdup(value);
-    if (*dst == NULL) {
-        return gl_conf_error(cp, "out of memory");
+    int  *field;
+
+    field = (int *) ((char *) conf + cmd->offset);
+
+    if (*field != GL_CONF_UNSET) {
+        return gl_conf_duplicate(cp);
     }
 
-    return GL_OK;
-}
+    if (strcmp(cp->args[1], "on") == 0) {
+        *field = 1;
 
+    } else if (strcmp(cp->args[1], "off") == 0) {
+        *field = 0;
 
-static int
-gl_conf_set_path(gl_conf_t *conf, gl_conf_parser_t *cp, char **dst,
-    const char *value)
-{
-    free(*dst);
-    *dst = gl_conf_path(conf, value);
-    if (*dst == NULL) {
-        return gl_conf_error(cp, "out of memory");
-    }
-
-    return GL_OK;
-}
-
-
-static int
-gl_conf_flag(gl_conf_parser_t *cp, char **args, int *dst)
-{
-    if (strcmp(args[1], "on") == 0) {
-        *dst = 1;
-    } else if (strcmp(args[1], "off") == 0) {
-        *dst = 0;
     } else {
         return gl_conf_error(cp, "invalid value \"%s\" in \"%s\", "
-                             "it must be \"on\" or \"off\"", args[1], args[0]);
+                             "it must be \"on\" or \"off\"", cp->args[1],
+                             cp->args[0]);
     }
 
     return GL_OK;
 }
 
 
+int
+gl_conf_set_str_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    char  **field;
+
+    field = (char **) ((char *) conf + cmd->offset);
+
+    if (*field != NULL) {
+        return gl_conf_duplicate(cp);
+    }
+
+    *field = gl_conf_strdup(cp->conf, cp->args[1]);
+    if (*field == NULL) {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    return GL_OK;
+}
+
+
+int
+gl_conf_set_path_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    char  **field;
+
+    field = (char **) ((char *) conf + cmd->offset);
+
+    if (*field != NULL) {
+        return gl_conf_duplicate(cp);
+    }
+
+    *field = gl_conf_path(cp->conf, cp->args[1]);
+    if (*field == NULL) {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    return GL_OK;
+}
+
+
+/* GL_OK if n is within the command's bounds, else the message */
 static int
-gl_conf_listen(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
+gl_conf_check_bounds(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    double n, const char *what)
+{
+    const gl_conf_bounds_t  *b;
+
+    b = cmd->post;
+
+    if (b == NULL || (n >= b->min && (b->max == 0 || n <= b->max))) {
+        return GL_OK;
+    }
+
+    if (b->err != NULL) {
+        return gl_conf_error(cp, "\"%s\" %s", cp->args[0], b->err);
+    }
+
+    return gl_conf_error(cp, "invalid %s \"%s\" in \"%s\"", what, cp->args[1],
+                         cp->args[0]);
+}
+
+
+int
+gl_conf_set_num_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    int   *field;
+    long   n;
+    char  *end;
+
+    field = (int *) ((char *) conf + cmd->offset);
+
+    if (*field != GL_CONF_UNSET) {
+        return gl_conf_duplicate(cp);
+    }
+
+    errno = 0;
+    n = strtol(cp->args[1], &end, 10);
+
+    if (cp->args[1][0] == '\0' || *end != '\0' || errno || n < 0
+        || n > INT_MAX)
+    {
+        return gl_conf_error(cp, "invalid number \"%s\" in \"%s\"",
+                             cp->args[1], cp->args[0]);
+    }
+
+    if (gl_conf_check_bounds(cp, cmd, (double) n, "number") != GL_OK) {
+        return GL_ERROR;
+    }
+
+    *field = (int) n;
+
+    return GL_OK;
+}
+
+
+int
+gl_conf_set_size_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    size_t   *field;
+    ssize_t   n;
+
+    field = (size_t *) ((char *) conf + cmd->offset);
+
+    if (*field != GL_CONF_UNSET_SIZE) {
+        return gl_conf_duplicate(cp);
+    }
+
+    n = gl_conf_parse_size(cp->args[1]);
+    if (n < 0) {
+        return gl_conf_error(cp, "invalid size \"%s\" in \"%s\"", cp->args[1],
+                             cp->args[0]);
+    }
+
+    if (gl_conf_check_bounds(cp, cmd, (double) n, "size") != GL_OK) {
+        return GL_ERROR;
+    }
+
+    *field = (size_t) n;
+
+    return GL_OK;
+}
+
+
+int
+gl_conf_set_time_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    double  *field, t;
+
+    field = (double *) ((char *) conf + cmd->offset);
+
+    if (*field != GL_CONF_UNSET) {
+        return gl_conf_duplicate(cp);
+    }
+
+    t = gl_conf_parse_time(cp->args[1]);
+    if (t < 0) {
+        return gl_conf_error(cp, "invalid time \"%s\" in \"%s\"", cp->args[1],
+                             cp->args[0]);
+    }
+
+    if (gl_conf_check_bounds(cp, cmd, t, "time") != GL_OK) {
+        return GL_ERROR;
+    }
+
+    *field = t;
+
+    return GL_OK;
+}
+
+
+/* ---- the core's own directives ---------------------------------------- */
+
+static int
+gl_conf_set_listen(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
 {
     int                i;
     long               port;
-    char              *addr, *colon, *end;
+    char              *addr, *colon, *end, **args;
+    gl_conf_t         *cf;
     gl_listen_conf_t  *ls;
 
-    if (conf->nlisten == GL_CONF_MAX_LISTEN) {
+    (void) cmd;
+
+    cf = conf;
+    args = cp->args;
+
+    if (cf->nlisten == GL_CONF_MAX_LISTEN) {
         return gl_conf_error(cp, "too many \"listen\" directives (at most %d)",
                              GL_CONF_MAX_LISTEN);
     }
 
-    ls = &conf->listen[conf->nlisten];
+    ls = &cf->listen[cf->nlisten];
     memset(ls, 0, sizeof(*ls));
     ls->mode = -1;
     addr = args[1];
 
-    ls->text = strdup(addr);
+    ls->text = gl_conf_strdup(cf, addr);
     if (ls->text == NULL) {
         return gl_conf_error(cp, "out of memory");
     }
 
-    conf->nlisten++;
+    cf->nlisten++;
 
     if (strncmp(addr, "unix:", 5) == 0) {
         if (addr[5] == '\0') {
             return gl_conf_error(cp, "no path in \"listen %s\"", addr);
         }
 
-        ls->path = gl_conf_path(conf, addr + 5);
+        ls->path = gl_conf_path(cf, addr + 5);
         if (ls->path == NULL) {
             return gl_conf_error(cp, "out of memory");
         }
@@ -257,10 +442,12 @@ gl_conf_listen(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
         colon = strrchr(addr, ':');
 
         if (colon != NULL) {
-            ls->host = strndup(addr, colon - addr);
+            ls->host = gl_conf_alloc(cf, colon - addr + 1);
             if (ls->host == NULL) {
                 return gl_conf_error(cp, "out of memory");
             }
+
+            memcpy(ls->host, addr, colon - addr);
 
             if (ls->host[0] == '[') {
                 /* [::1]:9000 */
@@ -290,7 +477,7 @@ gl_conf_listen(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
         ls->port = (int) port;
     }
 
-    for (i = 2; i < nargs; i++) {
+    for (i = 2; i < cp->nargs; i++) {
         if (strncmp(args[i], "mode=", 5) == 0 && ls->path != NULL) {
             errno = 0;
             port = strtol(args[i] + 5, &end, 8);
@@ -311,149 +498,73 @@ gl_conf_listen(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
 }
 
 
+/* workers N|auto: auto is 0 until start-up counts the CPUs */
 static int
-gl_conf_workers(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
+gl_conf_set_workers(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
 {
+    int   *field;
     long   n;
-    char  *end;
+    char  *end, *value;
 
-    (void) nargs;
+    field = (int *) ((char *) conf + cmd->offset);
+    value = cp->args[1];
 
-    if (strcmp(args[1], "auto") == 0) {
-        conf->workers = 0;
+    if (*field != GL_CONF_UNSET) {
+        return gl_conf_duplicate(cp);
+    }
+
+    if (strcmp(value, "auto") == 0) {
+        *field = 0;
         return GL_OK;
     }
 
     errno = 0;
-    n = strtol(args[1], &end, 10);
-    if (args[1][0] == '\0' || *end != '\0' || errno || n < 1 || n > 1024) {
+    n = strtol(value, &end, 10);
+    if (value[0] == '\0' || *end != '\0' || errno || n < 1 || n > 1024) {
         return gl_conf_error(cp, "invalid value \"%s\" in \"workers\", it must "
-                             "be \"auto\" or a number from 1 to 1024",
-                             args[1]);
+                             "be \"auto\" or a number from 1 to 1024", value);
     }
 
-    conf->workers = (int) n;
+    *field = (int) n;
 
     return GL_OK;
 }
 
 
+/* error_log FILE|stderr [LEVEL] */
 static int
-gl_conf_worker_connections(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
+gl_conf_set_error_log(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
 {
-    long   n;
-    char  *end;
+    gl_conf_t  *cf;
 
-    (void) nargs;
+    (void) cmd;
 
-    errno = 0;
-    n = strtol(args[1], &end, 10);
-    if (args[1][0] == '\0' || *end != '\0' || errno || n < 1 || n > 1000000) {
-        return gl_conf_error(cp, "invalid value \"%s\" in "
-                             "\"worker_connections\"", args[1]);
+    cf = conf;
+
+    if (cf->error_log != NULL) {
+        return gl_conf_duplicate(cp);
     }
 
-    conf->worker_connections = (int) n;
-
-    return GL_OK;
-}
-
-
-static int
-gl_conf_time(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
-{
-    double  t;
-
-    (void) nargs;
-
-    t = gl_conf_parse_time(args[1]);
-    if (t < 0) {
-        return gl_conf_error(cp, "invalid time \"%s\" in \"%s\"", args[1],
-                             args[0]);
-    }
-
-    if (strcmp(args[0], "housekeeping_interval") == 0) {
-        if (t < 0.01) {
-            return gl_conf_error(cp, "\"%s\" must be at least 10ms",
-                                 args[0]);
-        }
-        conf->housekeeping_interval = t;
-
+    if (strcmp(cp->args[1], "stderr") == 0) {
+        cf->error_log = gl_conf_strdup(cf, "stderr");
     } else {
-        conf->shutdown_timeout = t;
+        cf->error_log = gl_conf_path(cf, cp->args[1]);
     }
 
-    return GL_OK;
-}
-
-
-static int
-gl_conf_document_root(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    (void) nargs;
-
-    return gl_conf_set_path(conf, cp, &conf->document_root, args[1]);
-}
-
-
-static int
-gl_conf_error_log(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    int  rc;
-
-    if (strcmp(args[1], "stderr") == 0) {
-        rc = gl_conf_set_str(cp, &conf->error_log, "stderr");
-    } else {
-        rc = gl_conf_set_path(conf, cp, &conf->error_log, args[1]);
+    if (cf->error_log == NULL) {
+        return gl_conf_error(cp, "out of memory");
     }
 
-    if (rc != GL_OK) {
-        return rc;
-    }
-
-    if (nargs == 3) {
-        conf->log_level = gl_log_level_by_name(args[2]);
-        if (conf->log_level == -1) {
-            return gl_conf_error(cp, "invalid log level \"%s\"", args[2]);
+    if (cp->nargs == 3) {
+        cf->log_level = gl_log_level_by_name(cp->args[2]);
+        if (cf->log_level == -1) {
+            return gl_conf_error(cp, "invalid log level \"%s\"", cp->args[2]);
         }
     }
 
     return GL_OK;
-}
-
-
-static int
-gl_conf_pid(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
-{
-    (void) nargs;
-
-    return gl_conf_set_path(conf, cp, &conf->pid, args[1]);
-}
-
-
-static int
-gl_conf_package_path(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    (void) nargs;
-
-    return gl_conf_set_str(cp, strcmp(args[0], "lua_package_path") == 0
-                               ? &conf->lua_package_path
-                               : &conf->lua_package_cpath, args[1]);
-}
-
-
-static int
-gl_conf_code_cache(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    (void) nargs;
-
-    return gl_conf_flag(cp, args, &conf->code_cache);
 }
 
 
@@ -471,266 +582,245 @@ gl_conf_phase_directive(int phase)
 }
 
 
-/* *_by_lua_file FILE and *_by_lua_block { ... } */
+/* *_by_lua_file FILE and *_by_lua_block { ... }: one handler per phase */
 static int
-gl_conf_lua_handler(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
+gl_conf_set_lua_handler(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
 {
-    int                i;
-    size_t             len;
+    int                phase;
     const char        *base;
+    gl_conf_t         *cf;
     gl_lua_handler_t  *h;
     char               name[256];
 
-    (void) nargs;
+    cf = conf;
+    h = (gl_lua_handler_t *) ((char *) conf + cmd->offset);
+    phase = (int) (h - cf->handlers);
 
-    for (i = 0; i < GL_PHASE_MAX; i++) {
-        len = strlen(gl_conf_phase_names[i]);
-        if (strncmp(args[0], gl_conf_phase_names[i], len) == 0
-            && args[0][len] == '_')
-        {
-            break;
-        }
+    if ((cmd->type & GL_CONF_BLOCK) ? h->code != NULL : h->file != NULL) {
+        return gl_conf_duplicate(cp);
     }
-
-    h = &conf->handlers[i];
 
     if (h->file != NULL || h->code != NULL) {
         return gl_conf_error(cp, "\"%s\" directive is duplicate (a %s handler "
-                             "is set already)", args[0],
-                             gl_conf_phase_names[i]);
+                             "is set already)", cp->args[0],
+                             gl_conf_phase_names[phase]);
     }
 
-    if (strstr(args[0], "_file") != NULL) {
-        if (gl_conf_set_path(conf, cp, &h->file, args[1]) != GL_OK) {
-            return GL_ERROR;
+    if (!(cmd->type & GL_CONF_BLOCK)) {
+        h->file = gl_conf_path(cf, cp->args[1]);
+        h->chunkname = gl_conf_strdup(cf, "");
+
+        if (h->file == NULL || h->chunkname == NULL) {
+            return gl_conf_error(cp, "out of memory");
         }
 
-        return gl_conf_set_str(cp, &h->chunkname, "");
-    }
-
-    h->code_len = strlen(args[1]);
-    if (gl_conf_set_str(cp, &h->code, args[1]) != GL_OK) {
-        return GL_ERROR;
+        return GL_OK;
     }
 
     base = strrchr(cp->file, '/');
     base = base ? base + 1 : cp->file;
-    snprintf(name, sizeof(name), "=%s(%s:%d)", gl_conf_phase_names[i], base,
-             cp->block_line);
+    snprintf(name, sizeof(name), "=%s(%s:%d)", gl_conf_phase_names[phase],
+             base, cp->block_line);
 
-    return gl_conf_set_str(cp, &h->chunkname, name);
-}
+    h->code_len = strlen(cp->args[1]);
+    h->code = gl_conf_strdup(cf, cp->args[1]);
+    h->chunkname = gl_conf_strdup(cf, name);
 
-
-static int
-gl_conf_size(gl_conf_t *conf, gl_conf_parser_t *cp, char **args, int nargs)
-{
-    ssize_t  n;
-
-    (void) nargs;
-
-    n = gl_conf_parse_size(args[1]);
-    if (n < 0) {
-        return gl_conf_error(cp, "invalid size \"%s\" in \"%s\"", args[1],
-                             args[0]);
-    }
-
-    if (strcmp(args[0], "client_body_buffer_size") == 0) {
-        if (n < 1024) {
-            return gl_conf_error(cp, "\"%s\" must be at least 1k",
-                                 args[0]);
-        }
-
-        conf->client_body_buffer_size = n;
-
-    } else if (strcmp(args[0], "fastcgi_params_max_size") == 0) {
-        if (n < 1024 || n > 64 * 1024 * 1024) {
-            return gl_conf_error(cp, "\"%s\" must be between 1k and 64m",
-                                 args[0]);
-        }
-
-        conf->params_max_size = n;
-
-    } else {
-        conf->client_max_body_size = n;
-    }
-
-    return GL_OK;
-}
-
-
-static int
-gl_conf_luafcgid_handler(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    const char  *p;
-
-    (void) nargs;
-
-    for (p = args[1]; *p; p++) {
-        if (!(isalnum((unsigned char) *p) || *p == '_')
-            || isdigit((unsigned char) args[1][0]))
-        {
-            return gl_conf_error(cp, "invalid Lua name \"%s\" in \"%s\"",
-                                 args[1], args[0]);
-        }
-    }
-
-    return gl_conf_set_str(cp, &conf->luafcgid_handler, args[1]);
-}
-
-
-/*
- * lua_shared_dict NAME SIZE, and golapis_shared_dict NAME SIZE: the dict
- * behind golapis.shared.get/set/incr (by default "golapis", 1m), which is
- * also ngx.shared.NAME
- */
-static int
-gl_conf_shared_dict(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    int          i;
-    ssize_t      size;
-    const char  *p;
-
-    (void) nargs;
-
-    for (p = args[1]; *p; p++) {
-        if (!(isalnum((unsigned char) *p) || *p == '_' || *p == '-')) {
-            return gl_conf_error(cp, "invalid dict name \"%s\"", args[1]);
-        }
-    }
-
-    if (strcmp(args[1], "get") == 0 || strcmp(args[1], "set") == 0
-        || strcmp(args[1], "incr") == 0)
-    {
-        /* ngx.shared (= golapis.shared) has functions of these names */
-        return gl_conf_error(cp, "the dict name \"%s\" is reserved",
-                             args[1]);
-    }
-
-    size = gl_conf_parse_size(args[2]);
-    if (size < 8192) {
-        return gl_conf_error(cp, "invalid size \"%s\" in \"%s\" (at least "
-                             "8k)", args[2], args[0]);
-    }
-
-    if (strcmp(args[0], "golapis_shared_dict") == 0) {
-        conf->golapis_dict_size = size;
-        return gl_conf_set_str(cp, &conf->golapis_dict, args[1]);
-    }
-
-    for (i = 0; i < conf->ndicts; i++) {
-        if (strcmp(conf->dicts[i].name, args[1]) == 0) {
-            return gl_conf_error(cp, "duplicate zone \"%s\"", args[1]);
-        }
-    }
-
-    if (conf->ndicts == GL_CONF_MAX_DICTS) {
-        return gl_conf_error(cp, "too many shared dicts (at most %d)",
-                             GL_CONF_MAX_DICTS);
-    }
-
-    conf->dicts[conf->ndicts].name = strdup(args[1]);
-    if (conf->dicts[conf->ndicts].name == NULL) {
+    if (h->code == NULL || h->chunkname == NULL) {
         return gl_conf_error(cp, "out of memory");
     }
 
-    conf->dicts[conf->ndicts].size = size;
-    conf->ndicts++;
+    return GL_OK;
+}
+
+
+/* luafcgid_handler NAME: a Lua name */
+static int
+gl_conf_set_lua_name(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    const char  *p, *value;
+
+    value = cp->args[1];
+
+    for (p = value; *p; p++) {
+        if (!(isalnum((unsigned char) *p) || *p == '_')
+            || isdigit((unsigned char) value[0]))
+        {
+            return gl_conf_error(cp, "invalid Lua name \"%s\" in \"%s\"",
+                                 value, cp->args[0]);
+        }
+    }
+
+    return gl_conf_set_str_slot(cp, cmd, conf);
+}
+
+
+static const gl_conf_bounds_t  gl_conf_worker_connections_bounds = {
+    1, 1000000, NULL
+};
+
+static const gl_conf_bounds_t  gl_conf_housekeeping_bounds = {
+    0.01, 0, "must be at least 10ms"
+};
+
+static const gl_conf_bounds_t  gl_conf_params_bounds = {
+    1024, 64 * 1024 * 1024, "must be between 1k and 64m"
+};
+
+static const gl_conf_bounds_t  gl_conf_body_buffer_bounds = {
+    1024, 0, "must be at least 1k"
+};
+
+
+#define gl_conf_core(field)  GL_CONF_CORE, offsetof(gl_conf_t, field)
+
+#define gl_conf_handler(phase, name)                                         \
+    { name "_file", GL_CONF_TAKE1, gl_conf_set_lua_handler,                  \
+      gl_conf_core(handlers[phase]), NULL },                                 \
+    { name "_block", GL_CONF_BLOCK, gl_conf_set_lua_handler,                 \
+      gl_conf_core(handlers[phase]), NULL }
+
+static const gl_command_t  gl_conf_core_commands[] = {
+
+    { "listen", GL_CONF_TAKE12, gl_conf_set_listen,
+      gl_conf_core(listen), NULL },
+
+    { "workers", GL_CONF_TAKE1, gl_conf_set_workers,
+      gl_conf_core(workers), NULL },
+
+    { "worker_connections", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      gl_conf_core(worker_connections), &gl_conf_worker_connections_bounds },
+
+    { "worker_shutdown_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(shutdown_timeout), NULL },
+
+    { "housekeeping_interval", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(housekeeping_interval), &gl_conf_housekeeping_bounds },
+
+    { "document_root", GL_CONF_TAKE1, gl_conf_set_path_slot,
+      gl_conf_core(document_root), NULL },
+
+    { "error_log", GL_CONF_TAKE12, gl_conf_set_error_log,
+      gl_conf_core(error_log), NULL },
+
+    { "pid", GL_CONF_TAKE1, gl_conf_set_path_slot,
+      gl_conf_core(pid), NULL },
+
+    { "lua_package_path", GL_CONF_TAKE1, gl_conf_set_str_slot,
+      gl_conf_core(lua_package_path), NULL },
+
+    { "lua_package_cpath", GL_CONF_TAKE1, gl_conf_set_str_slot,
+      gl_conf_core(lua_package_cpath), NULL },
+
+    { "lua_code_cache", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(code_cache), NULL },
+
+    gl_conf_handler(GL_PHASE_INIT, "init_by_lua"),
+    gl_conf_handler(GL_PHASE_INIT_WORKER, "init_worker_by_lua"),
+    gl_conf_handler(GL_PHASE_REWRITE, "rewrite_by_lua"),
+    gl_conf_handler(GL_PHASE_ACCESS, "access_by_lua"),
+    gl_conf_handler(GL_PHASE_CONTENT, "content_by_lua"),
+    gl_conf_handler(GL_PHASE_HEADER_FILTER, "header_filter_by_lua"),
+    gl_conf_handler(GL_PHASE_BODY_FILTER, "body_filter_by_lua"),
+    gl_conf_handler(GL_PHASE_LOG, "log_by_lua"),
+
+    { "luafcgid_handler", GL_CONF_TAKE1, gl_conf_set_lua_name,
+      gl_conf_core(luafcgid_handler), NULL },
+
+    { "fastcgi_params_max_size", GL_CONF_TAKE1, gl_conf_set_size_slot,
+      gl_conf_core(params_max_size), &gl_conf_params_bounds },
+
+    { "client_max_body_size", GL_CONF_TAKE1, gl_conf_set_size_slot,
+      gl_conf_core(client_max_body_size), NULL },
+
+    { "client_body_buffer_size", GL_CONF_TAKE1, gl_conf_set_size_slot,
+      gl_conf_core(client_body_buffer_size), &gl_conf_body_buffer_bounds },
+
+    { "client_body_temp_path", GL_CONF_TAKE1, gl_conf_set_path_slot,
+      gl_conf_core(client_body_temp_path), NULL },
+
+    { "default_type", GL_CONF_TAKE1, gl_conf_set_str_slot,
+      gl_conf_core(default_type), NULL },
+
+    gl_null_command
+};
+
+
+/* a default string for what was not given; GL_ERROR when out of memory */
+static int
+gl_conf_init_str(gl_conf_t *conf, char **field, const char *def)
+{
+    if (*field == NULL) {
+        *field = gl_conf_strdup(conf, def);
+        if (*field == NULL) {
+            return GL_ERROR;
+        }
+    }
 
     return GL_OK;
 }
 
 
-static int
-gl_conf_default_type(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
+/* the core's defaults and checks, before the modules' */
+static const char *
+gl_conf_core_init_conf(gl_conf_t *conf, void *mconf)
 {
-    (void) nargs;
+    int          i;
+    struct stat  st;
 
-    return gl_conf_set_str(cp, &conf->default_type, args[1]);
-}
+    (void) mconf;
 
+    gl_conf_init_value(conf->workers, 0);
+    gl_conf_init_value(conf->worker_connections, 1024);
+    gl_conf_init_value(conf->shutdown_timeout, 30);
+    gl_conf_init_value(conf->housekeeping_interval, 1);
+    gl_conf_init_value(conf->log_level, GL_LOG_ERR);
+    gl_conf_init_value(conf->code_cache, 1);
+    gl_conf_init_size(conf->params_max_size, 64 * 1024);
+    gl_conf_init_size(conf->client_max_body_size, 1024 * 1024);
+    gl_conf_init_size(conf->client_body_buffer_size, 16 * 1024);
 
-static int
-gl_conf_number(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    long   n;
-    char  *end;
-
-    (void) nargs;
-
-    errno = 0;
-    n = strtol(args[1], &end, 10);
-    if (args[1][0] == '\0' || *end != '\0' || errno || n < 0
-        || n > 1000000000)
+    if (gl_conf_init_str(conf, &conf->error_log, "stderr") != GL_OK
+        || gl_conf_init_str(conf, &conf->default_type, "text/html") != GL_OK
+        || gl_conf_init_str(conf, &conf->client_body_temp_path, "/tmp")
+           != GL_OK
+        || gl_conf_init_str(conf, &conf->luafcgid_handler, "main") != GL_OK)
     {
-        return gl_conf_error(cp, "invalid number \"%s\" in \"%s\"", args[1],
-                             args[0]);
+        return "out of memory";
     }
 
-    if (strcmp(args[0], "lua_regex_cache_max_entries") == 0) {
-        conf->regex_cache_max_entries = (int) n;
-    } else {
-        conf->regex_match_limit = (int) n;
+    if (conf->nlisten == 0) {
+        return "no \"listen\" directive";
     }
 
-    return GL_OK;
+    if (conf->document_root != NULL
+        && (stat(conf->document_root, &st) == -1 || !S_ISDIR(st.st_mode)))
+    {
+        return gl_conf_errf("document_root \"%s\" is not a directory",
+                            conf->document_root);
+    }
+
+    for (i = 0; i < GL_PHASE_MAX; i++) {
+        if (conf->handlers[i].file != NULL
+            && access(conf->handlers[i].file, R_OK) == -1)
+        {
+            return gl_conf_errf("%s_file \"%s\": %s", gl_conf_phase_names[i],
+                                conf->handlers[i].file, strerror(errno));
+        }
+    }
+
+    return NULL;
 }
 
 
-static int
-gl_conf_body_temp_path(gl_conf_t *conf, gl_conf_parser_t *cp, char **args,
-    int nargs)
-{
-    (void) nargs;
-
-    return gl_conf_set_path(conf, cp, &conf->client_body_temp_path, args[1]);
-}
-
-
-static gl_conf_directive_t  gl_conf_directives[] = {
-    { "listen", 1, 2, 0, gl_conf_listen },
-    { "workers", 1, 1, 1, gl_conf_workers },
-    { "worker_connections", 1, 1, 1, gl_conf_worker_connections },
-    { "worker_shutdown_timeout", 1, 1, 1, gl_conf_time },
-    { "housekeeping_interval", 1, 1, 1, gl_conf_time },
-    { "document_root", 1, 1, 1, gl_conf_document_root },
-    { "error_log", 1, 2, 1, gl_conf_error_log },
-    { "pid", 1, 1, 1, gl_conf_pid },
-    { "lua_package_path", 1, 1, 1, gl_conf_package_path },
-    { "lua_package_cpath", 1, 1, 1, gl_conf_package_path },
-    { "lua_code_cache", 1, 1, 1, gl_conf_code_cache },
-    { "init_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "init_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "init_worker_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "init_worker_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "rewrite_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "rewrite_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "access_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "access_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "content_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "content_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "header_filter_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "header_filter_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "body_filter_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "body_filter_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "log_by_lua_file", 1, 1, 1, gl_conf_lua_handler },
-    { "log_by_lua_block", 1, 1, 1, gl_conf_lua_handler },
-    { "fastcgi_params_max_size", 1, 1, 1, gl_conf_size },
-    { "client_max_body_size", 1, 1, 1, gl_conf_size },
-    { "client_body_buffer_size", 1, 1, 1, gl_conf_size },
-    { "client_body_temp_path", 1, 1, 1, gl_conf_body_temp_path },
-    { "lua_regex_cache_max_entries", 1, 1, 1, gl_conf_number },
-    { "lua_regex_match_limit", 1, 1, 1, gl_conf_number },
-    { "default_type", 1, 1, 1, gl_conf_default_type },
-    { "luafcgid_handler", 1, 1, 1, gl_conf_luafcgid_handler },
-    { "lua_shared_dict", 2, 2, 0, gl_conf_shared_dict },
-    { "golapis_shared_dict", 2, 2, 1, gl_conf_shared_dict },
-    { NULL, 0, 0, 0, NULL }
+/* the core, as a module: its conf is the gl_conf_t */
+static gl_module_t  gl_conf_core_module = {
+    .name = "core",
+    .commands = gl_conf_core_commands,
+    .init_conf = gl_conf_core_init_conf,
+    .index = -1
 };
 
 
@@ -1034,21 +1124,105 @@ gl_conf_lua_block(gl_conf_parser_t *cp, char *buf, size_t size)
 }
 
 
+/*
+ * The command named name, from the core's table or a module's; *dst gets
+ * the struct it writes.  NULL if there is none.
+ */
+static const gl_command_t *
+gl_conf_find(gl_conf_t *conf, const char *name, gl_module_t **module,
+    void **dst)
+{
+    int                  i;
+    gl_module_t         *m;
+    const gl_command_t  *c;
+
+    for (i = -1; i < 0 || (conf->modules && conf->modules[i] != NULL); i++) {
+        m = (i < 0) ? &gl_conf_core_module : conf->modules[i];
+
+        if (m->commands == NULL) {
+            continue;
+        }
+
+        for (c = m->commands; c->name != NULL; c++) {
+            if (strcmp(c->name, name) == 0) {
+                *module = m;
+                *dst = (c->conf == GL_CONF_MODULE && i >= 0)
+                       ? conf->module_confs[i] : conf;
+                return c;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The fields of the slots start "not given" (strings are NULL already):
+ * a slot can then tell a duplicate, and init_conf a default.
+ */
+static void
+gl_conf_unset(const gl_command_t *cmd, void *conf)
+{
+    char  *field;
+
+    if (conf == NULL) {
+        return;
+    }
+
+    field = (char *) conf + cmd->offset;
+
+    if (cmd->set == gl_conf_set_flag_slot || cmd->set == gl_conf_set_num_slot)
+    {
+        *(int *) field = GL_CONF_UNSET;
+
+    } else if (cmd->set == gl_conf_set_size_slot) {
+        *(size_t *) field = GL_CONF_UNSET_SIZE;
+
+    } else if (cmd->set == gl_conf_set_time_slot) {
+        *(double *) field = GL_CONF_UNSET;
+    }
+}
+
+
+/* is the number of arguments (without the name) one cmd takes */
+static int
+gl_conf_nargs_ok(const gl_command_t *cmd, int n)
+{
+    static const unsigned  argn[] = {
+        GL_CONF_NOARGS, GL_CONF_TAKE1, GL_CONF_TAKE2, GL_CONF_TAKE3,
+        GL_CONF_TAKE4, GL_CONF_TAKE5, GL_CONF_TAKE6, GL_CONF_TAKE7
+    };
+
+    if (cmd->type & (GL_CONF_BLOCK | GL_CONF_FLAG)) {
+        return n == 1;
+    }
+
+    if (cmd->type & GL_CONF_1MORE) {
+        return n >= 1;
+    }
+
+    return n >= 0 && n < (int) gl_nelems(argn) && (cmd->type & argn[n]);
+}
+
+
 static int
 gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 {
-    int                   rc, nargs, quoted, line, end_line, i;
+    int                   rc, nargs, quoted, line, end_line;
+    void                 *dst;
     char                 *args[GL_CONF_MAX_ARGS];
     char                  words[GL_CONF_MAX_ARGS][4096];
     static char           block[GL_CONF_MAX_BLOCK];
-    char                  seen[gl_nelems(gl_conf_directives)];
-    gl_conf_directive_t  *d;
-
-    memset(seen, 0, sizeof(seen));
+    gl_module_t          *m;
+    const gl_command_t   *cmd;
 
     for ( ;; ) {
         nargs = 0;
         line = 0;
+        cmd = NULL;
+        dst = NULL;
+        m = NULL;
 
         for ( ;; ) {
             if (nargs == GL_CONF_MAX_ARGS) {
@@ -1077,17 +1251,11 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
             }
 
             if (rc == '{') {
-                /* blocks are for *_by_lua_block only: name the directive */
+                /* blocks are for Lua blocks only: name the directive */
                 if (nargs > 0) {
                     cp->line = line;
 
-                    for (d = gl_conf_directives; d->name; d++) {
-                        if (strcmp(d->name, args[0]) == 0) {
-                            break;
-                        }
-                    }
-
-                    if (d->name == NULL) {
+                    if (cmd == NULL) {
                         return gl_conf_error(cp, "unknown directive \"%s\"",
                                              args[0]);
                     }
@@ -1103,9 +1271,13 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
             args[nargs] = words[nargs];
             nargs++;
 
-            if (nargs == 1 && !quoted
-                && gl_conf_ends_with(args[0], "_by_lua_block"))
-            {
+            if (nargs > 1) {
+                continue;
+            }
+
+            cmd = gl_conf_find(conf, args[0], &m, &dst);
+
+            if (cmd != NULL && (cmd->type & GL_CONF_BLOCK) && !quoted) {
                 /* no ";" after the block, as in nginx */
                 if (gl_conf_lua_block(cp, block, GL_CONF_MAX_BLOCK) != GL_OK)
                 {
@@ -1121,31 +1293,31 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
         end_line = cp->line;
         cp->line = line;
 
-        for (d = gl_conf_directives; d->name; d++) {
-            if (strcmp(d->name, args[0]) == 0) {
-                break;
-            }
-        }
-
-        if (d->name == NULL) {
+        if (cmd == NULL) {
             return gl_conf_error(cp, "unknown directive \"%s\"", args[0]);
         }
 
-        i = d - gl_conf_directives;
-
-        if (d->once && seen[i]) {
-            return gl_conf_error(cp, "\"%s\" directive is duplicate",
-                                 args[0]);
-        }
-
-        seen[i] = 1;
-
-        if (nargs - 1 < d->min_args || nargs - 1 > d->max_args) {
+        if (!gl_conf_nargs_ok(cmd, nargs - 1)) {
             return gl_conf_error(cp, "invalid number of arguments in \"%s\" "
                                  "directive", args[0]);
         }
 
-        if (d->handler(conf, cp, args, nargs) != GL_OK) {
+        if (dst == NULL) {
+            /* the module's row has a GL_CONF_MODULE command but no
+               conf_size: a bug of the module */
+            return gl_conf_error(cp, "\"%s\" directive: the module \"%s\" has "
+                                 "no conf", args[0], m->name);
+        }
+
+        cp->args = args;
+        cp->nargs = nargs;
+
+        rc = cmd->set(cp, cmd, dst);
+
+        cp->args = NULL;
+        cp->nargs = 0;
+
+        if (rc != GL_OK) {
             return GL_ERROR;
         }
 
@@ -1154,38 +1326,47 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 }
 
 
-static int
-gl_conf_check(gl_conf_t *conf, gl_conf_parser_t *cp)
+/* reads the whole file into a string; NULL (err set) on error */
+static char *
+gl_conf_read_file(const char *path, size_t *len, char *err, size_t err_size)
 {
-    int          i;
-    struct stat  st;
+    FILE  *f;
+    char  *text;
+    long   size;
 
-    if (conf->nlisten == 0) {
-        snprintf(cp->err, cp->err_size, "%s: no \"listen\" directive",
-                 cp->file);
-        return GL_ERROR;
+    f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        return NULL;
     }
 
-    if (conf->document_root != NULL
-        && (stat(conf->document_root, &st) == -1 || !S_ISDIR(st.st_mode)))
+    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) == -1)
     {
-        snprintf(cp->err, cp->err_size, "%s: document_root \"%s\" is not "
-                 "a directory", cp->file, conf->document_root);
-        return GL_ERROR;
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        fclose(f);
+        return NULL;
     }
 
-    for (i = 0; i < GL_PHASE_MAX; i++) {
-        if (conf->handlers[i].file != NULL
-            && access(conf->handlers[i].file, R_OK) == -1)
-        {
-            snprintf(cp->err, cp->err_size, "%s: %s_file \"%s\": %s",
-                     cp->file, gl_conf_phase_names[i], conf->handlers[i].file,
-                     strerror(errno));
-            return GL_ERROR;
-        }
+    text = malloc(size + 1);
+    if (text == NULL) {
+        snprintf(err, err_size, "out of memory");
+        fclose(f);
+        return NULL;
     }
 
-    return GL_OK;
+    if (fread(text, 1, size, f) != (size_t) size) {
+        snprintf(err, err_size, "%s: read error", path);
+        fclose(f);
+        free(text);
+        return NULL;
+    }
+
+    fclose(f);
+    text[size] = '\0';
+    *len = size;
+
+    return text;
 }
 
 
@@ -1193,14 +1374,17 @@ gl_conf_t *
 gl_conf_load(const char *path, gl_module_t **modules, char *err,
     size_t err_size)
 {
-    FILE              *f;
-    char              *text, *slash, abs[PATH_MAX];
-    long               size;
-    gl_conf_t         *conf;
-    gl_conf_parser_t   cp;
+    int                  i, n;
+    char                *text, *slash, abs[PATH_MAX];
+    void                *mconf;
+    size_t               len;
+    gl_conf_t           *conf;
+    gl_module_t         *m;
+    const char          *msg;
+    gl_conf_parser_t     cp;
+    const gl_command_t  *c;
 
     text = NULL;
-    f = NULL;
 
     conf = calloc(1, sizeof(gl_conf_t));
     if (conf == NULL) {
@@ -1209,89 +1393,101 @@ gl_conf_load(const char *path, gl_module_t **modules, char *err,
     }
 
     conf->modules = modules;
-    conf->workers = 0;
-    conf->worker_connections = 1024;
-    conf->shutdown_timeout = 30;
-    conf->housekeeping_interval = 1;
-    conf->log_level = GL_LOG_ERR;
-    conf->code_cache = 1;
-    conf->params_max_size = 64 * 1024;
-    conf->client_max_body_size = 1024 * 1024;
-    conf->client_body_buffer_size = 16 * 1024;
-    conf->regex_cache_max_entries = 1024;
+
+    /* the fields of the core's own set functions that are not strings */
+    conf->workers = GL_CONF_UNSET;
+    conf->log_level = GL_CONF_UNSET;
 
     if (realpath(path, abs) == NULL) {
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
         goto failed;
     }
 
-    conf->file = strdup(abs);
+    conf->file = gl_conf_strdup(conf, abs);
     slash = strrchr(abs, '/');
     *(slash == abs ? slash + 1 : slash) = '\0';
-    conf->dir = strdup(abs);
-    conf->error_log = strdup("stderr");
-    conf->default_type = strdup("text/html");
-    conf->client_body_temp_path = strdup("/tmp");
-    conf->luafcgid_handler = strdup("main");
-    conf->golapis_dict = strdup("golapis");
-    conf->golapis_dict_size = 1024 * 1024;
+    conf->dir = gl_conf_strdup(conf, abs);
 
-    if (conf->file == NULL || conf->dir == NULL || conf->error_log == NULL
-        || conf->default_type == NULL || conf->client_body_temp_path == NULL
-        || conf->luafcgid_handler == NULL || conf->golapis_dict == NULL)
+    for (n = 0; modules != NULL && modules[n] != NULL; n++) {
+        /* void */
+    }
+
+    conf->nmodules = n;
+    conf->module_confs = gl_conf_alloc(conf, (n + 1) * sizeof(void *));
+
+    if (conf->file == NULL || conf->dir == NULL || conf->module_confs == NULL)
     {
         snprintf(err, err_size, "out of memory");
         goto failed;
     }
 
-    f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
-        goto failed;
+    for (i = -1; i < n; i++) {
+        m = (i < 0) ? &gl_conf_core_module : modules[i];
+        mconf = conf;
+
+        if (i >= 0) {
+            /* the same list each time: no write once workers read it */
+            if (m->index != i) {
+                m->index = i;
+            }
+
+            mconf = NULL;
+
+            if (m->conf_size != 0) {
+                mconf = gl_conf_alloc(conf, m->conf_size);
+                if (mconf == NULL) {
+                    snprintf(err, err_size, "out of memory");
+                    goto failed;
+                }
+
+                conf->module_confs[i] = mconf;
+            }
+        }
+
+        for (c = m->commands; c != NULL && c->name != NULL; c++) {
+            gl_conf_unset(c, c->conf == GL_CONF_MODULE ? mconf : conf);
+        }
     }
 
-    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
-        || fseek(f, 0, SEEK_SET) == -1)
-    {
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
-        goto failed;
-    }
-
-    text = malloc(size + 1);
+    text = gl_conf_read_file(path, &len, err, err_size);
     if (text == NULL) {
-        snprintf(err, err_size, "out of memory");
         goto failed;
     }
 
-    if (fread(text, 1, size, f) != (size_t) size) {
-        snprintf(err, err_size, "%s: read error", path);
-        goto failed;
-    }
-
-    text[size] = '\0';
-
+    memset(&cp, 0, sizeof(cp));
+    cp.conf = conf;
     cp.file = path;
     cp.p = text;
-    cp.end = text + size;
+    cp.end = text + len;
     cp.line = 1;
     cp.err = err;
     cp.err_size = err_size;
 
-    if (gl_conf_parse(conf, &cp) != GL_OK || gl_conf_check(conf, &cp) != GL_OK)
-    {
+    if (gl_conf_parse(conf, &cp) != GL_OK) {
         goto failed;
     }
 
-    fclose(f);
     free(text);
+    text = NULL;
+
+    for (i = -1; i < n; i++) {
+        m = (i < 0) ? &gl_conf_core_module : modules[i];
+
+        if (m->init_conf == NULL) {
+            continue;
+        }
+
+        msg = m->init_conf(conf, i < 0 ? conf : conf->module_confs[i]);
+
+        if (msg != NULL) {
+            snprintf(err, err_size, "%s: %s", path, msg);
+            goto failed;
+        }
+    }
 
     return conf;
 
 failed:
-
-    if (f != NULL) {
-        fclose(f);
-    }
 
     free(text);
     gl_conf_free(conf);
@@ -1303,38 +1499,44 @@ failed:
 void
 gl_conf_free(gl_conf_t *conf)
 {
-    int  i;
+    gl_conf_mem_t  *m, *next;
 
     if (conf == NULL) {
         return;
     }
 
-    for (i = 0; i < conf->nlisten; i++) {
-        free(conf->listen[i].text);
-        free(conf->listen[i].path);
-        free(conf->listen[i].host);
+    for (m = conf->mem; m != NULL; m = next) {
+        next = m->next;
+        free(m);
     }
 
-    free(conf->file);
-    free(conf->dir);
-    free(conf->document_root);
-    free(conf->error_log);
-    free(conf->pid);
-    free(conf->lua_package_path);
-    free(conf->lua_package_cpath);
-    for (i = 0; i < GL_PHASE_MAX; i++) {
-        free(conf->handlers[i].file);
-        free(conf->handlers[i].code);
-        free(conf->handlers[i].chunkname);
-    }
-
-    free(conf->default_type);
-    free(conf->client_body_temp_path);
-    free(conf->luafcgid_handler);
-    free(conf->golapis_dict);
-
-    for (i = 0; i < conf->ndicts; i++) {
-        free(conf->dicts[i].name);
-    }
     free(conf);
+}
+
+
+void *
+gl_conf_module(gl_conf_t *conf, gl_module_t *m)
+{
+    if (m->index < 0 || m->index >= conf->nmodules
+        || conf->modules[m->index] != m)
+    {
+        return NULL;
+    }
+
+    return conf->module_confs[m->index];
+}
+
+
+gl_module_t *
+gl_conf_init_main(gl_conf_t *conf)
+{
+    gl_module_t  **m;
+
+    for (m = conf->modules; m != NULL && *m != NULL; m++) {
+        if ((*m)->init_main != NULL && (*m)->init_main(conf) != GL_OK) {
+            return *m;
+        }
+    }
+
+    return NULL;
 }

@@ -1,7 +1,16 @@
 /*
  * The config file: nginx-like syntax ("directive arg ...;", # comments,
- * quoted strings).  A gl_conf_t is built once by gl_conf_load() and then
- * only read; the main thread owns it and frees it at exit.
+ * quoted strings, *_by_lua_block { ... }).  A gl_conf_t is built once by
+ * gl_conf_load() and then only read; the main thread owns it and frees it
+ * with gl_conf_free(), which frees everything the config holds: the
+ * strings its directives set and every module's conf (they come from the
+ * config's memory, gl_conf_alloc()).
+ *
+ * Directives are tables of gl_command_t, as nginx's ngx_command_t: the
+ * core's in gl_conf.c, a module's in its gl_module_t (gl_module.h).  A
+ * command names a set function: one of the slots below, which write a
+ * value at an offset into the core config or into the module's own conf,
+ * or a function of its own.
  */
 #ifndef GL_CONF_H
 #define GL_CONF_H
@@ -9,33 +18,114 @@
 #include "gl_core.h"
 
 #define GL_CONF_MAX_LISTEN  16
+#define GL_CONF_MAX_ARGS    8           /* the name and 7 arguments */
+
+typedef struct gl_command_s      gl_command_t;
+typedef struct gl_conf_parser_s  gl_conf_parser_t;
+typedef struct gl_conf_mem_s     gl_conf_mem_t;
+
+/* what a command takes, as nginx's NGX_CONF_NOARGS, NGX_CONF_TAKE1 ... */
+#define GL_CONF_NOARGS      0x0001
+#define GL_CONF_TAKE1       0x0002
+#define GL_CONF_TAKE2       0x0004
+#define GL_CONF_TAKE3       0x0008
+#define GL_CONF_TAKE4       0x0010
+#define GL_CONF_TAKE5       0x0020
+#define GL_CONF_TAKE6       0x0040
+#define GL_CONF_TAKE7       0x0080
+#define GL_CONF_TAKE12      (GL_CONF_TAKE1 | GL_CONF_TAKE2)
+#define GL_CONF_TAKE123     (GL_CONF_TAKE12 | GL_CONF_TAKE3)
+#define GL_CONF_1MORE       0x0100      /* one or more */
+#define GL_CONF_FLAG        0x0200      /* one: "on" or "off" */
+/* a Lua block: "name { ... }" with no ";", the Lua text is args[1] */
+#define GL_CONF_BLOCK       0x0400
+
+/* the struct a command writes (its set gets a pointer to it) */
+#define GL_CONF_CORE        0           /* the gl_conf_t */
+#define GL_CONF_MODULE      1           /* its module's conf */
+
+/*
+ * Sets a directive: cp->args[0] is its name, cp->args[1 .. nargs - 1] its
+ * arguments (their number is checked already), conf the struct it writes.
+ * On error it calls gl_conf_error() and returns GL_ERROR.
+ */
+typedef int (*gl_conf_set_pt)(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
+
+struct gl_command_s {
+    const char         *name;
+    unsigned            type;           /* GL_CONF_TAKE1 ... */
+    gl_conf_set_pt      set;
+    int                 conf;           /* GL_CONF_CORE or GL_CONF_MODULE */
+    size_t              offset;         /* of the field in that struct */
+    const void         *post;           /* for set: bounds, ... */
+};
+
+#define gl_null_command     { NULL, 0, NULL, 0, 0, NULL }
+
+/*
+ * "Not given": gl_conf_load() writes these into the fields of the flag,
+ * number, size and time slots before it reads the file (string and path
+ * fields start NULL), so that a slot can say "is duplicate" and init_conf
+ * can set the defaults of what was not given.
+ */
+#define GL_CONF_UNSET       -1          /* int and double fields */
+#define GL_CONF_UNSET_SIZE  ((size_t) -1)
+
+#define gl_conf_init_value(v, def)                                           \
+    do { if ((v) == GL_CONF_UNSET) { (v) = (def); } } while (0)
+
+#define gl_conf_init_size(v, def)                                            \
+    do { if ((v) == GL_CONF_UNSET_SIZE) { (v) = (def); } } while (0)
+
+/*
+ * The post of the number, size and time slots: the values allowed.  Out
+ * of them the message is "\"NAME\" ERR", or without err the slot's own
+ * ("invalid number \"VALUE\" in \"NAME\"").
+ */
+typedef struct {
+    double              min;
+    double              max;            /* 0: no upper bound */
+    const char         *err;            /* "must be at least 1k" */
+} gl_conf_bounds_t;
+
+/* while a file is read: what a set function sees */
+struct gl_conf_parser_s {
+    gl_conf_t          *conf;           /* the config being built */
+    const char         *file;           /* as given, for messages */
+    int                 line;           /* the directive's first line */
+    char              **args;           /* args[0] is the name */
+    int                 nargs;          /* with the name */
+    int                 block_line;     /* where a Lua block's "{" was */
+
+    /* the tokenizer's */
+    const char         *p;
+    const char         *end;
+    char               *err;
+    size_t              err_size;
+};
 
 typedef struct {
-    char         *text;         /* as written, for messages */
-    char         *path;         /* unix socket path, or NULL for TCP */
-    char         *host;         /* TCP host, NULL for any */
-    int           port;
-    int           mode;         /* unix socket mode, -1 if not given */
+    char               *text;         /* as written, for messages */
+    char               *path;         /* unix socket path, or NULL for TCP */
+    char               *host;         /* TCP host, NULL for any */
+    int                 port;
+    int                 mode;         /* unix socket mode, -1 if not given */
 } gl_listen_conf_t;
 
 /* a *_by_lua_file or *_by_lua_block handler */
 typedef struct {
-    char         *file;         /* *_by_lua_file: absolute path */
-    char         *code;         /* *_by_lua_block: the Lua text */
-    size_t        code_len;
-    char         *chunkname;    /* "=content_by_lua(golapis.conf:12)" */
+    char               *file;         /* *_by_lua_file: absolute path */
+    char               *code;         /* *_by_lua_block: the Lua text */
+    size_t              code_len;
+    char               *chunkname;    /* "=content_by_lua(golapis.conf:12)" */
 } gl_lua_handler_t;
-
-/* lua_shared_dict NAME SIZE */
-typedef struct {
-    char         *name;
-    size_t        size;
-} gl_conf_dict_t;
-
-#define GL_CONF_MAX_DICTS  64
 
 struct gl_conf_s {
     gl_module_t       **modules;         /* NULL-terminated */
+    int                 nmodules;
+    void              **module_confs;    /* by module index; NULL: none */
+    gl_conf_mem_t      *mem;             /* what gl_conf_alloc() gave */
     char               *file;            /* absolute */
     char               *dir;             /* where relative paths start */
 
@@ -59,28 +149,85 @@ struct gl_conf_s {
     gl_lua_handler_t    handlers[GL_PHASE_MAX];
     char               *luafcgid_handler;  /* "main" */
 
-    gl_conf_dict_t      dicts[GL_CONF_MAX_DICTS];
-    int                 ndicts;
-    char               *golapis_dict;      /* golapis.shared's: "golapis" */
-    size_t              golapis_dict_size; /* 1m */
-
     size_t              params_max_size;
     size_t              client_max_body_size;
     size_t              client_body_buffer_size;
     char               *client_body_temp_path;
     char               *default_type;
-
-    int                 regex_cache_max_entries;
-    int                 regex_match_limit;     /* 0: PCRE2's default */
 };
 
 /*
- * Reads and checks the config file.  On error returns NULL and writes
- * "file:line: message" (or "file: message") into err.
+ * Reads the config file with the directives of the core and of modules
+ * (NULL-terminated), gives each module its index and its conf (zeroed,
+ * conf_size bytes), and runs every init_conf (the core's first).  On
+ * error returns NULL, writes "file:line: message" (or "file: message")
+ * into err, and frees what it built.  The caller frees the config with
+ * gl_conf_free().
  */
 gl_conf_t *gl_conf_load(const char *path, gl_module_t **modules, char *err,
     size_t err_size);
+/* frees conf and everything gl_conf_alloc() gave for it; NULL is fine */
 void gl_conf_free(gl_conf_t *conf);
+
+/*
+ * The conf of module m in conf (what its conf_size asked for), or NULL if
+ * m has none or is not one of conf's modules.
+ */
+void *gl_conf_module(gl_conf_t *conf, gl_module_t *m);
+
+/*
+ * Runs every module's init_main in the main thread, in order, stopping at
+ * the first that returns GL_ERROR: returns that module (it logged why),
+ * or NULL when all took the config.
+ */
+gl_module_t *gl_conf_init_main(gl_conf_t *conf);
+
+/*
+ * Memory that lives as long as conf: zeroed; NULL when out of memory.
+ * gl_conf_free() frees it.
+ */
+void *gl_conf_alloc(gl_conf_t *conf, size_t size);
+char *gl_conf_strdup(gl_conf_t *conf, const char *s);
+/* a path relative to the config file's directory, made absolute */
+char *gl_conf_path(gl_conf_t *conf, const char *path);
+
+/*
+ * Writes "file:line: message" for the directive being set; returns
+ * GL_ERROR, for "return gl_conf_error(cp, ...);".
+ */
+int gl_conf_error(gl_conf_parser_t *cp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * An init_conf's message with values in it: formatted into a buffer of
+ * the calling thread, good until its next call.
+ */
+const char *gl_conf_errf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/*
+ * The slots, as nginx's ngx_conf_set_*_slot: each writes args[1] at
+ * cmd->offset, and says "\"NAME\" directive is duplicate" if the field
+ * was set already.
+ *   flag:  int, "on" 1 or "off" 0
+ *   str:   char *, a copy
+ *   path:  char *, relative to the config file's directory
+ *   num:   int, post: gl_conf_bounds_t (without: 0 to INT_MAX)
+ *   size:  size_t, "10k", "1m", "1g"; post: gl_conf_bounds_t
+ *   time:  double seconds, "500ms", "30s", "5m", "1h"; post: bounds
+ */
+int gl_conf_set_flag_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
+int gl_conf_set_str_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
+int gl_conf_set_path_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
+int gl_conf_set_num_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
+int gl_conf_set_size_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
+int gl_conf_set_time_slot(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf);
 
 /* the directive's prefix for a phase: "content_by_lua" */
 const char *gl_conf_phase_directive(int phase);

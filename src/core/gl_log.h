@@ -74,6 +74,17 @@ void gl_log_write(int level, const char *msg, size_t len);
         }                                                                    \
     } while (0)
 
+/* a line without the running code's context, as nginx's lines on the
+   cycle's log (lua-nginx-module's regex compiler writes those) */
+#define gl_log_error_cycle(level, err, ...)                                  \
+    do {                                                                     \
+        if ((level) <= gl_log_level) {                                       \
+            gl_log_ctx_t  *gl_log_saved_ = gl_log_set_ctx(NULL);             \
+            gl_log_error_core(level, err, __VA_ARGS__);                      \
+            (void) gl_log_set_ctx(gl_log_saved_);                            \
+        }                                                                    \
+    } while (0)
+
 #if (GL_DEBUG)
 #define gl_log_debug(...)  gl_log_error(GL_LOG_DEBUG, 0, __VA_ARGS__)
 #else

@@ -256,7 +256,7 @@ void gl_co_wake(gl_co_t *co, int nret);
 int gl_co_exit(gl_co_t *co);
 
 
-/* user coroutines and light threads (api/gl_lua_coroutine.c, gl_lua_thread.c) */
+/* user coroutines and light threads (gl_lua_coroutine.c, gl_lua_thread.c) */
 
 /* a new coroutine of cur's task running the function at idx of cur->L;
    pushes the Lua thread onto cur->L */

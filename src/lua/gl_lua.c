@@ -451,16 +451,13 @@ gl_vm_stop(gl_vm_t *vm)
 void **
 gl_vm_module_data(gl_vm_t *vm, gl_module_t *m)
 {
-    int  i;
-
-    for (i = 0; vm->conf->modules[i] != NULL; i++) {
-        if (vm->conf->modules[i] == m) {
-            return &vm->mdata[i];
-        }
+    /* gl_conf_load() numbers the modules, the same in every config */
+    if (m->index < 0 || m->index >= GL_VM_MODULES_MAX) {
+        /* a module not in the list: cannot be */
+        return &vm->mdata[GL_VM_MODULES_MAX - 1];
     }
 
-    /* a module not in the list: cannot be */
-    return &vm->mdata[GL_VM_MODULES_MAX - 1];
+    return &vm->mdata[m->index];
 }
 
 

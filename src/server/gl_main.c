@@ -157,51 +157,6 @@ gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 
-/*
- * Creates the shared dicts of conf that do not exist yet.  They live as
- * long as the process: a reload (SIGHUP or code) keeps their data.
- */
-static int
-gl_setup_dicts(gl_conf_t *conf)
-{
-    int           i;
-    size_t        size;
-    const char   *name;
-    gl_shdict_t  *d;
-
-    for (i = 0; i <= conf->ndicts; i++) {
-        if (i < conf->ndicts) {
-            name = conf->dicts[i].name;
-            size = conf->dicts[i].size;
-
-        } else {
-            /* golapis.shared's, unless a lua_shared_dict has its name */
-            name = conf->golapis_dict;
-            size = conf->golapis_dict_size;
-        }
-
-        d = gl_shdict_find(name, strlen(name));
-
-        if (d != NULL) {
-            if (i < conf->ndicts && gl_shdict_capacity(d) != size) {
-                gl_log_error(GL_LOG_WARN, 0, "the size of shared dict "
-                             "\"%s\" cannot change without a restart",
-                             name);
-            }
-            continue;
-        }
-
-        if (gl_shdict_create(name, size) == NULL) {
-            gl_log_error(GL_LOG_EMERG, errno, "cannot create shared dict "
-                         "\"%s\" of %zu bytes", name, size);
-            return GL_ERROR;
-        }
-    }
-
-    return GL_OK;
-}
-
-
 /* the housekeeping thread saw changed code: every worker reloads */
 static void
 gl_reload_workers(void)
@@ -227,9 +182,10 @@ static int         gl_nold_confs;
 static void
 gl_reload_conf(void)
 {
-    int         i;
-    char        err[4096];
-    gl_conf_t  *conf;
+    int           i;
+    char          err[4096];
+    gl_conf_t    *conf;
+    gl_module_t  *m;
 
     if (gl_stopping) {
         return;
@@ -279,8 +235,12 @@ gl_reload_conf(void)
                      "the old one stays", conf->error_log);
     }
 
-    if (gl_setup_dicts(conf) != GL_OK) {
-        gl_log_error(GL_LOG_ERR, 0, "reload failed: shared dicts");
+    m = gl_conf_init_main(conf);
+
+    if (m != NULL) {
+        gl_log_error(GL_LOG_ERR, 0, "reload failed, the old configuration "
+                     "stays: the \"%s\" module refused the new one",
+                     m->name);
         gl_conf_free(conf);
         return;
     }
@@ -354,6 +314,7 @@ gl_run(void)
 {
     int              i, n, all;
     long             ncpu;
+    gl_module_t     *m;
     struct ev_loop  *loop;
     static const int signals[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP,
                                    SIGUSR1 };
@@ -371,7 +332,12 @@ gl_run(void)
         ev_signal_start(loop, &gl_signals[i]);
     }
 
-    if (gl_setup_dicts(gl_conf) != GL_OK) {
+    m = gl_conf_init_main(gl_conf);
+
+    if (m != NULL) {
+        gl_log_error(GL_LOG_EMERG, 0, "the \"%s\" module refused the "
+                     "configuration", m->name);
+        gl_shdict_destroy_all();
         return 1;
     }
 
