@@ -682,6 +682,10 @@ static const gl_conf_bounds_t  gl_conf_body_buffer_bounds = {
     { name "_block", GL_CONF_BLOCK, gl_conf_set_lua_handler,                 \
       gl_conf_core(handlers[phase]), NULL }
 
+static const gl_conf_bounds_t  gl_conf_pool_size_bounds = {
+    1, 1000000, "\"lua_socket_pool_size\" must be positive"
+};
+
 static const gl_command_t  gl_conf_core_commands[] = {
 
     { "listen", GL_CONF_TAKE12, gl_conf_set_listen,
@@ -744,6 +748,63 @@ static const gl_command_t  gl_conf_core_commands[] = {
     { "default_type", GL_CONF_TAKE1, gl_conf_set_str_slot,
       gl_conf_core(default_type), NULL },
 
+    { "lua_need_request_body", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(need_request_body), NULL },
+
+    { "lua_transform_underscores_in_response_headers", GL_CONF_FLAG,
+      gl_conf_set_flag_slot, gl_conf_core(transform_underscores), NULL },
+
+    { "lua_check_client_abort", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(check_client_abort), NULL },
+
+    { "lua_use_default_type", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(use_default_type), NULL },
+
+    { "lua_malloc_trim", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      gl_conf_core(malloc_trim), NULL },
+
+    { "lua_socket_connect_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(socket_connect_timeout), NULL },
+
+    { "lua_socket_send_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(socket_send_timeout), NULL },
+
+    { "lua_socket_read_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(socket_read_timeout), NULL },
+
+    { "lua_socket_keepalive_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(socket_keepalive_timeout), NULL },
+
+    { "lua_socket_send_lowat", GL_CONF_TAKE1, gl_conf_set_size_slot,
+      gl_conf_core(socket_send_lowat), NULL },
+
+    { "lua_socket_buffer_size", GL_CONF_TAKE1, gl_conf_set_size_slot,
+      gl_conf_core(socket_buffer_size), NULL },
+
+    { "lua_socket_pool_size", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      gl_conf_core(socket_pool_size), &gl_conf_pool_size_bounds },
+
+    { "lua_socket_log_errors", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(socket_log_errors), NULL },
+
+    { "lua_load_resty_core", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(noop_load_resty_core), NULL },
+
+    { "lua_thread_cache_max_entries", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      gl_conf_core(noop_thread_cache_max_entries), NULL },
+
+    { "lua_http10_buffering", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(noop_http10_buffering), NULL },
+
+    { "rewrite_by_lua_no_postpone", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(noop_rewrite_no_postpone), NULL },
+
+    { "access_by_lua_no_postpone", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(noop_access_no_postpone), NULL },
+
+    { "lua_sa_restart", GL_CONF_FLAG, gl_conf_set_flag_slot,
+      gl_conf_core(noop_sa_restart), NULL },
+
     gl_null_command
 };
 
@@ -781,6 +842,19 @@ gl_conf_core_init_conf(gl_conf_t *conf, void *mconf)
     gl_conf_init_size(conf->params_max_size, 64 * 1024);
     gl_conf_init_size(conf->client_max_body_size, 1024 * 1024);
     gl_conf_init_size(conf->client_body_buffer_size, 16 * 1024);
+    gl_conf_init_value(conf->need_request_body, 0);
+    gl_conf_init_value(conf->transform_underscores, 1);
+    gl_conf_init_value(conf->check_client_abort, 0);
+    gl_conf_init_value(conf->use_default_type, 1);
+    gl_conf_init_value(conf->malloc_trim, 1000);
+    gl_conf_init_value(conf->socket_connect_timeout, 60);
+    gl_conf_init_value(conf->socket_send_timeout, 60);
+    gl_conf_init_value(conf->socket_read_timeout, 60);
+    gl_conf_init_value(conf->socket_keepalive_timeout, 60);
+    gl_conf_init_size(conf->socket_send_lowat, 0);
+    gl_conf_init_size(conf->socket_buffer_size, 4096);
+    gl_conf_init_value(conf->socket_pool_size, 30);
+    gl_conf_init_value(conf->socket_log_errors, 1);
 
     if (gl_conf_init_str(conf, &conf->error_log, "stderr") != GL_OK
         || gl_conf_init_str(conf, &conf->default_type, "text/html") != GL_OK

@@ -154,6 +154,38 @@ struct gl_conf_s {
     size_t              client_body_buffer_size;
     char               *client_body_temp_path;
     char               *default_type;
+
+    /* lua-nginx-module's request directives */
+    int                 need_request_body;      /* lua_need_request_body */
+    int                 transform_underscores;  /* lua_transform_
+                                                   underscores_in_response_
+                                                   headers */
+    int                 check_client_abort;     /* lua_check_client_abort */
+    int                 use_default_type;       /* lua_use_default_type */
+    int                 malloc_trim;            /* lua_malloc_trim: every N
+                                                   requests; 0: never */
+
+    /* lua_socket_*: read and checked now, for the cosockets */
+    double              socket_connect_timeout;
+    double              socket_send_timeout;
+    double              socket_read_timeout;
+    double              socket_keepalive_timeout;
+    size_t              socket_send_lowat;
+    size_t              socket_buffer_size;
+    int                 socket_pool_size;
+    int                 socket_log_errors;
+
+    /*
+     * lua-nginx-module's directives that change nothing behind FastCGI
+     * (docs/directives.md says why): accepted and checked, so that the
+     * lua_* lines of an OpenResty config start golapis
+     */
+    int                 noop_load_resty_core;
+    int                 noop_thread_cache_max_entries;
+    int                 noop_http10_buffering;
+    int                 noop_rewrite_no_postpone;
+    int                 noop_access_no_postpone;
+    int                 noop_sa_restart;
 };
 
 /*

@@ -14,8 +14,12 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 #include <unistd.h>
 
 #define GL_CONN_MAX_REQS    1024
@@ -94,6 +98,8 @@ gl_srv_free(gl_srv_t *s)
     gl_chain_t    *cl;
     gl_request_t  *r;
 
+    s->freeing = 1;
+
     while (s->conns) {
         c = s->conns;
         gl_conn_hold(c);
@@ -105,7 +111,7 @@ gl_srv_free(gl_srv_t *s)
         r = s->detached;
         s->detached = r->next;
         s->ndetached--;
-        gl_request_cancel(r);
+        gl_request_cancel(r, 0);
     }
 
     while (s->conn_cache) {
@@ -156,6 +162,7 @@ gl_conn_init(gl_srv_t *s, int fd)
     c->fd = fd;
     c->number = atomic_fetch_add(&gl_conn_number, 1) + 1;
     c->linger_id = -1;
+    c->abort_id = -1;
     gl_fcgi_parser_init(&c->parser);
 
     ev_io_init(&c->rev, gl_conn_read_cb, fd, EV_READ);
@@ -289,7 +296,7 @@ gl_conn_write(gl_conn_t *c)
 
     if (c->out == NULL) {
         if ((c->closing || c->linger_id != -1) && c->nrequests == 0
-            && !c->shut)
+            && !c->shut && c->abort_id == -1)
         {
             /*
              * without FCGI_KEEP_CONN nginx takes the end of the connection
@@ -305,6 +312,86 @@ gl_conn_write(gl_conn_t *c)
         ev_io_start(c->srv->loop, &c->rev);
         c->reading = 1;
     }
+}
+
+
+/* bytes written to the socket that the peer has not read yet; 0 where the
+   system cannot tell */
+static int
+gl_conn_unread(gl_conn_t *c)
+{
+#ifdef SIOCOUTQ
+    int  n;
+
+    if (ioctl(c->fd, SIOCOUTQ, &n) == 0) {
+        return n;
+    }
+#endif
+
+    (void) c;
+
+    return 0;
+}
+
+
+static void
+gl_conn_abort_now(gl_conn_t *c)
+{
+    u_char  rec[FCGI_HEADER_LEN];
+
+    gl_fcgi_header(rec, FCGI_UNKNOWN_TYPE, (uint16_t) c->abort_id, 0, 0);
+    gl_conn_queue_record(c, rec, FCGI_HEADER_LEN);
+    c->abort_id = -1;
+    c->closing = 1;
+    gl_conn_write(c);
+}
+
+
+static void
+gl_conn_abort_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    gl_conn_t  *c;
+
+    (void) loop;
+    (void) revents;
+
+    c = w->data;
+
+    if (!c->error && c->out == NULL && gl_conn_unread(c) > 0
+        && ++c->abort_tries < 200)
+    {
+        ev_timer_again(c->srv->loop, w);
+        return;
+    }
+
+    ev_timer_stop(c->srv->loop, w);
+
+    if (!c->error) {
+        gl_conn_abort_now(c);
+    }
+
+    gl_conn_release(c);
+}
+
+
+void
+gl_conn_abort(gl_conn_t *c, uint16_t id)
+{
+    if (c->error || c->abort_id != -1) {
+        c->error = 1;
+        return;
+    }
+
+    c->abort_id = id;
+    c->abort_tries = 0;
+    gl_conn_write(c);
+
+    /* held until the record goes: the connection must not close first */
+    gl_conn_hold(c);
+    ev_init(&c->abort_timer, gl_conn_abort_cb);
+    c->abort_timer.repeat = 0.001;
+    c->abort_timer.data = c;
+    ev_timer_again(c->srv->loop, &c->abort_timer);
 }
 
 
@@ -501,7 +588,7 @@ gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len)
                 gl_log_error(GL_LOG_INFO, 0, "connection %d: request %d "
                              "aborted by the web server", c->fd, ev.id);
                 gl_conn_unlink_request(c, r);
-                gl_request_cancel(r);
+                gl_request_cancel(r, 1);
                 gl_conn_end_request(c, ev.id, FCGI_REQUEST_COMPLETE);
             }
             break;
@@ -684,11 +771,12 @@ gl_conn_free(gl_conn_t *c)
     while (c->requests) {
         r = c->requests;
         c->requests = r->next;
-        gl_request_cancel(r);
+        gl_request_cancel(r, !s->freeing);
     }
 
     ev_io_stop(s->loop, &c->rev);
     ev_io_stop(s->loop, &c->wev);
+    ev_timer_stop(s->loop, &c->abort_timer);
     close(c->fd);
 
     while (c->out) {

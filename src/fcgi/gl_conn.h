@@ -59,9 +59,14 @@ typedef struct {
     /* the connection's queue fell under GL_OUT_LOW (asked for with
        gl_request_want_drain) */
     void      (*drained)(gl_request_t *r);
-    /* the connection is gone, nginx aborted the request, or the worker
-       stops: stop at once; r is freed when this returns */
-    void      (*cancel)(gl_request_t *r);
+    /*
+     * the client is gone (abort: the connection closed, or nginx sent
+     * ABORT_REQUEST), or the worker exits (not abort).  The handler stops
+     * the request and frees it (gl_request_free), or, for an abort, keeps
+     * it running without a client and returns GL_AGAIN (it then ends it
+     * with gl_request_finalize and gl_request_free, as after ngx.eof)
+     */
+    int       (*cancel)(gl_request_t *r, int abort);
     /* the header block is about to go: a header filter may change status
        and headers; GL_DONE if it sent an error page instead */
     int       (*header)(gl_request_t *r);
@@ -86,6 +91,7 @@ struct gl_srv_s {
                                                 no connection owns them */
     int                          ndetached;
     unsigned                     exiting:1;  /* take no new connections */
+    unsigned                     freeing:1;  /* the worker exits */
 
     gl_conn_t                   *conn_cache;   /* freed, for reuse */
     int                          nconn_cache;
@@ -124,6 +130,11 @@ struct gl_conn_s {
 
     int                 linger_id;    /* closing waits for the end of this
                                          request's STDIN; -1: none */
+    int                 abort_id;     /* a request cut short: its abort
+                                         record waits until nginx has read
+                                         what came before; -1: none */
+    int                 abort_tries;
+    ev_timer            abort_timer;
 
     unsigned            reading:1;    /* rev started */
     unsigned            closing:1;    /* close once the output is written */
@@ -158,5 +169,13 @@ void gl_conn_release(gl_conn_t *c);
 
 /* a request is done with the connection (it has queued END_REQUEST) */
 void gl_conn_request_done(gl_conn_t *c, gl_request_t *r);
+
+/*
+ * Request id's answer is cut short: once nginx has read what was sent
+ * before (the kernel's queue is empty, or after 200 ms), a record nginx
+ * refuses goes instead of END_REQUEST and the connection closes (see
+ * gl_request_abort); the connection is held until then.
+ */
+void gl_conn_abort(gl_conn_t *c, uint16_t id);
 
 #endif /* GL_CONN_H */

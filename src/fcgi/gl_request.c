@@ -461,7 +461,7 @@ gl_request_send_header(gl_request_t *r)
         }
     }
 
-    if (!have_type) {
+    if (!have_type && r->conf->use_default_type) {
         const char  *type = r->conf->default_type;
 
         if (gl_request_append(r, (u_char *) "Content-Type: ", 14) != GL_OK
@@ -675,6 +675,10 @@ gl_request_finalize(gl_request_t *r)
     gl_srv_t       *s;
     gl_request_t  **pr;
 
+    if (r->aborted) {
+        return;
+    }
+
     if (!r->eof) {
         gl_request_send_end(r);
         return;
@@ -713,16 +717,39 @@ gl_request_eof(gl_request_t *r)
 }
 
 
+/*
+ * The answer cannot be completed: what was produced goes, then, instead of
+ * END_REQUEST, a record nginx must refuse in a response (FCGI_UNKNOWN_TYPE
+ * is an answer to the web server, never sent by an application), and the
+ * connection closes.  nginx then logs "upstream sent unexpected FastCGI
+ * record: 11" and drops the client connection without ending the response
+ * (no last chunk, or short of Content-Length), as it does when a Lua
+ * handler of its own fails after output; a plain close would not do: with
+ * fastcgi_keep_conn off nginx takes the end of the connection for the end
+ * of the answer.  The record waits until nginx has read what came before
+ * (gl_conn_abort), so that what the script flushed reaches the client.
+ */
 void
 gl_request_abort(gl_request_t *r)
 {
-    if (r->conn == NULL || r->finished) {
+    gl_conn_t   *c;
+
+    c = r->conn;
+
+    if (c == NULL || r->finished) {
         return;
     }
 
     gl_log_error(GL_LOG_INFO, 0, "connection %d: the answer to request %d "
-                 "is cut short: closing the connection", r->conn->fd, r->id);
-    r->conn->error = 1;
+                 "is cut short: closing the connection", c->fd, r->id);
+
+    gl_request_flush(r);
+
+    r->finished = 1;
+    r->aborted = 1;
+    gl_conn_request_done(c, r);
+    gl_conn_abort(c, r->id);
+    r->conn = NULL;
 }
 
 
@@ -784,16 +811,30 @@ done:
 
 
 void
-gl_request_cancel(gl_request_t *r)
+gl_request_cancel(gl_request_t *r, int abort)
 {
+    gl_srv_t  *s;
+
+    s = r->srv;
     r->conn = NULL;
     r->finished = 1;
 
-    if (r->started) {
-        r->srv->handler->cancel(r);
+    if (!r->started) {
+        gl_request_free(r);
+        return;
     }
 
-    gl_request_free(r);
+    if (s->handler->cancel(r, abort) != GL_AGAIN) {
+        /* the handler freed it */
+        return;
+    }
+
+    /* it goes on without a client, as a detached request: the worker
+       waits for it at a stop, and cancels it for good at its exit */
+    r->eof = 1;
+    r->next = s->detached;
+    s->detached = r;
+    s->ndetached++;
 }
 
 

@@ -89,6 +89,7 @@ struct gl_request_s {
     unsigned            output_done:1;  /* the output hook saw the end */
     unsigned            discard_output:1;   /* an error page replaced it */
     unsigned            want_drain:1;   /* on conn->drain_waiters */
+    unsigned            aborted:1;      /* cut short: no END_REQUEST */
 
     /* the response */
     int                 status;
@@ -133,9 +134,9 @@ const gl_param_t *gl_request_param(gl_request_t *r, const char *name,
 void gl_request_finalize(gl_request_t *r);
 void gl_request_free(gl_request_t *r);
 
-/* the response cannot be completed: the connection is closed without
-   END_REQUEST, so that nginx sees the answer cut short; the request is
-   cancelled with it (after the caller returns) */
+/* the response cannot be completed: instead of END_REQUEST, a record
+   nginx refuses, and the connection closes, so that nginx cuts the
+   client's response short; gl_request_finalize() then sends nothing */
 void gl_request_abort(gl_request_t *r);
 
 /* output: copies into STDOUT records; the header is sent first */
@@ -155,9 +156,13 @@ void gl_request_flush(gl_request_t *r);
 /* sends an nginx-like error page, if nothing was sent yet */
 void gl_request_error_page(gl_request_t *r, int status);
 
-/* the connection is gone or the request aborted: the handler stops it,
-   and it is freed; the caller has taken it off the connection's list */
-void gl_request_cancel(gl_request_t *r);
+/*
+ * The connection is gone, or nginx aborted the request (abort), or the
+ * worker exits (not abort): the handler stops it and frees it, or, for an
+ * abort, may keep it running without a client (it is detached then).  The
+ * caller has taken it off the connection's list.
+ */
+void gl_request_cancel(gl_request_t *r, int abort);
 
 /* the handler's drained hook runs when the connection's queue falls under
    GL_OUT_LOW; 0 if there is no connection to wait for */

@@ -632,6 +632,18 @@ gl_co_yield_user(gl_co_t *cur, int nvals)
 }
 
 
+void
+gl_co_thread_start(gl_co_t *th)
+{
+    th->parent = NULL;
+    th->thread = th;
+    th->status = GL_CO_RUNNING;
+    gl_co_pin(th);
+    th->task->nthreads++;
+    gl_co_post(th, 0);
+}
+
+
 int
 gl_co_spawn(gl_co_t *cur, gl_co_t *th, int nargs)
 {

@@ -275,6 +275,10 @@ int gl_co_resume_user(gl_co_t *cur, gl_co_t *u, int nargs);
 /* coroutine.yield(...) */
 int gl_co_yield_user(gl_co_t *cur, int nvals);
 
+/* a thread made by gl_co_new and kept by its owner (ngx.on_abort's, with
+   no parent) starts now: posted, with no values */
+void gl_co_thread_start(gl_co_t *th);
+
 /* ngx.thread.spawn: th (made by gl_co_new) runs first, with the nargs
    values on top of its stack; cur is posted, to go on once th stops */
 int gl_co_spawn(gl_co_t *cur, gl_co_t *th, int nargs);

@@ -21,6 +21,9 @@
 
 #include <ctype.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -28,7 +31,7 @@ static void gl_http_start(gl_request_t *r);
 static void gl_http_start_lua(gl_http_t *h);
 static void gl_http_stdin(gl_request_t *r);
 static void gl_http_drained(gl_request_t *r);
-static void gl_http_cancel(gl_request_t *r);
+static int gl_http_cancel(gl_request_t *r, int abort);
 static int gl_http_header(gl_request_t *r);
 static int gl_http_output(gl_request_t *r, const u_char *data, size_t len,
     int last);
@@ -41,6 +44,7 @@ static void gl_http_phase_done(gl_http_t *h);
 static void gl_http_fail(gl_http_t *h, int status);
 static void gl_http_finish(gl_http_t *h);
 static void gl_http_release(gl_http_t *h);
+static int gl_http_call_sync(gl_http_t *h, int phase, int nargs);
 
 const gl_request_handler_t  gl_http_handler = {
     sizeof(gl_http_t),
@@ -226,6 +230,7 @@ gl_http_start_lua(gl_http_t *h)
     h->var_ref = LUA_NOREF;
     h->env_ref = LUA_NOREF;
     h->lf_ref = LUA_NOREF;
+    h->on_abort_ref = LUA_NOREF;
     gl_queue_init(&h->body_waiters);
     gl_queue_init(&h->drain_waiters);
 
@@ -253,6 +258,16 @@ gl_http_start_lua(gl_http_t *h)
         return;
     }
 
+    if (r->conf->need_request_body) {
+        /* lua_need_request_body: the body is read before any phase */
+        if (!r->stdin_done) {
+            h->body_wait = 1;
+            return;
+        }
+
+        r->body_read = 1;
+    }
+
     gl_http_phase_done(h);
 }
 
@@ -264,6 +279,22 @@ gl_http_stdin(gl_request_t *r)
     gl_http_t  *h;
 
     h = (gl_http_t *) r;
+
+    if (h->body_wait) {
+        if (r->body_too_large || r->body_error) {
+            h->body_wait = 0;
+            gl_http_fail(h, r->body_too_large ? 413 : 500);
+            return;
+        }
+
+        if (r->stdin_done) {
+            h->body_wait = 0;
+            r->body_read = 1;
+            gl_http_phase_done(h);
+        }
+
+        return;
+    }
 
     if (gl_queue_empty(&h->body_waiters)) {
         return;
@@ -338,20 +369,55 @@ gl_http_drained(gl_request_t *r)
 }
 
 
-static void
-gl_http_cancel(gl_request_t *r)
+/*
+ * The client is gone (abort), or the worker exits.  As lua-nginx-module:
+ * without lua_check_client_abort the request goes on to its end (its
+ * output goes nowhere); with it, its ngx.on_abort thread starts, or, if it
+ * has none, the request stops with 499 (its log handler runs).  A request
+ * that waits for a body which will not come stops anyway.
+ */
+static int
+gl_http_cancel(gl_request_t *r, int abort)
 {
     gl_http_t  *h;
 
     h = (gl_http_t *) r;
 
-    if (h->over) {
-        return;
+    if (!h->over && abort && r->stdin_done && h->gen != NULL) {
+
+        if (!r->conf->check_client_abort) {
+            return GL_AGAIN;
+        }
+
+        if (h->on_abort != NULL) {
+            if (h->on_abort->status == GL_CO_SUSPENDED) {
+                gl_co_thread_start(h->on_abort);
+            }
+
+            return GL_AGAIN;
+        }
     }
 
-    h->over = 1;
-    gl_task_cancel(&h->task);
-    gl_http_release(h);
+    if (!h->over) {
+        h->over = 1;
+        gl_task_cancel(&h->task);
+
+        if (abort && h->gen != NULL) {
+            if (!r->header_sent) {
+                r->status = 499;
+            }
+
+            if (gl_http_has_handler(h, GL_PHASE_LOG)) {
+                (void) gl_http_call_sync(h, GL_PHASE_LOG, 0);
+            }
+        }
+
+        gl_http_release(h);
+    }
+
+    gl_request_free(r);
+
+    return GL_OK;
 }
 
 
@@ -671,8 +737,6 @@ gl_http_fail(gl_http_t *h, int status)
 }
 
 
-static int gl_http_call_sync(gl_http_t *h, int phase, int nargs);
-
 /* what the Lua side holds for the request goes */
 static void
 gl_http_release(gl_http_t *h)
@@ -697,12 +761,33 @@ gl_http_release(gl_http_t *h)
     luaL_unref(L, LUA_REGISTRYINDEX, h->ctx_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, h->var_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, h->env_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, h->on_abort_ref);
     h->ctx_ref = LUA_NOREF;
     h->var_ref = LUA_NOREF;
     h->env_ref = LUA_NOREF;
+    h->on_abort_ref = LUA_NOREF;
+    h->on_abort = NULL;
 
     gl_lua_gen_release(h->gen);
     h->gen = NULL;
+}
+
+
+/* lua_malloc_trim N: every N requests the worker's thread gives its free
+   heap back to the system, as lua-nginx-module's */
+static void
+gl_http_trim(gl_conf_t *conf)
+{
+#ifdef __GLIBC__
+    static _Thread_local int  n;
+
+    if (conf->malloc_trim > 0 && ++n >= conf->malloc_trim) {
+        n = 0;
+        (void) malloc_trim(1);
+    }
+#else
+    (void) conf;
+#endif
 }
 
 
@@ -728,6 +813,7 @@ gl_http_finish(gl_http_t *h)
     }
 
     gl_http_release(h);
+    gl_http_trim(h->r.conf);
 
     if (!h->running) {
         gl_request_free(&h->r);
@@ -961,6 +1047,43 @@ gl_http_exit(lua_State *L, gl_http_t *h)
     }
 
     return gl_co_exit(co);
+}
+
+
+int
+gl_http_on_abort(lua_State *L, gl_http_t *h)
+{
+    gl_co_t  *cur;
+
+    if (h->on_abort != NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "duplicate call");
+        return 2;
+    }
+
+    if (!h->r.conf->check_client_abort) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "lua_check_client_abort is off");
+        return 2;
+    }
+
+    luaL_argcheck(L, lua_isfunction(L, 1) && !lua_iscfunction(L, 1), 1,
+                  "Lua function expected");
+
+    (void) gl_lua_check_context(L, GL_CTX_YIELDABLE);
+
+    cur = gl_co_self(L);
+    if (cur == NULL) {
+        return luaL_error(L, "no co ctx found");
+    }
+
+    /* a thread that starts when the client goes (gl_http_cancel); the
+       request keeps it until then, across phases */
+    h->on_abort = gl_co_new(cur, 1, GL_CO_THREAD);
+    h->on_abort_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_pushinteger(L, 1);
+    return 1;
 }
 
 

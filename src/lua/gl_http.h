@@ -28,6 +28,8 @@ struct gl_http_s {
     int                 var_ref;        /* ngx.var writes */
     int                 env_ref;        /* the globals of the request */
     int                 lf_ref;         /* luafcgid's r object */
+    int                 on_abort_ref;   /* ngx.on_abort's thread */
+    gl_co_t            *on_abort;
 
     gl_queue_t          body_waiters;   /* ngx.req.read_body */
     gl_queue_t          drain_waiters;  /* ngx.print, ngx.flush(true) */
@@ -38,6 +40,8 @@ struct gl_http_s {
     unsigned            header_filtered:1;  /* header_filter_by_lua ran */
     unsigned            luafcgid:1;         /* main(env, r) runs */
     unsigned            running:1;          /* its coroutines run now */
+    unsigned            body_wait:1;        /* lua_need_request_body: the
+                                               phases wait for the body */
     unsigned            over:1;             /* finalized: freed once they
                                                stop */
 };
@@ -56,6 +60,9 @@ gl_http_t *gl_http_get(lua_State *L, unsigned mask);
 
 /* is there a handler for the phase */
 int gl_http_has_handler(gl_http_t *h, int phase);
+
+/* ngx.on_abort(fn): the API function returns this */
+int gl_http_on_abort(lua_State *L, gl_http_t *h);
 
 /* ngx.exit(status) in a request: the API function returns this */
 int gl_http_exit(lua_State *L, gl_http_t *h);
