@@ -685,6 +685,55 @@ def test_header_values_as_lua_resty_core():
     assert b'\nread u u twelve nil\n' in rb, rb
 
 
+CONNECTION = r"""
+local function show()
+    local h = ngx.resp.get_headers()
+    return h.connection .. " " .. tostring(h["transfer-encoding"]) .. " "
+           .. tostring(ngx.var.sent_http_connection) .. " "
+           .. tostring(ngx.var.sent_http_transfer_encoding)
+end
+local id = ngx.var.arg_id
+ngx.header["Content-Length"] = ngx.var.arg_cl
+local before = show()
+ngx.print("x\n")
+ngx.flush(true)
+ngx.log(ngx.ERR, "@@", id, ": ", before, " / ", show())
+"""
+
+
+def test_resp_connection_and_chunked():
+    # nginx's Connection answer for the client's version and Connection
+    # header; after output without a Content-Length, chunked for HTTP/1.1.
+    # (Not an HTTP/1.0 keep-alive client without a Content-Length: there
+    # lua-nginx-module holds the whole answer back to count its length,
+    # golapis sends it and nginx ends the connection: docs/api-request.md)
+    g, n, d = diff_setup({"cn.lua": CONNECTION}, workers=1)
+    cases = [
+        (b"GET {PATH}?id=1 HTTP/1.1\r\nHost: localhost\r\n"
+         b"Connection: close\r\n\r\n",
+         "close nil close nil / close chunked close chunked"),
+        (b"GET {PATH}?id=2 HTTP/1.1\r\nHost: localhost\r\n"
+         b"Connection: Keep-Alive\r\n\r\n",
+         "keep-alive nil keep-alive nil / keep-alive chunked keep-alive "
+         "chunked"),
+        (b"GET {PATH}?id=3&cl=2 HTTP/1.0\r\nHost: localhost\r\n"
+         b"Connection: keep-alive\r\n\r\n",
+         "keep-alive nil keep-alive nil / keep-alive nil keep-alive nil"),
+        (b"GET {PATH}?id=4&cl=2 HTTP/1.1\r\nHost: localhost\r\n"
+         b"Connection: close\r\n\r\n",
+         "close nil close nil / close nil close nil"),
+    ]
+    for raw, want in cases:
+        _same(n, "/cn.lua", raw=raw, ref_status=200)
+    want = ["%d: %s" % (i + 1, w) for i, (raw, w) in enumerate(cases)]
+    for who, log in (("ref", n.log), ("golapis", g.log)):
+        if who == "golapis" and REF_ONLY:
+            continue
+        wait_for(lambda: len(_at_lines(log())) == len(cases), 5,
+                 what="the log lines")
+        assert sorted(_at_lines(log())) == want, (who, log())
+
+
 def _at_lines(text):
     """What the "@@" log lines say, without their tail."""
     return [line.split("@@", 1)[1].split(", client:", 1)[0]
