@@ -1,6 +1,6 @@
 /*
- * The output API: ngx.say, ngx.print, ngx.flush, ngx.exit, ngx.status and
- * ngx.header.
+ * The output API: ngx.say, ngx.print, ngx.flush, ngx.exit, ngx.status,
+ * ngx.header and ngx.resp.
  */
 #include "gl_core.h"
 #include "gl_conf.h"
@@ -15,7 +15,24 @@
 #include <stdio.h>
 #include <strings.h>
 
-#define GL_LUA_HEADER_MAX  256
+#define GL_LUA_MAX_HEADERS  100
+
+
+/* nginx's header filter drops the body: a HEAD request, a 204, a 304 */
+static int
+gl_lua_header_only(gl_request_t *r)
+{
+    if (!r->header_sent) {
+        return 0;
+    }
+
+    if (gl_request_is_head(r)) {
+        return 1;
+    }
+
+    /* ngx.resp.set_status's reason makes nginx skip its status checks */
+    return r->reason == NULL && (r->status == 204 || r->status == 304);
+}
 
 
 /*
@@ -172,6 +189,38 @@ gl_lua_arg_copy(lua_State *L, int idx, u_char *dst)
 }
 
 
+/*
+ * The header goes out now if it has not yet (ngx.send_headers, and
+ * ngx.print with nothing to print): ngx.flush() then has no body data to
+ * send.  Pushes what the API function returns.
+ */
+static int
+gl_lua_send_header(lua_State *L, gl_http_t *h)
+{
+    gl_request_t  *r;
+
+    r = &h->r;
+
+    if (!r->header_sent && !r->finished) {
+        if (gl_request_send_header_now(r) != GL_OK) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "nginx output filter error");
+            return 2;
+        }
+
+        if (r->header_sent) {
+            /* out, with no body data yet */
+            h->bare = 1;
+        }
+
+        gl_request_write(r);
+    }
+
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+
 static int
 gl_lua_print_impl(lua_State *L, int newline, const char *fname)
 {
@@ -187,6 +236,12 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
     h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
     nargs = lua_gettop(L);
 
+    if (gl_lua_header_only(&h->r)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "header only");
+        return 2;
+    }
+
     if (h->r.finished) {
         lua_pushnil(L);
         lua_pushliteral(L, "seen eof");
@@ -199,13 +254,20 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
         size += gl_lua_arg_size(L, i, i, fname, 0);
     }
 
+    if (size == 0) {
+        /* as lua-nginx-module: nothing to print still sends the header */
+        return gl_lua_send_header(L, h);
+    }
+
+    h->bare = 0;
+
     if (nargs == 1 && !newline && lua_type(L, 1) == LUA_TSTRING) {
         /* the common case needs no copy */
         buf = (u_char *) lua_tostring(L, 1);
         lua_pushvalue(L, 1);
 
     } else {
-        buf = lua_newuserdata(L, size ? size : 1);
+        buf = lua_newuserdata(L, size);
         p = buf;
 
         for (i = 1; i <= nargs; i++) {
@@ -238,12 +300,30 @@ gl_lua_print(lua_State *L)
 static int
 gl_lua_flush(lua_State *L)
 {
-    int         wait;
+    int         n, wait;
     gl_http_t  *h;
+
+    n = lua_gettop(L);
+
+    if (n > 1) {
+        return luaL_error(L, "attempt to pass %d arguments, but accepted 0 "
+                          "or 1", n);
+    }
+
+    wait = 0;
+
+    if (n == 1) {
+        luaL_checktype(L, 1, LUA_TBOOLEAN);
+        wait = lua_toboolean(L, 1);
+    }
 
     h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
 
-    wait = lua_gettop(L) > 0 && lua_toboolean(L, 1);
+    if (gl_lua_header_only(&h->r)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "header only");
+        return 2;
+    }
 
     if (h->r.finished) {
         lua_pushnil(L);
@@ -251,10 +331,12 @@ gl_lua_flush(lua_State *L)
         return 2;
     }
 
-    if (!h->r.header_sent) {
-        /* nothing printed yet: nginx flushes nothing either */
-        lua_pushinteger(L, 1);
-        return 1;
+    /* as lua-nginx-module: no header out yet, or (for a flush that does
+       not wait) no body data yet */
+    if (!h->r.header_sent || (!wait && h->bare)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "nothing to flush");
+        return 2;
     }
 
     /* nginx's flush passes an empty buffer through the filters */
@@ -299,24 +381,11 @@ gl_lua_eof(lua_State *L)
 static int
 gl_lua_send_headers(lua_State *L)
 {
-    gl_http_t     *h;
-    gl_request_t  *r;
+    gl_http_t  *h;
 
     h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
-    r = &h->r;
 
-    if (!r->header_sent && !r->finished) {
-        if (gl_request_send_header_now(r) != GL_OK) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "nginx output filter error");
-            return 2;
-        }
-
-        gl_request_write(r);
-    }
-
-    lua_pushinteger(L, 1);
-    return 1;
+    return gl_lua_send_header(L, h);
 }
 
 
@@ -377,52 +446,116 @@ gl_lua_redirect(lua_State *L)
 }
 
 
-
-
-/* ngx.resp.get_headers(max, raw) */
+/*
+ * ngx.resp.get_headers(max, raw), as lua-nginx-module's: besides the
+ * headers the script set, the ones nginx holds elsewhere (Content-Type,
+ * Connection and, once the header is out, Transfer-Encoding); they count
+ * against max first, and past max the rest is cut and "truncated" is the
+ * second value.  Like lua-nginx-module, the cut still lets one header of
+ * the script's in when the implicit ones take max or more.
+ */
 static int
 gl_lua_resp_get_headers(lua_State *L)
 {
-    int            max, raw, n, count;
-    size_t         i, j;
-    char           name[GL_LUA_HEADER_MAX];
-    gl_header_t   *hd;
+    int            max, raw, n, count, extra;
+    char          *buf;
+    size_t         i, j, tlen;
     gl_http_t     *h;
+    const char    *type;
+    gl_header_t   *hd;
+    luaL_Buffer    b;
     gl_request_t  *r;
 
     n = lua_gettop(L);
-    max = (n >= 1 && !lua_isnil(L, 1)) ? (int) luaL_checkinteger(L, 1) : 100;
+    max = (n >= 1 && !lua_isnil(L, 1)) ? (int) luaL_checkinteger(L, 1)
+                                       : GL_LUA_MAX_HEADERS;
     raw = n >= 2 && lua_toboolean(L, 2);
 
     h = gl_http_get(L, 0);
-        r = &h->r;
+    r = &h->r;
 
-    lua_createtable(L, 0, (int) r->nheaders);
     count = 0;
 
     for (i = 0; i < r->nheaders; i++) {
         hd = &r->headers[i];
 
-        if (max > 0 && count >= max) {
-            lua_pushliteral(L, "truncated");
-            return 2;
+        /* nginx keeps Content-Type out of its list */
+        if (!(hd->name_len == 12
+              && strncasecmp(hd->name, "Content-Type", 12) == 0))
+        {
+            count++;
         }
-
-        count++;
-
-        for (j = 0; j < hd->name_len && j < sizeof(name) - 1; j++) {
-            name[j] = raw ? hd->name[j] : (char) tolower((unsigned char)
-                                                        hd->name[j]);
-        }
-
-        lua_pushlstring(L, name, j);
-        gl_http_add_header_value(L, hd->value, hd->value_len);
     }
+
+    lua_settop(L, 0);
+    lua_createtable(L, 0, count + 2);
 
     if (!raw) {
         /* lookups in any case, "_" for "-", as ngx.req.get_headers */
         luaL_getmetatable(L, "golapis.headers_mt");
         lua_setmetatable(L, -2);
+    }
+
+    extra = 0;
+
+    type = gl_http_resp_content_type(r, &tlen);
+
+    if (type != NULL) {
+        extra++;
+        lua_pushlstring(L, type, tlen);
+        lua_setfield(L, -2, "content-type");
+    }
+
+    extra++;
+    lua_pushstring(L, gl_http_resp_connection(r));
+    lua_setfield(L, -2, "connection");
+
+    if (gl_http_resp_chunked(r)) {
+        extra++;
+        lua_pushliteral(L, "chunked");
+        lua_setfield(L, -2, "transfer-encoding");
+    }
+
+    n = (max > 0 && count + extra > max);
+
+    if (n) {
+        count = max - extra;
+    }
+
+    for (i = 0; i < r->nheaders; i++) {
+        hd = &r->headers[i];
+
+        if (hd->name_len == 12
+            && strncasecmp(hd->name, "Content-Type", 12) == 0)
+        {
+            continue;
+        }
+
+        if (raw) {
+            lua_pushlstring(L, hd->name, hd->name_len);
+
+        } else {
+            luaL_buffinit(L, &b);
+
+            for (j = 0; j < hd->name_len; j++) {
+                buf = luaL_prepbuffer(&b);
+                buf[0] = (char) tolower((unsigned char) hd->name[j]);
+                luaL_addsize(&b, 1);
+            }
+
+            luaL_pushresult(&b);
+        }
+
+        gl_http_add_header_value(L, hd->value, hd->value_len);
+
+        if (--count <= 0) {
+            break;
+        }
+    }
+
+    if (n) {
+        lua_pushliteral(L, "truncated");
+        return 2;
     }
 
     return 1;
@@ -604,123 +737,223 @@ gl_lua_ngx_newindex(lua_State *L)
 static int
 gl_lua_headers_index(lua_State *L)
 {
-    size_t       len, i;
-    char         buf[GL_LUA_HEADER_MAX];
-    const char  *key;
+    size_t        len, i;
+    char         *buf;
+    const char   *key;
+    luaL_Buffer   b;
 
     key = lua_tolstring(L, 2, &len);
 
-    if (key == NULL || len >= sizeof(buf)) {
+    if (key == NULL) {
         lua_pushnil(L);
         return 1;
     }
 
+    luaL_buffinit(L, &b);
+
     for (i = 0; i < len; i++) {
-        buf[i] = (key[i] == '_') ? '-' : (char) tolower((unsigned char)
+        buf = luaL_prepbuffer(&b);
+        buf[0] = (key[i] == '_') ? '-' : (char) tolower((unsigned char)
                                                         key[i]);
+        luaL_addsize(&b, 1);
     }
 
-    lua_pushlstring(L, buf, len);
+    luaL_pushresult(&b);
     lua_rawget(L, 1);
 
     return 1;
 }
 
 
-static size_t
-gl_lua_header_name(lua_State *L, int idx, char *buf)
+/* tostring(v), through the global tostring as lua-resty-core calls it;
+   pushes it */
+static const char *
+gl_lua_tostring(lua_State *L, int idx, size_t *len)
 {
-    size_t       len, i;
-    const char  *name;
-
-    name = luaL_checklstring(L, idx, &len);
-
-    if (len == 0 || len >= GL_LUA_HEADER_MAX) {
-        luaL_error(L, "bad header name");
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        lua_pushvalue(L, idx);
+        return lua_tolstring(L, -1, len);
     }
 
-    for (i = 0; i < len; i++) {
-        buf[i] = (name[i] == '_') ? '-' : name[i];
-
-        if (buf[i] == '\r' || buf[i] == '\n' || buf[i] == ':') {
-            luaL_error(L, "bad header name");
-        }
+    if (idx < 0) {
+        idx = lua_gettop(L) + idx + 1;
     }
 
-    buf[len] = '\0';
+    lua_getglobal(L, "tostring");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
 
-    return len;
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        luaL_error(L, "'tostring' must return a string");
+    }
+
+    return lua_tolstring(L, -1, len);
 }
 
 
-static int
-gl_lua_header_get(lua_State *L)
+/*
+ * The bytes nginx escapes in a header name (lua-nginx-module's
+ * ngx_http_lua_escape_uri() with NGX_HTTP_LUA_ESCAPE_HEADER_NAME): the
+ * controls, space, "(),/:;<=>?@[\]{} and DEL, and every byte over 0x7f.
+ */
+static const uint32_t  gl_lua_header_name_escape[] = {
+    0xffffffff,     /* 0x00-0x1f */
+    0xfc009305,     /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+    0x38000001,     /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+    0xa8000000,     /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff
+};
+
+
+/*
+ * A response header name as lua-nginx-module makes it: tostring(), "_"
+ * as "-" (lua_transform_underscores_in_response_headers is on), unsafe
+ * bytes %XX.  Pushes it.
+ */
+static const char *
+gl_lua_header_name(lua_State *L, int idx, size_t *len, int transform)
 {
-    int            n;
-    char           name[GL_LUA_HEADER_MAX];
-    size_t         len, i;
-    gl_header_t   *hd;
-    gl_http_t     *h;
-    gl_request_t  *r;
+    u_char        c;
+    size_t        i, n;
+    char          esc[4];
+    const char   *name;
+    luaL_Buffer   b;
 
-    h = gl_http_get(L, 0);
-        r = &h->r;
-    len = gl_lua_header_name(L, 2, name);
+    name = gl_lua_tostring(L, idx, &n);
 
-    n = 0;
-    for (i = 0; i < r->nheaders; i++) {
-        hd = &r->headers[i];
-        if (hd->name_len == len && strncasecmp(hd->name, name, len) == 0) {
-            n++;
+    luaL_buffinit(L, &b);
+
+    for (i = 0; i < n; i++) {
+        c = (u_char) name[i];
+
+        if (c == '_' && transform) {
+            c = '-';
+        }
+
+        if (gl_lua_header_name_escape[c >> 5] & (1U << (c & 0x1f))) {
+            snprintf(esc, sizeof(esc), "%%%02X", c);
+            luaL_addlstring(&b, esc, 3);
+        } else {
+            luaL_addchar(&b, (char) c);
         }
     }
 
-    if (n == 0) {
-        if (len == 12 && strcasecmp(name, "Content-Type") == 0
-            && r->header_sent)
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+
+    return lua_tolstring(L, -1, len);
+}
+
+
+/*
+ * The headers nginx keeps one value of (lua-nginx-module's built-in
+ * headers but Cache-Control and Link): setting a table keeps its last
+ * value, adding one replaces the value.
+ */
+static int
+gl_lua_header_single(const char *name, size_t len)
+{
+    size_t  i;
+
+    static const char  *singles[] = {
+        "Server", "Date", "Content-Encoding", "Location", "Refresh",
+        "Last-Modified", "Content-Range", "Accept-Ranges",
+        "WWW-Authenticate", "Expires", "E-Tag", "ETag", "Content-Length",
+        "Content-Type"
+    };
+
+    for (i = 0; i < gl_nelems(singles); i++) {
+        if (strlen(singles[i]) == len && strncasecmp(singles[i], name, len)
+                                         == 0)
         {
-            lua_pushstring(L, r->conf->default_type);
             return 1;
         }
-
-        lua_pushnil(L);
-        return 1;
     }
 
-    if (n > 1) {
-        lua_createtable(L, n, 0);
+    return 0;
+}
+
+
+/* nginx's ngx_atoof(): decimal digits only, and no overflow */
+static int
+gl_lua_content_length_ok(const char *v, size_t len)
+{
+    size_t    i;
+    uint64_t  n;
+
+    if (len == 0) {
+        return 0;
     }
 
-    n = 0;
-    for (i = 0; i < r->nheaders; i++) {
-        hd = &r->headers[i];
-        if (hd->name_len == len && strncasecmp(hd->name, name, len) == 0) {
-            lua_pushlstring(L, hd->value, hd->value_len);
-            if (lua_istable(L, -2)) {
-                lua_rawseti(L, -2, ++n);
-            }
+    for (i = 0, n = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return 0;
         }
+
+        if (n > ((uint64_t) INT64_MAX - (uint64_t) (v[i] - '0')) / 10) {
+            return 0;
+        }
+
+        n = n * 10 + (uint64_t) (v[i] - '0');
     }
 
     return 1;
 }
 
 
-
-
+/*
+ * One value of a response header, as ngx_http_lua_set_output_header():
+ * override replaces the values set before, else it is added (or, for a
+ * header that holds one value, replaces it); an empty value clears the
+ * header when it overrides and does nothing when added.  GL_DECLINED for
+ * a Content-Length nginx refuses, GL_ERROR on no memory.
+ */
 static int
-gl_lua_header_set(lua_State *L)
+gl_lua_header_set_one(gl_request_t *r, const char *name, size_t nlen,
+    const char *value, size_t vlen, int override)
 {
-    int            i, n;
-    char           name[GL_LUA_HEADER_MAX];
-    size_t         len, vlen;
-    const char    *v;
+    int  single;
+
+    single = gl_lua_header_single(name, nlen);
+
+    if (single && nlen == 14 && strncasecmp(name, "Content-Length", 14) == 0
+        && vlen != 0 && !gl_lua_content_length_ok(value, vlen))
+    {
+        return GL_DECLINED;
+    }
+
+    if (single && nlen == 12 && strncasecmp(name, "Content-Type", 12) == 0) {
+        r->mime_set = 1;
+    }
+
+    if (vlen == 0) {
+        return override ? gl_request_set_header(r, name, nlen, NULL, 0, 1)
+                        : GL_OK;
+    }
+
+    return gl_request_set_header(r, name, nlen, value, vlen,
+                                 override || single);
+}
+
+
+/*
+ * ngx.header[key] = value (override) and ngx.resp.add_header(key, value)
+ * as lua-resty-core's set_resp_header with lua-nginx-module's C side: a
+ * nil value clears, a table sets its values in turn (tostring() on each),
+ * any other value goes through tostring(); names and values are escaped,
+ * never refused, but for a Content-Length that is not a number.
+ */
+static int
+gl_lua_header_set_impl(lua_State *L, int kidx, int vidx, int override)
+{
+    int            i, n, rc;
+    size_t         nlen, vlen;
     gl_http_t     *h;
+    const char    *name, *v;
     gl_request_t  *r;
 
     h = gl_http_get(L, 0);
-        r = &h->r;
-    len = gl_lua_header_name(L, 2, name);
+    r = &h->r;
 
     if (r->header_sent) {
         /* "HEADER" literally, as lua-nginx-module says it */
@@ -729,52 +962,162 @@ gl_lua_header_set(lua_State *L)
         return 0;
     }
 
-    if (len == 12 && strcasecmp(name, "Content-Type") == 0) {
-        r->mime_set = 1;
+    name = gl_lua_header_name(L, kidx, &nlen,
+                              r->conf->transform_underscores);
+
+    if (nlen == 0) {
+        /* nginx keeps it with a hash of 0: never sent, never found */
+        return 0;
     }
 
-    switch (lua_type(L, 3)) {
+    rc = GL_OK;
 
-    case LUA_TNIL:
-        gl_request_set_header(r, name, len, NULL, 0, 1);
-        return 0;
+    if (lua_isnil(L, vidx)) {
+        rc = gl_lua_header_set_one(r, name, nlen, NULL, 0, 1);
 
-    case LUA_TSTRING:
-    case LUA_TNUMBER:
-    case LUA_TBOOLEAN:
-        v = gl_http_escape_header(L, 3, &vlen);
-        if (gl_request_set_header(r, name, len, v, vlen, 1) != GL_OK) {
-            return luaL_error(L, "no memory");
+    } else if (lua_istable(L, vidx)) {
+        n = (int) lua_objlen(L, vidx);
+
+        if (n == 0) {
+            rc = gl_lua_header_set_one(r, name, nlen, NULL, 0, override);
         }
-        return 0;
 
-    case LUA_TTABLE:
-        gl_request_set_header(r, name, len, NULL, 0, 1);
-        n = (int) lua_objlen(L, 3);
-
-        for (i = 1; i <= n; i++) {
-            lua_rawgeti(L, 3, i);
+        for (i = 1; i <= n && rc == GL_OK; i++) {
+            lua_rawgeti(L, vidx, i);
+            (void) gl_lua_tostring(L, -1, &vlen);
             v = gl_http_escape_header(L, -1, &vlen);
-            if (v == NULL) {
-                return luaL_error(L, "attempt to set bad value of type %s "
-                                  "in a table for header \"%s\"",
-                                  luaL_typename(L, -1), name);
-            }
-            if (gl_request_set_header(r, name, len, v, vlen, 0) != GL_OK) {
-                return luaL_error(L, "no memory");
-            }
-            lua_pop(L, 2);
+            rc = gl_lua_header_set_one(r, name, nlen, v, vlen,
+                                       override && i == 1);
+            lua_pop(L, 3);
         }
-        return 0;
 
-    default:
-        return luaL_error(L, "attempt to set bad value of type %s for "
-                          "header \"%s\"", luaL_typename(L, 3), name);
+    } else {
+        (void) gl_lua_tostring(L, vidx, &vlen);
+        v = gl_http_escape_header(L, -1, &vlen);
+        rc = gl_lua_header_set_one(r, name, nlen, v, vlen, override);
+        lua_pop(L, 2);
     }
+
+    if (rc == GL_DECLINED) {
+        return luaL_error(L, "failed to set header");
+    }
+
+    if (rc != GL_OK) {
+        return luaL_error(L, "no memory");
+    }
+
+    return 0;
 }
 
 
-/* require("ngx.resp").add_header(key, value): adds, never replaces */
+static int
+gl_lua_header_set(lua_State *L)
+{
+    return gl_lua_header_set_impl(L, 2, 3, 1);
+}
+
+
+/* require("ngx.resp").add_header(key, value): adds, as lua-resty-core's */
+static int
+gl_lua_resp_add_header(lua_State *L)
+{
+    (void) gl_http_get(L, 0);
+
+    lua_settop(L, 2);
+
+    if (lua_isnil(L, 2)) {
+        luaL_where(L, 1);
+        lua_pushliteral(L, "invalid header value");
+        lua_concat(L, 2);
+        return lua_error(L);
+    }
+
+    if (lua_istable(L, 2) && lua_objlen(L, 2) == 0) {
+        return 0;
+    }
+
+    return gl_lua_header_set_impl(L, 1, 2, 0);
+}
+
+
+/*
+ * ngx.header[key]: the values set, one as a string, more as a table (at
+ * most 100, as lua-resty-core reads them); Content-Type also as nginx
+ * holds it once the header is out
+ */
+static int
+gl_lua_header_get(lua_State *L)
+{
+    int            n;
+    char          *buf;
+    size_t         len, i, tlen;
+    gl_http_t     *h;
+    const char    *key, *type;
+    luaL_Buffer    b;
+    gl_header_t   *hd;
+    gl_request_t  *r;
+
+    h = gl_http_get(L, 0);
+    r = &h->r;
+
+    key = gl_lua_tostring(L, 2, &len);
+
+    if (r->conf->transform_underscores && memchr(key, '_', len) != NULL) {
+        luaL_buffinit(L, &b);
+
+        for (i = 0; i < len; i++) {
+            buf = luaL_prepbuffer(&b);
+            buf[0] = (key[i] == '_') ? '-' : key[i];
+            luaL_addsize(&b, 1);
+        }
+
+        luaL_pushresult(&b);
+        key = lua_tolstring(L, -1, &len);
+    }
+
+    if (len == 12 && strncasecmp(key, "Content-Type", 12) == 0) {
+        type = gl_http_resp_content_type(r, &tlen);
+
+        if (type == NULL) {
+            lua_pushnil(L);
+        } else {
+            lua_pushlstring(L, type, tlen);
+        }
+
+        return 1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < r->nheaders && n < GL_LUA_MAX_HEADERS; i++) {
+        hd = &r->headers[i];
+
+        if (hd->name_len != len || strncasecmp(hd->name, key, len) != 0) {
+            continue;
+        }
+
+        lua_pushlstring(L, hd->value, hd->value_len);
+
+        if (++n == 2) {
+            /* the first two values become a table */
+            lua_createtable(L, 4, 0);
+            lua_insert(L, -3);
+            lua_rawseti(L, -3, 2);
+            lua_rawseti(L, -2, 1);
+
+        } else if (n > 2) {
+            lua_rawseti(L, -2, n);
+        }
+    }
+
+    if (n == 0) {
+        lua_pushnil(L);
+    }
+
+    return 1;
+}
+
+
 /*
  * require("ngx.resp").set_status(status, reason): the status, with a
  * reason phrase of our choice in the status line
@@ -813,88 +1156,6 @@ gl_lua_resp_set_status(lua_State *L)
 
     free(r->reason);
     r->reason = reason ? strndup(reason, len) : NULL;
-
-    return 0;
-}
-
-
-/* tostring(v) */
-static const char *
-luaL_tolstring_compat(lua_State *L, int idx)
-{
-    lua_getglobal(L, "tostring");
-    lua_pushvalue(L, idx);
-    lua_call(L, 1, 1);
-
-    return lua_tostring(L, -1);
-}
-
-
-static int
-gl_lua_resp_add_header(lua_State *L)
-{
-    int            i, n;
-    char           name[GL_LUA_HEADER_MAX];
-    size_t         len, vlen;
-    const char    *v;
-    gl_http_t     *h;
-    gl_request_t  *r;
-
-    h = gl_http_get(L, 0);
-        r = &h->r;
-
-    if (lua_type(L, 1) != LUA_TSTRING) {
-        lua_pushstring(L, luaL_tolstring_compat(L, 1));
-        lua_replace(L, 1);
-    }
-
-    len = gl_lua_header_name(L, 1, name);
-
-    if (lua_isnoneornil(L, 2)) {
-        luaL_where(L, 1);
-        lua_pushliteral(L, "invalid header value");
-        lua_concat(L, 2);
-        return lua_error(L);
-    }
-
-    if (r->header_sent) {
-        gl_log_error(GL_LOG_ERR, 0, "attempt to set ngx.header.HEADER after "
-                     "sending out response headers");
-        return 0;
-    }
-
-    if (!lua_istable(L, 2)) {
-        v = gl_http_escape_header(L, 2, &vlen);
-        if (v == NULL) {
-            lua_getglobal(L, "tostring");
-            lua_pushvalue(L, 2);
-            lua_call(L, 1, 1);
-            v = lua_tolstring(L, -1, &vlen);
-        }
-
-        if (gl_request_set_header(r, name, len, v, vlen, 0) != GL_OK) {
-            return luaL_error(L, "no memory");
-        }
-
-        return 0;
-    }
-
-    n = (int) lua_objlen(L, 2);
-
-    for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, 2, i);
-        v = gl_http_escape_header(L, -1, &vlen);
-        if (v == NULL) {
-            lua_getglobal(L, "tostring");
-            lua_pushvalue(L, -3);
-            lua_call(L, 1, 1);
-            v = lua_tolstring(L, -1, &vlen);
-        }
-        if (gl_request_set_header(r, name, len, v, vlen, 0) != GL_OK) {
-            return luaL_error(L, "no memory");
-        }
-        lua_settop(L, 2);
-    }
 
     return 0;
 }

@@ -436,10 +436,10 @@ gl_request_send_header(gl_request_t *r)
     }
 
     /*
-     * nginx sends no Content-Type with a 204, and adds default_type only
-     * when the script did not touch Content-Type (even to clear it)
+     * nginx sends no Content-Type with a 204 or a 304, and adds default_type
+     * only when the script did not touch Content-Type (even to clear it)
      */
-    have_type = (r->status == 204 || r->mime_set);
+    have_type = (r->status == 204 || r->status == 304 || r->mime_set);
 
     for (i = 0; i < r->nheaders; i++) {
         h = &r->headers[i];
@@ -721,13 +721,14 @@ gl_request_eof(gl_request_t *r)
  * The answer cannot be completed: what was produced goes, then, instead of
  * END_REQUEST, a record nginx must refuse in a response (FCGI_UNKNOWN_TYPE
  * is an answer to the web server, never sent by an application), and the
- * connection closes.  nginx then logs "upstream sent unexpected FastCGI
- * record: 11" and drops the client connection without ending the response
- * (no last chunk, or short of Content-Length), as it does when a Lua
- * handler of its own fails after output; a plain close would not do: with
- * fastcgi_keep_conn off nginx takes the end of the connection for the end
- * of the answer.  The record waits until nginx has read what came before
- * (gl_conn_abort), so that what the script flushed reaches the client.
+ * connection closes.  nginx then logs "upstream sent invalid FastCGI
+ * record type: 11" and drops the client connection without ending the
+ * response (no last chunk, or short of Content-Length), as it does when a
+ * Lua handler of its own fails after output; a plain close would not do:
+ * with fastcgi_keep_conn off nginx takes the end of the connection for
+ * the end of the answer.  The record waits until nginx has read what came
+ * before (gl_conn_abort), so that what the script flushed reaches the
+ * client (with nginx's default fastcgi_buffering it may still hold it).
  */
 void
 gl_request_abort(gl_request_t *r)

@@ -25,6 +25,7 @@
 #include <malloc.h>
 #endif
 #include <stdio.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static void gl_http_start(gl_request_t *r);
@@ -369,6 +370,20 @@ gl_http_drained(gl_request_t *r)
 }
 
 
+/* ngx.print and ngx.flush(true) waiting on a connection that is gone */
+static void
+gl_http_output_gone(gl_http_t *h)
+{
+    gl_co_t  *co;
+
+    while ((co = gl_co_waitq_first(&h->drain_waiters)) != NULL) {
+        lua_pushnil(co->L);
+        lua_pushliteral(co->L, "nginx output filter error");
+        gl_co_wake(co, 2);
+    }
+}
+
+
 /*
  * The client is gone (abort), or the worker exits.  As lua-nginx-module:
  * without lua_check_client_abort the request goes on to its end (its
@@ -383,19 +398,20 @@ gl_http_cancel(gl_request_t *r, int abort)
 
     h = (gl_http_t *) r;
 
-    if (!h->over && abort && r->stdin_done && h->gen != NULL) {
+    if (!h->over && abort && r->stdin_done && h->gen != NULL
+        && (!r->conf->check_client_abort || h->on_abort != NULL))
+    {
+        /* its output goes nowhere from now on: who waits to write goes on
+           with nginx's answer to a write on a dead connection */
+        gl_http_output_gone(h);
 
-        if (!r->conf->check_client_abort) {
-            return GL_AGAIN;
+        if (h->on_abort != NULL
+            && h->on_abort->status == GL_CO_SUSPENDED)
+        {
+            gl_co_thread_start(h->on_abort);
         }
 
-        if (h->on_abort != NULL) {
-            if (h->on_abort->status == GL_CO_SUSPENDED) {
-                gl_co_thread_start(h->on_abort);
-            }
-
-            return GL_AGAIN;
-        }
+        return GL_AGAIN;
     }
 
     if (!h->over) {
@@ -1331,4 +1347,135 @@ gl_http_add_header_value(lua_State *L, const char *value, size_t len)
         lua_rawseti(L, -2, 2);
         lua_rawset(L, -3);
     }
+}
+
+
+/* the response as nginx holds it, for the Lua API: what
+   ngx.resp.get_headers and the $sent_http_ variables read besides the
+   headers a script set (nginx adds them in its header filter; golapis's
+   nginx adds them after the FastCGI answer) */
+
+int
+gl_http_version(gl_request_t *r)
+{
+    const char        *v;
+    const gl_param_t  *p;
+
+    p = gl_request_param(r, "SERVER_PROTOCOL", 15);
+
+    if (p == NULL || p->value_len < 6 || memcmp(p->value, "HTTP/", 5) != 0) {
+        return 9;
+    }
+
+    v = p->value + 5;
+
+    if (v[0] >= '2' && v[0] <= '9') {
+        return (v[0] - '0') * 1000;
+    }
+
+    if (v[0] == '1' && p->value_len >= 8 && v[1] == '.') {
+        return 1000 + (v[2] - '0');
+    }
+
+    return 9;
+}
+
+
+const gl_header_t *
+gl_http_resp_header(gl_request_t *r, const char *name, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nheaders; i++) {
+        if (r->headers[i].name_len == len
+            && strncasecmp(r->headers[i].name, name, len) == 0)
+        {
+            return &r->headers[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+
+
+const char *
+gl_http_resp_content_type(gl_request_t *r, size_t *len)
+{
+    const char         *type;
+    const gl_header_t  *h;
+
+    h = gl_http_resp_header(r, "Content-Type", 12);
+
+    if (h != NULL) {
+        *len = h->value_len;
+        return h->value;
+    }
+
+    /* lua-nginx-module sets default_type as it sends the header (not
+       for a 304), then nginx's header filter drops it from a 204 */
+    if (!r->header_sent || r->mime_set || r->status == 304
+        || (r->status == 204 && r->reason == NULL))
+    {
+        return NULL;
+    }
+
+    type = r->conf->default_type;
+    *len = strlen(type);
+
+    return *len ? type : NULL;
+}
+
+
+int
+gl_http_resp_chunked(gl_request_t *r)
+{
+    /* nginx's chunked filter, when the header went out */
+    if (!r->header_sent || r->status == 304 || r->status == 204
+        || r->status < 200 || gl_request_is_head(r))
+    {
+        return 0;
+    }
+
+    return gl_http_resp_header(r, "Content-Length", 14) == NULL
+           && gl_http_version(r) >= 1001;
+}
+
+
+const char *
+gl_http_resp_connection(gl_request_t *r)
+{
+    int                 version, keepalive;
+    const gl_header_t  *h;
+
+    if (r->status == 101) {
+        return "upgrade";
+    }
+
+    /* r->keepalive as ngx_http_handler() sets it from the request */
+    version = gl_http_version(r);
+    h = gl_request_header(r, "connection", 10);
+
+    if (h != NULL && strcasestr(h->value, "close") != NULL) {
+        keepalive = 0;
+
+    } else if (h != NULL && strcasestr(h->value, "keep-alive") != NULL) {
+        keepalive = 1;
+
+    } else {
+        keepalive = version > 1000;
+    }
+
+    /* an answer of unknown length that cannot be chunked ends with the
+       connection */
+    if (keepalive && r->header_sent && version < 1001
+        && r->status != 304 && r->status != 204 && r->status >= 200
+        && !gl_request_is_head(r)
+        && gl_http_resp_header(r, "Content-Length", 14) == NULL)
+    {
+        keepalive = 0;
+    }
+
+    return keepalive ? "keep-alive" : "close";
 }

@@ -42,6 +42,8 @@ struct gl_http_s {
     unsigned            running:1;          /* its coroutines run now */
     unsigned            body_wait:1;        /* lua_need_request_body: the
                                                phases wait for the body */
+    unsigned            bare:1;             /* the header went out, no
+                                               body data yet */
     unsigned            over:1;             /* finalized: freed once they
                                                stop */
 };
@@ -104,5 +106,29 @@ const char *gl_http_escape_header(lua_State *L, int idx, size_t *len);
 
 /* get_headers' tables: name on top, table at -2; pops the name */
 void gl_http_add_header_value(lua_State *L, const char *value, size_t len);
+
+/*
+ * The response as nginx holds it for the Lua API (ngx.resp.get_headers,
+ * $sent_http_*): nginx adds these in its header filter, golapis's nginx
+ * after the FastCGI answer, so they are worked out from the request.
+ */
+
+/* the client's HTTP version as nginx counts it: 9, 1000, 1001, 2000 */
+int gl_http_version(gl_request_t *r);
+
+/* nginx's r->headers_out.content_type: the Content-Type the script set,
+   or default_type once the header is out (unless the script cleared it
+   or the status is 204); NULL if none */
+const char *gl_http_resp_content_type(gl_request_t *r, size_t *len);
+
+/* nginx's Connection answer: "upgrade", "keep-alive" or "close" */
+const char *gl_http_resp_connection(gl_request_t *r);
+
+/* nginx answers with Transfer-Encoding: chunked (r->chunked) */
+int gl_http_resp_chunked(gl_request_t *r);
+
+/* the value of response header name (case-insensitive), or NULL */
+const gl_header_t *gl_http_resp_header(gl_request_t *r, const char *name,
+    size_t len);
 
 #endif /* GL_HTTP_H */

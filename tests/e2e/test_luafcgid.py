@@ -696,9 +696,12 @@ end
 
 def test_r_after_cancel():
     # the client goes away while main waits: nginx closes the FastCGI
-    # connection, golapis cancels the request, and its r is over
+    # connection, golapis cancels the request (lua_check_client_abort on;
+    # without it the request would go on to its end, as upstream), and its
+    # r is over
     g, n, d = _setup({"keep.lua": KEEP, "hold.lua": HOLD_LONG,
-                      "use.lua": USE})
+                      "use.lua": USE},
+                     conf_extra="lua_check_client_abort on;\n")
     s = socket.create_connection(("127.0.0.1", n.port))
     s.sendall(b"GET /hold.lua HTTP/1.1\r\nHost: localhost\r\n\r\n")
     time.sleep(0.4)

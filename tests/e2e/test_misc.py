@@ -1,4 +1,4 @@
-"""ngx.config and ngx.worker."""
+"""ngx.config, ngx.worker and os.exit."""
 
 import os
 import re
@@ -6,7 +6,8 @@ import signal
 import threading
 import time
 
-from harness import Golapis, Nginx, golapis_cmd, http_get, make_docroot
+from harness import (Golapis, Nginx, golapis_cmd, http_get, make_docroot,
+                     wait_for)
 
 CONFIG = r'''
 ngx.header["Content-Type"] = "text/plain"
@@ -134,3 +135,79 @@ def test_worker_exiting():
     assert status == 200, (status, body)
     assert body == b"started\nfalse true\n", body
     assert g.wait(10) == 0
+
+
+# ---------------------------------------------------------------------------
+# os.exit: never the end of golapis (test_compat.py has it in a content
+# handler, with and without output)
+
+OS_EXIT_CONF = r'''
+init_by_lua_block {
+    local ok, err = pcall(os.exit, 1)
+    OS_EXIT_INIT = tostring(ok) .. " " .. tostring(err):gsub("^.*: os", "os")
+    OS_EXIT_SAME = require("os").exit == os.exit
+}
+init_worker_by_lua_block { os.exit(2) }
+header_filter_by_lua_block { if ngx.var.arg_hf then os.exit() end }
+log_by_lua_block { if ngx.var.arg_log then os.exit(true) end }
+'''
+
+OS_EXIT_SCRIPTS = {
+    "init.lua": 'ngx.say(OS_EXIT_INIT, " ", tostring(OS_EXIT_SAME))\n',
+    "co.lua": 'coroutine.wrap(function() os.exit(5) end)()\n'
+              'ngx.say("not reached")\n',
+    "eof.lua": 'ngx.say("sent")\nngx.eof()\nos.exit()\n'
+               'ngx.log(ngx.ERR, "not reached")\n',
+    "hello.lua": 'ngx.say("hello")\n',
+}
+
+
+def test_os_exit_everywhere():
+    # init_by_lua and init_worker_by_lua: an error (logged, the worker
+    # runs); the filters and log_by_lua: an error (a 500 from the header
+    # filter); a user coroutine: the request ends with a 500; after
+    # ngx.eof(): the script ends.  Each time a log line says where.
+    g = Golapis(docroot=make_docroot(OS_EXIT_SCRIPTS, copy_scripts=False),
+                conf_extra=OS_EXIT_CONF, workers=1)
+    n = Nginx(g)
+    log = g.log()
+    assert re.search(r"\[error\] [^\n]*os\.exit\(1\) called at "
+                     r"init_by_lua[^\n]*: golapis does not exit", log), log
+    assert re.search(r"failed to run init_worker_by_lua\*: [^\n]*os\.exit"
+                     r"\(2\) called: golapis does not exit", log), log
+    s, h, b = http_get(n.port, "/init.lua")
+    assert (s, b) == (200, b"false os.exit(1) called: golapis does not "
+                           b"exit true\n"), (s, b)
+    s, h, b = http_get(n.port, "/co.lua")
+    assert s == 500, (s, b)
+    s, h, b = http_get(n.port, "/hello.lua?hf=1")
+    assert s == 500, (s, b)
+    s, h, b = http_get(n.port, "/eof.lua?log=1")
+    assert (s, b) == (200, b"sent\n"), (s, b)
+    wait_for(lambda: "os.exit(true) called" in g.log(), 5,
+             what="log_by_lua's os.exit line")
+    log = g.log()
+    for call in ("os.exit(5) called at %s/co.lua:1: golapis does not exit, "
+                 "the request ends" % g.docroot,
+                 "os.exit() called at %s/eof.lua:3: golapis does not exit, "
+                 "the request ends" % g.docroot,
+                 "failed to run header_filter_by_lua*",
+                 "os.exit() called: golapis does not exit",
+                 "failed to run log_by_lua*"):
+        assert call in log, (call, log)
+    assert "not reached" not in log, log
+    assert g.running()
+    s, h, b = http_get(n.port, "/hello.lua")
+    assert (s, b) == (200, b"hello\n"), (s, b)
+
+
+def test_os_exit_in_init_by_lua_fails_the_start():
+    # as any error of init_by_lua: golapis does not start, and says why
+    # (where the real os.exit would have ended it with that status)
+    g = Golapis(docroot=make_docroot(OS_EXIT_SCRIPTS, copy_scripts=False),
+                conf_extra="init_by_lua_block { os.exit(0) }\n", workers=1,
+                wait=False)
+    assert g.wait() == 1, g.tail()
+    out = g.log() + g.stderr()
+    assert re.search(r"failed to run init_by_lua\*: [^\n]*os\.exit\(0\) "
+                     r"called: golapis does not exit", out), out

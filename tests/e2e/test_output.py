@@ -583,3 +583,158 @@ ngx.say("status ", ngx.status)
                                                  body)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------------------
+# ngx.flush's and ngx.print's answers where nginx sends no body, the
+# arguments ngx.flush takes; test_compat.py has those before any output
+
+BODYLESS = r'''
+ngx.status = tonumber(ngx.var.arg_s) or 200
+local a, b = ngx.print("x")
+local c, d = ngx.say("y")
+local e, f = ngx.flush()
+local g, h = ngx.flush(true)
+ngx.log(ngx.ERR, "@@", ngx.var.arg_s or "head", " ", tostring(a), " ",
+        tostring(b), " ", tostring(c), " ", tostring(d), " ", tostring(e),
+        " ", tostring(f), " ", tostring(g), " ", tostring(h), " ",
+        tostring(ngx.header.content_type))
+'''
+
+FLUSH_ARGS = r'''
+local ok, err = pcall(ngx.flush, nil)
+p("nil", ok, err)
+ok, err = pcall(ngx.flush, 1)
+p("number", ok, err)
+ok, err = pcall(ngx.flush, true, true)
+p("two", ok, err)
+ngx.send_headers()
+p("send_headers again", ngx.send_headers())
+done()
+'''
+
+
+def test_print_flush_header_only():
+    # a HEAD request, a 204, a 304: once the header is out there is no
+    # body to send: nil, "header only" (for a 304 lua-nginx-module adds
+    # no default Content-Type either)
+    g, n, d = diff_setup({"bl.lua": BODYLESS, "fa.lua": FLUSH_ARGS},
+                         workers=1)
+    runs = [("HEAD", ""), ("GET", "?s=204"), ("GET", "?s=304")]
+    for method, q in runs:
+        for pre in ["/ref"] + ([] if REF_ONLY else [""]):
+            http_get(n.port, pre + "/bl.lua" + q, method=method,
+                     headers=HOST)
+    want = ["%s 1 nil nil header only nil header only nil header only %s"
+            % (s, ct) for s, ct in (("head", "text/html"), ("204", "nil"),
+                                    ("304", "nil"))]
+
+    wait_for(lambda: len(_at_lines(n.log())) == 3
+             and (REF_ONLY or len(_at_lines(g.log())) == 3), 5,
+             what="the log lines")
+    assert _at_lines(n.log()) == want, n.log()
+    if not REF_ONLY:
+        assert _at_lines(g.log()) == want, g.log()
+    _, (rs, rh, rb) = _same(n, "/fa.lua", ref_status=200)
+    assert rb.startswith(b"nil false ") and b"two false " in rb, rb
+
+
+HEADER_VALUES = r'''
+local resp = require "ngx.resp"
+local function t(k, v)
+    local ok, err = pcall(function() ngx.header[k] = v end)
+    p("set", k, ok, err, ngx.header[k])
+end
+t("X-Num", 1.5) t("X-Big", 2^53) t("X-Bool", true) t("X-Tab", {1, true, "c"})
+t("ETag", {"a", "b"}) t("Cache-Control", {"a", "b"})
+t("Content-Type", {"t/a", "t/b"}) t("X_Under_Score", "u")
+t("x-multi", {"1", "", "2"}) t("x-empty-first", {"", "z"})
+t("X-Fn", print) t(12, "twelve") t("", "empty name")
+p("read", ngx.header.x_under_score, ngx.header["X-Under-Score"],
+  ngx.header[12], ngx.header[""])
+resp.add_header("ETag", "c")
+resp.add_header("X-Add", "1")
+resp.add_header("X-Add", "")
+resp.add_header("X-Add", {"2", "3"})
+resp.add_header("X-Add", {})
+resp.add_header("Cache-Control", "c")
+resp.add_header("Content-Type", "t/c")
+p("added", ngx.header.ETag, ngx.header["X-Add"], ngx.header.cache_control,
+  ngx.header.content_type)
+local ok, err = pcall(resp.add_header, "X-Nil")
+p("add nil", ok, err)
+ok = pcall(resp.add_header, "Content-Length", "x")
+p("add content-length x", ok, ngx.header.content_length)
+local h = ngx.resp.get_headers(0, true)
+h["X-Fn"] = h["X-Fn"] and h["X-Fn"]:match("^function: ") ~= nil
+p("all", h)
+done()
+'''
+
+
+def test_header_values_as_lua_resty_core():
+    # values go through tostring(), tables value by value (an empty one
+    # is skipped, or clears when first); the headers nginx holds one value
+    # of keep the last; an empty name sets nothing
+    g, n, d = diff_setup({"hv.lua": HEADER_VALUES}, workers=1)
+    _, (rs, rh, rb) = _same(n, "/hv.lua", ref_status=200, norm=lambda b:
+                            re.sub(rb"function: [^\n\"]+", b"function", b))
+    assert rh.get_all("ETag") == ["c"], rh
+    assert rh.get_all("X-Add") == ["1", "2", "3"], rh
+    assert b'\nset X-Tab true nil {1="1",2="true",3="c"}\n' in rb, rb
+    assert b'\nread u u twelve nil\n' in rb, rb
+
+
+CONNECTION = r"""
+local function show()
+    local h = ngx.resp.get_headers()
+    return h.connection .. " " .. tostring(h["transfer-encoding"]) .. " "
+           .. tostring(ngx.var.sent_http_connection) .. " "
+           .. tostring(ngx.var.sent_http_transfer_encoding)
+end
+local id = ngx.var.arg_id
+ngx.header["Content-Length"] = ngx.var.arg_cl
+local before = show()
+ngx.print("x\n")
+ngx.flush(true)
+ngx.log(ngx.ERR, "@@", id, ": ", before, " / ", show())
+"""
+
+
+def test_resp_connection_and_chunked():
+    # nginx's Connection answer for the client's version and Connection
+    # header; after output without a Content-Length, chunked for HTTP/1.1.
+    # (Not an HTTP/1.0 keep-alive client without a Content-Length: there
+    # lua-nginx-module holds the whole answer back to count its length,
+    # golapis sends it and nginx ends the connection: docs/api-request.md)
+    g, n, d = diff_setup({"cn.lua": CONNECTION}, workers=1)
+    cases = [
+        (b"GET {PATH}?id=1 HTTP/1.1\r\nHost: localhost\r\n"
+         b"Connection: close\r\n\r\n",
+         "close nil close nil / close chunked close chunked"),
+        (b"GET {PATH}?id=2 HTTP/1.1\r\nHost: localhost\r\n"
+         b"Connection: Keep-Alive\r\n\r\n",
+         "keep-alive nil keep-alive nil / keep-alive chunked keep-alive "
+         "chunked"),
+        (b"GET {PATH}?id=3&cl=2 HTTP/1.0\r\nHost: localhost\r\n"
+         b"Connection: keep-alive\r\n\r\n",
+         "keep-alive nil keep-alive nil / keep-alive nil keep-alive nil"),
+        (b"GET {PATH}?id=4&cl=2 HTTP/1.1\r\nHost: localhost\r\n"
+         b"Connection: close\r\n\r\n",
+         "close nil close nil / close nil close nil"),
+    ]
+    for raw, want in cases:
+        _same(n, "/cn.lua", raw=raw, ref_status=200)
+    want = ["%d: %s" % (i + 1, w) for i, (raw, w) in enumerate(cases)]
+    for who, log in (("ref", n.log), ("golapis", g.log)):
+        if who == "golapis" and REF_ONLY:
+            continue
+        wait_for(lambda: len(_at_lines(log())) == len(cases), 5,
+                 what="the log lines")
+        assert sorted(_at_lines(log())) == want, (who, log())
+
+
+def _at_lines(text):
+    """What the "@@" log lines say, without their tail."""
+    return [line.split("@@", 1)[1].split(", client:", 1)[0]
+            for line in text.splitlines() if "@@" in line]

@@ -428,8 +428,8 @@ def test_semaphore_across_requests():
 
 # a waiter whose request goes away leaves the queue: a request that ends
 # (ngx.exit) while a light thread waits, and a request whose client
-# closes the connection (nginx: lua_check_client_abort on, which golapis
-# always does)
+# closes the connection (lua_check_client_abort on, for both: without it
+# the request would go on to its end)
 
 AWAIT = r'''
 local s = package.loaded.asema
@@ -478,6 +478,7 @@ done()
 def test_semaphore_waiter_of_ended_request():
     g, n, _ = setup({"await.lua": AWAIT, "aexit.lua": AEXIT,
                      "aprobe.lua": APROBE},
+                    conf="lua_check_client_abort on;",
                     http="lua_check_client_abort on;")
 
     def flow(prefix):

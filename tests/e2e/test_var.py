@@ -254,3 +254,60 @@ def test_ctx():
         s, h, b = http_get(n.port, "/alias.lua", headers=HOST)
         assert (s, b) == (200, b"alias true 1\nassign through golapis 2 "
                                 b"nil\n"), (s, b)
+
+
+# ---------------------------------------------------------------------------
+# the rest of nginx's core variables; test_compat.py has the ones golapis
+# lacked before (binary_remote_addr, request, sent_http_*, status, ...)
+
+MORE_VARS = r'''
+local function try(name, val)
+    local ok, err = pcall(function() ngx.var[name] = val end)
+    p("write", name, ok, err)
+end
+ngx.header["Cache-Control"] = {"a", "b"}
+ngx.header["Location"] = "/x"
+ngx.header["Last-Modified"] = "Thu, 01 Jan 2015 00:00:00 GMT"
+ngx.header["X-Two"] = {"1", "2"}
+for _, n in ipairs({"sent_http_cache_control", "sent_http_location",
+    "sent_http_last_modified", "sent_http_x_two", "Sent_Http_X_Two",
+    "sent_http_keep_alive", "sent_http_connection",
+    "sent_http_transfer_encoding", "sent_trailer_x", "http_x_forwarded_for",
+    "http_cookie", "nginx_version", "https", "limit_rate"}) do
+    p(n, ngx.var[n])
+end
+local id = ngx.var.request_id
+-- (nginx makes a new one at each read unless its config uses
+-- $request_id; golapis keeps the first, as nginx does then)
+p("request_id", #id, id:match("^%x+$") ~= nil)
+p("bad name", pcall(function() return ngx.var[true] end))
+try("uri", "/y") try("query_string", "a") try("http_x_h", "v")
+try("arg_a", "1") try("args", true) try("status", 1)
+try("limit_rate", 10000000)
+try("request_id", "x")
+p("written", ngx.var.args, ngx.var.limit_rate)
+p("bad name w", pcall(function() ngx.var[1] = "x" end))
+ngx.say("x")
+p("after output", ngx.var.sent_http_content_type, ngx.var.status,
+  ngx.var.sent_http_transfer_encoding)
+done()
+'''
+
+
+def test_more_core_variables():
+    # headers joined as nginx joins them, the variables nginx does not
+    # let a script change, a $request_id made when nginx does not pass one
+    g, n, d = diff_setup({"mv.lua": MORE_VARS}, workers=1)
+    raw = (b"GET {PATH}?a=1 HTTP/1.1\r\nHost: localhost\r\n"
+           b"Connection: close\r\nX-Forwarded-For: 1.1.1.1\r\n"
+           b"X-Forwarded-For: 2.2.2.2\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n")
+    _, (rs, rh, rb) = _same(n, "/mv.lua", raw=raw, ref_status=200)
+    for want in (b"\nsent_http_cache_control a, b\n",
+                 b"\nSent_Http_X_Two 1\n",
+                 b"\nhttp_x_forwarded_for 1.1.1.1, 2.2.2.2\n",
+                 b"\nhttp_cookie a=1; b=2\n",
+                 b"\nrequest_id 32 true\n",
+                 b'\nwrite uri false ', b' variable "uri" not changeable\n',
+                 b'\nwrite args true nil\n', b"\nwritten true 10000000\n",
+                 b"\nafter output text/html 200 chunked\n"):
+        assert want in rb, (want, rb)
