@@ -113,14 +113,21 @@ gl_lua_worker_pids(lua_State *L)
 }
 
 
+/*
+ * The worker stops; or the code that asks belongs to a generation of the
+ * Lua state that a reload retired (its timers then end: an every loop of
+ * old code stops, and the old generation can close).
+ */
 static int
 gl_lua_worker_exiting(lua_State *L)
 {
-    gl_vm_t      *w;
+    gl_vm_t       *w;
+    gl_lua_gen_t  *g;
 
     w = gl_lua_misc_worker();
+    g = gl_lua_gen_of(L);
 
-    lua_pushboolean(L, w != NULL && w->exiting);
+    lua_pushboolean(L, (w != NULL && w->exiting) || (g != NULL && g->retired));
     return 1;
 }
 

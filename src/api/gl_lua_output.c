@@ -650,6 +650,38 @@ gl_lua_exit(lua_State *L)
 }
 
 
+/* ngx.ctx: a request's or a timer's (upstream's fake request has one) */
+static gl_task_t *
+gl_lua_ctx_task(lua_State *L)
+{
+    gl_task_t  *t;
+
+    t = gl_lua_check_context(L, 0);
+
+    if (t->context == GL_PHASE_INIT_WORKER) {
+        luaL_error(L, "no request found");
+    }
+
+    return t;
+}
+
+
+/*
+ * ngx.exec: an internal redirect to another location of nginx, which
+ * golapis, behind FastCGI, has none of; where lua-nginx-module allows it
+ * the error says so, elsewhere it is upstream's context error
+ */
+static int
+gl_lua_exec(lua_State *L)
+{
+    (void) gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
+
+    return luaL_error(L, "ngx.exec is not supported by golapis: there are "
+                      "no nginx locations behind FastCGI (use a script, or "
+                      "nginx's own rewrite)");
+}
+
+
 /* ngx.status, through the ngx table's metatable */
 
 static int
@@ -670,9 +702,15 @@ gl_lua_ngx_index(lua_State *L)
     }
 
     if (key != NULL && len == 3 && memcmp(key, "ctx", 3) == 0) {
-        h = gl_http_get(L, 0);
-        r = &h->r;
-        gl_http_push_ctx(L, h);
+        gl_lua_push_ctx(L, gl_lua_ctx_task(L));
+        return 1;
+    }
+
+    if (key != NULL && len == 13 && memcmp(key, "is_subrequest", 13) == 0)
+    {
+        /* no subrequests behind FastCGI */
+        (void) gl_http_get(L, 0);
+        lua_pushboolean(L, 0);
         return 1;
     }
 
@@ -720,9 +758,7 @@ gl_lua_ngx_newindex(lua_State *L)
     }
 
     if (key != NULL && len == 3 && memcmp(key, "ctx", 3) == 0) {
-        h = gl_http_get(L, 0);
-        r = &h->r;
-        gl_http_set_ctx(L, h, 3);
+        gl_lua_set_ctx(L, gl_lua_ctx_task(L), 3);
         return 0;
     }
 
@@ -1178,6 +1214,8 @@ gl_lua_output_inject(lua_State *L)
     lua_setfield(L, -2, "send_headers");
     lua_pushcfunction(L, gl_lua_redirect);
     lua_setfield(L, -2, "redirect");
+    lua_pushcfunction(L, gl_lua_exec);
+    lua_setfield(L, -2, "exec");
     lua_pushcfunction(L, gl_lua_ngx_get_phase);
     lua_setfield(L, -2, "get_phase");
 

@@ -667,9 +667,9 @@ gl_req_read_body(lua_State *L)
 {
     gl_request_t  *r;
 
-    r = gl_req_get(L);
     (void) gl_lua_check_context(L, GL_CTX_REWRITE | GL_CTX_ACCESS
-                               | GL_CTX_CONTENT);
+                                   | GL_CTX_CONTENT);
+    r = gl_req_get(L);
 
     if (lua_gettop(L) != 0) {
         return luaL_error(L, "expecting 0 arguments but seen %d",
@@ -985,12 +985,22 @@ gl_req_http_version(lua_State *L)
 static int
 gl_req_start_time(lua_State *L)
 {
-    gl_request_t  *r;
+    double      start;
+    gl_task_t  *t;
 
-    r = gl_req_get(L);
+    t = gl_lua_check_context(L, 0);
+
+    if (t->context == GL_PHASE_TIMER) {
+        /* upstream's timers have a request of their own, made as they
+           start */
+        start = t->start;
+
+    } else {
+        start = gl_req_get(L)->start_time;
+    }
 
     /* milliseconds, as nginx keeps them */
-    lua_pushnumber(L, (double) (long long) (r->start_time * 1000) / 1000);
+    lua_pushnumber(L, (double) (long long) (start * 1000) / 1000);
 
     return 1;
 }

@@ -253,6 +253,7 @@ gl_timer_free(gl_timer_t *tm)
         gl_sched_release(&tm->vm->sched);
     }
 
+    gl_lua_free_ctx(&tm->task);
     luaL_unref(tm->gen->L, LUA_REGISTRYINDEX, tm->ref);
     gl_lua_gen_release(tm->gen);
     free(tm);
@@ -276,6 +277,7 @@ gl_timer_new(gl_timers_t *st, gl_lua_gen_t *gen, int ref, double delay,
 
     tm->vm = st->vm;
     tm->gen = gen;
+    tm->task.ctx_ref = LUA_NOREF;
     tm->ref = ref;
     tm->every = every;
     tm->at = ev_now(st->vm->loop) + delay;

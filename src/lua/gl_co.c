@@ -353,6 +353,7 @@ gl_task_init(gl_task_t *t, gl_sched_t *s, lua_State *L,
     t->sched = s;
     t->L = L;
     t->context = context;
+    t->ctx_ref = LUA_NOREF;
     t->serial = ++s->serial;
     t->entry.status = GL_CO_DEAD;
     t->entry.ref = LUA_NOREF;
@@ -378,6 +379,7 @@ gl_task_start(gl_task_t *t, int nargs)
     e->thread = e;
     e->ref = ref;
     e->nret = nargs;
+    t->start = ev_now(t->sched->loop);
     gl_queue_insert_tail(&t->live, &e->live);
 
     if (!t->started) {

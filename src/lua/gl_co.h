@@ -158,6 +158,10 @@ struct gl_task_s {
     int                   nthreads;     /* light threads not yet ended */
     int                   nposted;      /* coroutines posted to run */
     int                   context;      /* GL_PHASE_*: what API it may use */
+    int                   ctx_ref;      /* ngx.ctx (its owner lets it go:
+                                           gl_lua_free_ctx) */
+    double                start;        /* when its entry coroutine last
+                                           started, in the loop's time */
     uint64_t              serial;
     unsigned              started:1;    /* held in sched->nbusy */
     unsigned              chunk:1;      /* its entry coroutines run chunks

@@ -227,7 +227,6 @@ gl_http_start_lua(gl_http_t *h)
 
     r = &h->r;
     h->vm = gl_vm_self;
-    h->ctx_ref = LUA_NOREF;
     h->var_ref = LUA_NOREF;
     h->env_ref = LUA_NOREF;
     h->lf_ref = LUA_NOREF;
@@ -774,11 +773,10 @@ gl_http_release(gl_http_t *h)
 
     L = h->gen->L;
 
-    luaL_unref(L, LUA_REGISTRYINDEX, h->ctx_ref);
+    gl_lua_free_ctx(&h->task);
     luaL_unref(L, LUA_REGISTRYINDEX, h->var_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, h->env_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, h->on_abort_ref);
-    h->ctx_ref = LUA_NOREF;
     h->var_ref = LUA_NOREF;
     h->env_ref = LUA_NOREF;
     h->on_abort_ref = LUA_NOREF;
@@ -1217,35 +1215,6 @@ gl_http_read_body(lua_State *L, gl_http_t *h)
 
 
 /* helpers of the request API */
-
-void
-gl_http_push_ctx(lua_State *L, gl_http_t *h)
-{
-    if (h->ctx_ref == LUA_NOREF) {
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        h->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        return;
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->ctx_ref);
-}
-
-
-void
-gl_http_set_ctx(lua_State *L, gl_http_t *h, int idx)
-{
-    if (!lua_istable(L, idx)) {
-        luaL_error(L, "ctx should be a table while getting a %s",
-                   luaL_typename(L, idx));
-        return;
-    }
-
-    lua_pushvalue(L, idx);
-    luaL_unref(L, LUA_REGISTRYINDEX, h->ctx_ref);
-    h->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
 
 const char *
 gl_http_args(gl_http_t *h, size_t *len)

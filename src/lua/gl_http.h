@@ -24,7 +24,6 @@ struct gl_http_s {
     gl_log_ctx_t       *saved_log;
 
     int                 exit_status;    /* ngx.exit's */
-    int                 ctx_ref;        /* ngx.ctx */
     int                 var_ref;        /* ngx.var writes */
     int                 env_ref;        /* the globals of the request */
     int                 lf_ref;         /* luafcgid's r object */
@@ -88,10 +87,6 @@ int gl_http_read_body(lua_State *L, gl_http_t *h);
 /* runs body_filter_by_lua on a chunk of the body */
 int gl_http_body_filter(gl_http_t *h, const u_char *data, size_t len,
     int eof);
-
-/* ngx.ctx of the request */
-void gl_http_push_ctx(lua_State *L, gl_http_t *h);
-void gl_http_set_ctx(lua_State *L, gl_http_t *h, int idx);
 
 /* the query string (set_uri_args and ngx.var.args writes included) */
 const char *gl_http_args(gl_http_t *h, size_t *len);

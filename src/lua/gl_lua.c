@@ -92,6 +92,46 @@ gl_lua_check_context(lua_State *L, unsigned mask)
 
 
 void
+gl_lua_push_ctx(lua_State *L, gl_task_t *t)
+{
+    if (t->ctx_ref == LUA_NOREF) {
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        t->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return;
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ctx_ref);
+}
+
+
+void
+gl_lua_set_ctx(lua_State *L, gl_task_t *t, int idx)
+{
+    if (!lua_istable(L, idx)) {
+        luaL_error(L, "ctx should be a table while getting a %s",
+                   luaL_typename(L, idx));
+        return;
+    }
+
+    lua_pushvalue(L, idx);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ctx_ref);
+    t->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+
+void
+gl_lua_free_ctx(gl_task_t *t)
+{
+    if (t->L != NULL) {
+        luaL_unref(t->L, LUA_REGISTRYINDEX, t->ctx_ref);
+    }
+
+    t->ctx_ref = LUA_NOREF;
+}
+
+
+void
 gl_lua_push_ngx(lua_State *L)
 {
     lua_pushlightuserdata(L, &gl_lua_ngx_key);
@@ -255,10 +295,7 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
     lua_createtable(L, 0, 64);
     gl_lua_inject_constants(L);
 
-    /* no subrequests behind FastCGI; ngx.arg is a table as in OpenResty
-       (body_filter_by_lua fills it) */
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "is_subrequest");
+    /* ngx.arg is a table as in OpenResty (body_filter_by_lua fills it) */
     lua_newtable(L);
     lua_setfield(L, -2, "arg");
 

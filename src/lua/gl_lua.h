@@ -133,6 +133,12 @@ const char *gl_lua_context_name(int context);
  */
 gl_task_t *gl_lua_check_context(lua_State *L, unsigned mask);
 
+/* ngx.ctx: the table of task t (made on first use), set, and let go by
+   its owner when t ends */
+void gl_lua_push_ctx(lua_State *L, gl_task_t *t);
+void gl_lua_set_ctx(lua_State *L, gl_task_t *t, int idx);
+void gl_lua_free_ctx(gl_task_t *t);
+
 /* the phase now: the task's; -1 in init_by_lua's */
 int gl_lua_get_phase(void);
 
