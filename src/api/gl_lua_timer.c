@@ -2,15 +2,18 @@
  * ngx.timer.at, ngx.timer.every, ngx.timer.running_count and
  * ngx.timer.pending_count, as lua-nginx-module's.
  *
- * A timer is its handler and arguments (a table in the registry of the
- * Lua state that made it, whose generation it holds) and when it is due.
- * A worker's pending timers are a binary heap ordered by that time, then
- * by creation, so that timers due at once run in the order they were
- * made; one libev timer is armed for the first.  When a timer is due it
- * becomes a task (src/lua/gl_co.c) whose entry coroutine runs the handler
- * with premature and the arguments; the handler may wait, spawn threads,
- * use semaphores and shared dicts, and has no request.  An every timer
- * makes its next run as it starts this one.
+ * A pending timer is small: its handler (and its arguments, in a table)
+ * pinned in the registry of the Lua state that made it, whose generation
+ * it holds, and when it is due.  A worker's pending timers are kept by
+ * due time in slots (the timers due at one time, in creation order, so
+ * that timers due at once run in the order they were made; a storm of
+ * ngx.timer.at(0) is one slot), the slots in a binary heap; one libev
+ * timer is armed for the first.  When a timer is due, it becomes a task
+ * (src/lua/gl_co.c; its record reused from a free list) whose entry
+ * coroutine, a Lua thread from the state's cache, runs the handler with
+ * premature and the arguments; the handler may wait, spawn threads, use
+ * semaphores and shared dicts, and has no request.  An every timer makes
+ * its next run as it starts this one.
  *
  * Stops and reloads: when the worker stops, every pending timer runs at
  * once with premature = true, and the stop waits for the running ones
@@ -34,34 +37,56 @@ typedef struct {
     int              max_running;
 } gl_timer_conf_t;
 
-typedef struct gl_timer_s  gl_timer_t;
+typedef struct gl_timer_s      gl_timer_t;
+typedef struct gl_timer_slot_s gl_timer_slot_t;
+typedef struct gl_timer_run_s  gl_timer_run_t;
+typedef struct gl_timers_s     gl_timers_t;
 
+/* a pending timer */
 struct gl_timer_s {
-    gl_task_t        task;          /* once it runs */
-    gl_vm_t         *vm;
     gl_lua_gen_t    *gen;           /* its Lua state, held */
-    int              ref;           /* { handler, args..., n = nargs } */
-    double           at;            /* due, in the loop's time */
+    int              ref;           /* the handler, or with arguments a
+                                       table { handler, args... } */
+    int              nargs;
     double           every;         /* ngx.timer.every's period; 0 */
-    uint64_t         seq;           /* creation order */
-    size_t           index;         /* in the heap, while pending */
-    unsigned         premature:1;
+    gl_timer_slot_t *slot;
+    gl_queue_t       link;          /* in its slot */
     unsigned         held:1;        /* holds a stopping worker */
-    unsigned         done:1;        /* its handler ended: freed on leave */
+};
+
+/* the pending timers due at one time, in the order they were made: the
+   heap's elements (a storm of ngx.timer.at(0) is one slot) */
+struct gl_timer_slot_s {
+    double           at;            /* due, in the loop's time */
+    uint64_t         seq;           /* orders the slots due at once */
+    size_t           index;         /* in the heap */
+    gl_queue_t       timers;
+};
+
+/* a timer that runs: its task */
+struct gl_timer_run_s {
+    gl_task_t        task;
+    gl_timers_t     *st;
+    gl_lua_gen_t    *gen;
     gl_log_ctx_t    *saved_log;
-    gl_log_ctx_t     log;
+    gl_timer_run_t  *next;          /* on the free list */
+    unsigned         done:1;        /* its handler ended: freed on leave */
 };
 
 /* a worker's timers */
-typedef struct {
+struct gl_timers_s {
     gl_vm_t         *vm;
-    gl_timer_t     **heap;          /* pending, by (at, seq) */
-    size_t           npending;
+    gl_timer_slot_t **heap;         /* by (at, seq) */
+    size_t           nslots;
     size_t           cap;
+    gl_timer_slot_t *last;          /* the slot last added to */
+    size_t           npending;
     int              nrunning;
     uint64_t         seq;
     ev_timer         ev;            /* armed for heap[0] */
-} gl_timers_t;
+    gl_timer_run_t  *free_runs;
+    int              nfree_runs;
+};
 
 extern gl_module_t  gl_lua_timer_module;
 
@@ -74,7 +99,10 @@ static const gl_task_ops_t  gl_timer_ops = {
 };
 
 #define gl_timer_of_task(t)                                                  \
-    ((gl_timer_t *) ((u_char *) (t) - offsetof(gl_timer_t, task)))
+    ((gl_timer_run_t *) ((u_char *) (t) - offsetof(gl_timer_run_t, task)))
+
+/* the run records kept for reuse */
+#define GL_TIMER_FREE_RUNS  256
 
 
 static gl_timers_t *
@@ -91,35 +119,35 @@ gl_timer_conf(gl_vm_t *vm)
 }
 
 
-/* the heap */
+/* the heap of slots */
 
 static int
-gl_timer_before(gl_timer_t *a, gl_timer_t *b)
+gl_timer_before(gl_timer_slot_t *a, gl_timer_slot_t *b)
 {
     return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
 
 static void
-gl_timer_heap_set(gl_timers_t *st, size_t i, gl_timer_t *tm)
+gl_timer_heap_set(gl_timers_t *st, size_t i, gl_timer_slot_t *sl)
 {
-    st->heap[i] = tm;
-    tm->index = i;
+    st->heap[i] = sl;
+    sl->index = i;
 }
 
 
 static void
 gl_timer_heap_up(gl_timers_t *st, size_t i)
 {
-    size_t       p;
-    gl_timer_t  *tm;
+    size_t            p;
+    gl_timer_slot_t  *sl;
 
-    tm = st->heap[i];
+    sl = st->heap[i];
 
     while (i > 0) {
         p = (i - 1) / 2;
 
-        if (!gl_timer_before(tm, st->heap[p])) {
+        if (!gl_timer_before(sl, st->heap[p])) {
             break;
         }
 
@@ -127,32 +155,32 @@ gl_timer_heap_up(gl_timers_t *st, size_t i)
         i = p;
     }
 
-    gl_timer_heap_set(st, i, tm);
+    gl_timer_heap_set(st, i, sl);
 }
 
 
 static void
 gl_timer_heap_down(gl_timers_t *st, size_t i)
 {
-    size_t       c;
-    gl_timer_t  *tm;
+    size_t            c;
+    gl_timer_slot_t  *sl;
 
-    tm = st->heap[i];
+    sl = st->heap[i];
 
     for ( ;; ) {
         c = 2 * i + 1;
 
-        if (c >= st->npending) {
+        if (c >= st->nslots) {
             break;
         }
 
-        if (c + 1 < st->npending
+        if (c + 1 < st->nslots
             && gl_timer_before(st->heap[c + 1], st->heap[c]))
         {
             c++;
         }
 
-        if (!gl_timer_before(st->heap[c], tm)) {
+        if (!gl_timer_before(st->heap[c], sl)) {
             break;
         }
 
@@ -160,47 +188,96 @@ gl_timer_heap_down(gl_timers_t *st, size_t i)
         i = c;
     }
 
-    gl_timer_heap_set(st, i, tm);
+    gl_timer_heap_set(st, i, sl);
 }
 
 
+/* tm joins the pending timers due at at; GL_ERROR on no memory */
 static int
-gl_timer_heap_push(gl_timers_t *st, gl_timer_t *tm)
+gl_timer_add(gl_timers_t *st, gl_timer_t *tm, double at)
 {
-    size_t        cap;
-    gl_timer_t  **heap;
+    size_t             cap;
+    gl_timer_slot_t   *sl, **heap;
 
-    if (st->npending == st->cap) {
-        cap = st->cap ? st->cap * 2 : 64;
-        heap = realloc(st->heap, cap * sizeof(gl_timer_t *));
-        if (heap == NULL) {
+    sl = st->last;
+
+    if (sl == NULL || sl->at != at) {
+        if (st->nslots == st->cap) {
+            cap = st->cap ? st->cap * 2 : 64;
+            heap = realloc(st->heap, cap * sizeof(gl_timer_slot_t *));
+            if (heap == NULL) {
+                return GL_ERROR;
+            }
+            st->heap = heap;
+            st->cap = cap;
+        }
+
+        sl = malloc(sizeof(gl_timer_slot_t));
+        if (sl == NULL) {
             return GL_ERROR;
         }
-        st->heap = heap;
-        st->cap = cap;
+
+        sl->at = at;
+        sl->seq = ++st->seq;
+        gl_queue_init(&sl->timers);
+
+        gl_timer_heap_set(st, st->nslots++, sl);
+        gl_timer_heap_up(st, st->nslots - 1);
+        st->last = sl;
     }
 
-    gl_timer_heap_set(st, st->npending++, tm);
-    gl_timer_heap_up(st, st->npending - 1);
+    tm->slot = sl;
+    gl_queue_insert_tail(&sl->timers, &tm->link);
+    st->npending++;
 
     return GL_OK;
 }
 
 
+/* tm leaves the pending timers */
 static void
-gl_timer_heap_remove(gl_timers_t *st, gl_timer_t *tm)
+gl_timer_take(gl_timers_t *st, gl_timer_t *tm)
 {
-    size_t  i;
+    size_t            i;
+    gl_timer_slot_t  *sl;
 
-    i = tm->index;
+    sl = tm->slot;
+    gl_queue_remove(&tm->link);
+    st->npending--;
 
-    if (--st->npending == i) {
+    if (!gl_queue_empty(&sl->timers)) {
         return;
     }
 
-    gl_timer_heap_set(st, i, st->heap[st->npending]);
-    gl_timer_heap_up(st, i);
-    gl_timer_heap_down(st, st->heap[i]->index);
+    if (st->last == sl) {
+        st->last = NULL;
+    }
+
+    i = sl->index;
+
+    if (--st->nslots != i) {
+        /* the last slot takes its place, then finds its own */
+        sl = st->heap[st->nslots];
+        gl_timer_heap_set(st, i, sl);
+        gl_timer_heap_up(st, i);
+        gl_timer_heap_down(st, sl->index);
+        sl = tm->slot;
+    }
+
+    free(sl);
+}
+
+
+/* the first pending timer due, or NULL */
+static gl_timer_t *
+gl_timer_first(gl_timers_t *st)
+{
+    if (st->nslots == 0) {
+        return NULL;
+    }
+
+    return gl_queue_data(gl_queue_head(&st->heap[0]->timers), gl_timer_t,
+                         link);
 }
 
 
@@ -212,7 +289,7 @@ gl_timer_arm(gl_timers_t *st)
 
     ev_timer_stop(st->vm->loop, &st->ev);
 
-    if (st->npending == 0) {
+    if (st->nslots == 0) {
         return;
     }
 
@@ -237,7 +314,10 @@ gl_timer_log_handler(gl_log_ctx_t *ctx, char *buf, size_t size)
 }
 
 
-/* the code of tm's generation is going away: new timers with a delay are
+static gl_log_ctx_t  gl_timer_log = { gl_timer_log_handler, 0 };
+
+
+/* the code of a generation is going away: new timers with a delay are
    refused, every timers are not made again */
 static int
 gl_timer_exiting(gl_vm_t *vm, gl_lua_gen_t *gen)
@@ -246,45 +326,47 @@ gl_timer_exiting(gl_vm_t *vm, gl_lua_gen_t *gen)
 }
 
 
+/* a pending timer goes without running (its record only: the caller has
+   what it needs of its thread) */
 static void
-gl_timer_free(gl_timer_t *tm)
+gl_timer_free(gl_timers_t *st, gl_timer_t *tm, int unref)
 {
     if (tm->held) {
-        gl_sched_release(&tm->vm->sched);
+        gl_sched_release(&st->vm->sched);
     }
 
-    gl_lua_free_ctx(&tm->task);
-    luaL_unref(tm->gen->L, LUA_REGISTRYINDEX, tm->ref);
-    gl_lua_gen_release(tm->gen);
+    if (unref) {
+        luaL_unref(tm->gen->L, LUA_REGISTRYINDEX, tm->ref);
+        gl_lua_gen_release(tm->gen);
+    }
+
     free(tm);
 }
 
 
 /*
- * A new pending timer of gen's: the handler and its args at [first,
- * first + nargs] of L go into a table.  GL_ERROR on no memory.
+ * A new pending timer of gen's, due after delay: ref pins its handler (and
+ * its nargs arguments, in a table); the timer owns it now.  NULL on no
+ * memory.
  */
 static gl_timer_t *
-gl_timer_new(gl_timers_t *st, gl_lua_gen_t *gen, int ref, double delay,
-    double every)
+gl_timer_new(gl_timers_t *st, gl_lua_gen_t *gen, int ref, int nargs,
+    double delay, double every)
 {
     gl_timer_t  *tm;
 
-    tm = calloc(1, sizeof(gl_timer_t));
+    tm = malloc(sizeof(gl_timer_t));
     if (tm == NULL) {
         return NULL;
     }
 
-    tm->vm = st->vm;
     tm->gen = gen;
-    tm->task.ctx_ref = LUA_NOREF;
     tm->ref = ref;
+    tm->nargs = nargs;
     tm->every = every;
-    tm->at = ev_now(st->vm->loop) + delay;
-    tm->seq = ++st->seq;
-    tm->log.handler = gl_timer_log_handler;
+    tm->held = 0;
 
-    if (gl_timer_heap_push(st, tm) != GL_OK) {
+    if (gl_timer_add(st, tm, ev_now(st->vm->loop) + delay) != GL_OK) {
         free(tm);
         return NULL;
     }
@@ -298,79 +380,124 @@ gl_timer_new(gl_timers_t *st, gl_lua_gen_t *gen, int ref, double delay,
         gl_sched_hold(&st->vm->sched);
     }
 
+    if (tm->slot->index == 0 && gl_timer_first(st) == tm) {
+        /* the first due now */
+        gl_timer_arm(st);
+    }
+
     return tm;
 }
 
 
+/* pushes onto co the handler and its arguments */
+static void
+gl_timer_push_handler(gl_timer_t *tm, lua_State *co)
+{
+    int  i, t;
+
+    lua_rawgeti(co, LUA_REGISTRYINDEX, tm->ref);
+
+    if (tm->nargs == 0) {
+        return;
+    }
+
+    t = lua_gettop(co);
+
+    for (i = 1; i <= tm->nargs + 1; i++) {
+        lua_rawgeti(co, t, i);
+    }
+
+    lua_remove(co, t);
+}
+
+
 /*
- * tm is due (or runs early, premature): its handler starts as a task.
- * now: it runs at once, until it waits, before the next timer starts (as
- * nginx's timer events, one after the other); else it is posted.
+ * tm is due (or runs early, premature): its handler starts as the entry
+ * coroutine of a task.  now: it runs at once, until it waits, before the
+ * next timer starts (as nginx's timer events, one after the other); else
+ * it is posted.  tm goes; an every timer's handler goes to its next run.
  */
 static void
-gl_timer_fire(gl_timers_t *st, gl_timer_t *tm, int now)
+gl_timer_fire(gl_timers_t *st, gl_timer_t *tm, int premature, int now)
 {
-    int          i, n, ref, max;
-    lua_State   *L;
-    lua_Debug    ar;
-    gl_timer_t  *next;
+    int              max, ref;
+    lua_Debug        ar;
+    lua_State       *L, *co;
+    gl_timer_run_t  *run;
 
     L = tm->gen->L;
 
-    if (tm->every > 0 && !tm->premature
-        && !gl_timer_exiting(tm->vm, tm->gen))
+    if (tm->every > 0 && !premature
+        && !gl_timer_exiting(st->vm, tm->gen))
     {
-        /* the next run, counted pending from now, as upstream */
-        lua_rawgeti(L, LUA_REGISTRYINDEX, tm->ref);
-        ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        next = gl_timer_new(st, tm->gen, ref, tm->every, tm->every);
+        /* the next run, counted pending from now, as upstream; it takes
+           the handler */
+        if (gl_timer_new(st, tm->gen, tm->ref, tm->nargs, tm->every,
+                         tm->every)
+            != NULL)
+        {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, tm->ref);
+            tm->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-        if (next == NULL) {
-            luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        } else {
             gl_log_error(GL_LOG_ALERT, 0, "failed to create the next timer "
                          "of delay %u ms", (unsigned) (tm->every * 1000));
         }
     }
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, tm->ref);
-    max = gl_timer_conf(tm->vm)->max_running;
+    max = gl_timer_conf(st->vm)->max_running;
 
     if (st->nrunning >= max) {
-        lua_rawgeti(L, -1, 1);
+        gl_timer_push_handler(tm, L);
+        lua_pop(L, tm->nargs);
         lua_getinfo(L, ">S", &ar);
         gl_log_error(GL_LOG_ALERT, 0, "lua failed to run timer with function "
                      "defined at %s:%d: %d lua_max_running_timers are not "
                      "enough", ar.source ? ar.source : "(unknown)",
                      ar.linedefined, max);
-        lua_pop(L, 1);
-        gl_timer_free(tm);
+        gl_timer_free(st, tm, 1);
         return;
+    }
+
+    if (st->free_runs != NULL) {
+        run = st->free_runs;
+        st->free_runs = run->next;
+        st->nfree_runs--;
+
+    } else {
+        run = malloc(sizeof(gl_timer_run_t));
+        if (run == NULL) {
+            gl_log_error(GL_LOG_ALERT, errno, "no memory to run a timer");
+            gl_timer_free(st, tm, 1);
+            return;
+        }
     }
 
     st->nrunning++;
 
-    /* the handler, premature, the arguments */
-    lua_getfield(L, -1, "n");
-    n = (int) lua_tointeger(L, -1);
-    lua_pop(L, 1);
+    run->st = st;
+    run->gen = tm->gen;
+    run->done = 0;
 
-    lua_rawgeti(L, -1, 1);
-    lua_pushboolean(L, tm->premature);
-
-    for (i = 2; i <= n + 1; i++) {
-        lua_rawgeti(L, -2 - (i - 1), i);
-    }
-
-    lua_remove(L, -(n + 3));
-
-    gl_task_init(&tm->task, &tm->vm->sched, L, &gl_timer_ops,
+    gl_task_init(&run->task, &st->vm->sched, L, &gl_timer_ops,
                  GL_PHASE_TIMER);
 
+    /* the handler, premature, the arguments, on a cached thread */
+    co = gl_co_new_thread(L, &ref);
+    gl_timer_push_handler(tm, co);
+    lua_pushboolean(co, premature);
+    lua_insert(co, 2);
+
+    luaL_unref(L, LUA_REGISTRYINDEX, tm->ref);
+
     if (now) {
-        gl_task_run(&tm->task, n + 1);
+        gl_task_run_thread(&run->task, co, ref, tm->nargs + 1);
     } else {
-        (void) gl_task_start(&tm->task, n + 1);
+        gl_task_start_thread(&run->task, co, ref, tm->nargs + 1);
     }
+
+    /* the generation's reference is the run's now */
+    gl_timer_free(st, tm, 0);
 }
 
 
@@ -386,10 +513,9 @@ gl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     st = w->data;
     now = ev_now(loop);
 
-    while (st->npending > 0 && st->heap[0]->at <= now) {
-        tm = st->heap[0];
-        gl_timer_heap_remove(st, tm);
-        gl_timer_fire(st, tm, 1);
+    while ((tm = gl_timer_first(st)) != NULL && tm->slot->at <= now) {
+        gl_timer_take(st, tm);
+        gl_timer_fire(st, tm, 0, 1);
     }
 
     gl_timer_arm(st);
@@ -400,14 +526,19 @@ gl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 gl_timer_fire_all(gl_timers_t *st, gl_lua_gen_t *gen)
 {
-    size_t        i, n;
-    gl_timer_t  **list, *tm;
+    size_t         i, n;
+    gl_timer_t    *tm;
+
+    struct {
+        gl_timer_t  *tm;
+        double       at;
+    }             *list;
 
     if (st->npending == 0) {
         return;
     }
 
-    list = malloc(st->npending * sizeof(gl_timer_t *));
+    list = malloc(st->npending * sizeof(*list));
     if (list == NULL) {
         gl_log_error(GL_LOG_ALERT, errno, "no memory to end the pending "
                      "timers");
@@ -417,22 +548,25 @@ gl_timer_fire_all(gl_timers_t *st, gl_lua_gen_t *gen)
     /* in the order they are due */
     n = 0;
 
-    while (st->npending > 0) {
-        tm = st->heap[0];
-        gl_timer_heap_remove(st, tm);
-        list[n++] = tm;
+    while ((tm = gl_timer_first(st)) != NULL) {
+        list[n].tm = tm;
+        list[n++].at = tm->slot->at;
+        gl_timer_take(st, tm);
     }
 
     for (i = 0; i < n; i++) {
-        tm = list[i];
+        tm = list[i].tm;
 
         if (gen != NULL && tm->gen != gen) {
-            (void) gl_timer_heap_push(st, tm);
+            if (gl_timer_add(st, tm, list[i].at) != GL_OK) {
+                gl_log_error(GL_LOG_ALERT, errno, "no memory for a timer");
+                gl_timer_free(st, tm, 1);
+            }
+
             continue;
         }
 
-        tm->premature = 1;
-        gl_timer_fire(st, tm, 0);
+        gl_timer_fire(st, tm, 1, 0);
     }
 
     free(list);
@@ -445,23 +579,37 @@ gl_timer_fire_all(gl_timers_t *st, gl_lua_gen_t *gen)
 static void
 gl_timer_enter(gl_task_t *t)
 {
-    gl_timer_t  *tm;
+    gl_timer_run_t  *run;
 
-    tm = gl_timer_of_task(t);
-    tm->saved_log = gl_log_set_ctx(&tm->log);
+    run = gl_timer_of_task(t);
+    run->saved_log = gl_log_set_ctx(&gl_timer_log);
 }
 
 
 static void
 gl_timer_leave(gl_task_t *t)
 {
-    gl_timer_t  *tm;
+    gl_timers_t     *st;
+    gl_timer_run_t  *run;
 
-    tm = gl_timer_of_task(t);
-    (void) gl_log_set_ctx(tm->saved_log);
+    run = gl_timer_of_task(t);
+    (void) gl_log_set_ctx(run->saved_log);
 
-    if (tm->done) {
-        gl_timer_free(tm);
+    if (!run->done) {
+        return;
+    }
+
+    st = run->st;
+    gl_lua_free_ctx(&run->task);
+    gl_lua_gen_release(run->gen);
+
+    if (st->nfree_runs < GL_TIMER_FREE_RUNS) {
+        run->next = st->free_runs;
+        st->free_runs = run;
+        st->nfree_runs++;
+
+    } else {
+        free(run);
     }
 }
 
@@ -469,14 +617,13 @@ gl_timer_leave(gl_task_t *t)
 static void
 gl_timer_done(gl_task_t *t, int rc)
 {
-    gl_timer_t  *tm;
+    gl_timer_run_t  *run;
 
     (void) rc;
 
-    tm = gl_timer_of_task(t);
-    tm->done = 1;
-    gl_timers(tm->vm)->nrunning--;
-
+    run = gl_timer_of_task(t);
+    run->done = 1;
+    run->st->nrunning--;
 }
 
 
@@ -537,24 +684,27 @@ gl_lua_timer_helper(lua_State *L, int every)
         return 2;
     }
 
-    /* { handler, args..., n = nargs } */
-    lua_createtable(L, nargs - 1, 1);
-    lua_pushinteger(L, nargs - 2);
-    lua_setfield(L, -2, "n");
+    /* the handler, or a table { handler, args... } */
+    if (nargs == 2) {
+        lua_pushvalue(L, 2);
 
-    for (i = 2; i <= nargs; i++) {
-        lua_pushvalue(L, i);
-        lua_rawseti(L, -2, i - 1);
+    } else {
+        lua_createtable(L, nargs - 1, 0);
+
+        for (i = 2; i <= nargs; i++) {
+            lua_pushvalue(L, i);
+            lua_rawseti(L, -2, i - 1);
+        }
     }
 
     ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    if (gl_timer_new(st, gen, ref, delay, every ? delay : 0) == NULL) {
+    if (gl_timer_new(st, gen, ref, nargs - 2, delay, every ? delay : 0)
+        == NULL)
+    {
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
         return luaL_error(L, "no memory");
     }
-
-    gl_timer_arm(st);
 
     lua_pushinteger(L, 1);
     return 1;
@@ -650,8 +800,9 @@ gl_lua_timer_init_worker(gl_vm_t *vm)
 static void
 gl_lua_timer_exit_worker(gl_vm_t *vm)
 {
-    gl_timer_t   *tm;
-    gl_timers_t  *st;
+    gl_timer_t      *tm;
+    gl_timers_t     *st;
+    gl_timer_run_t  *run;
 
     st = gl_timers(vm);
     if (st == NULL) {
@@ -661,11 +812,16 @@ gl_lua_timer_exit_worker(gl_vm_t *vm)
     ev_timer_stop(vm->loop, &st->ev);
 
     /* what is left when the loop ended (the shutdown timeout cut it) */
-    while (st->npending > 0) {
-        tm = st->heap[0];
-        gl_timer_heap_remove(st, tm);
+    while ((tm = gl_timer_first(st)) != NULL) {
+        gl_timer_take(st, tm);
         tm->held = 0;
-        gl_timer_free(tm);
+        gl_timer_free(st, tm, 1);
+    }
+
+    while (st->free_runs != NULL) {
+        run = st->free_runs;
+        st->free_runs = run->next;
+        free(run);
     }
 
     free(st->heap);

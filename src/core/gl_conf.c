@@ -763,6 +763,9 @@ static const gl_command_t  gl_conf_core_commands[] = {
     { "lua_malloc_trim", GL_CONF_TAKE1, gl_conf_set_num_slot,
       gl_conf_core(malloc_trim), NULL },
 
+    { "lua_thread_cache_max_entries", GL_CONF_TAKE1, gl_conf_set_num_slot,
+      gl_conf_core(thread_cache_max), NULL },
+
     { "lua_socket_connect_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
       gl_conf_core(socket_connect_timeout), NULL },
 
@@ -790,8 +793,6 @@ static const gl_command_t  gl_conf_core_commands[] = {
     { "lua_load_resty_core", GL_CONF_FLAG, gl_conf_set_flag_slot,
       gl_conf_core(noop_load_resty_core), NULL },
 
-    { "lua_thread_cache_max_entries", GL_CONF_TAKE1, gl_conf_set_num_slot,
-      gl_conf_core(noop_thread_cache_max_entries), NULL },
 
     { "lua_http10_buffering", GL_CONF_FLAG, gl_conf_set_flag_slot,
       gl_conf_core(noop_http10_buffering), NULL },
@@ -847,6 +848,7 @@ gl_conf_core_init_conf(gl_conf_t *conf, void *mconf)
     gl_conf_init_value(conf->check_client_abort, 0);
     gl_conf_init_value(conf->use_default_type, 1);
     gl_conf_init_value(conf->malloc_trim, 1000);
+    gl_conf_init_value(conf->thread_cache_max, 1024);
     gl_conf_init_value(conf->socket_connect_timeout, 60);
     gl_conf_init_value(conf->socket_send_timeout, 60);
     gl_conf_init_value(conf->socket_read_timeout, 60);

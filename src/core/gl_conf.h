@@ -164,6 +164,8 @@ struct gl_conf_s {
     int                 use_default_type;       /* lua_use_default_type */
     int                 malloc_trim;            /* lua_malloc_trim: every N
                                                    requests; 0: never */
+    int                 thread_cache_max;       /* lua_thread_cache_max_
+                                                   entries */
 
     /* lua_socket_*: read and checked now, for the cosockets */
     double              socket_connect_timeout;
@@ -181,7 +183,6 @@ struct gl_conf_s {
      * lua_* lines of an OpenResty config start golapis
      */
     int                 noop_load_resty_core;
-    int                 noop_thread_cache_max_entries;
     int                 noop_http10_buffering;
     int                 noop_rewrite_no_postpone;
     int                 noop_access_no_postpone;

@@ -32,6 +32,14 @@ static _Thread_local gl_co_t    *gl_co_running;
 static _Thread_local gl_task_t  *gl_task_sync;
 
 static char  gl_co_map_key;         /* registry: Lua thread -> record */
+static char  gl_co_cache_key;       /* registry: the state's thread cache */
+
+/* Lua threads kept for reuse, each pinned by its ref */
+typedef struct {
+    int          n;
+    int          max;
+    int          refs[];
+} gl_co_cache_t;
 
 gl_co_t  gl_co_gone = { .status = GL_CO_DEAD, .kind = GL_CO_USER };
 
@@ -41,6 +49,7 @@ const char  *gl_co_status_names[] = {
 
 static void gl_co_ready_handler(gl_posted_t *ev);
 static void gl_co_run(gl_co_t *co);
+static void gl_co_unpin(gl_co_t *co);
 static void gl_co_loop(gl_co_t *co, int nret);
 static void gl_co_wait_end(gl_co_t *co, int cancel);
 static void gl_co_kill(gl_co_t *co);
@@ -218,9 +227,83 @@ gl_sched_release(gl_sched_t *s)
 
 /* records and pins */
 
-void
-gl_co_init_state(lua_State *L)
+static gl_co_cache_t *
+gl_co_cache(lua_State *L)
 {
+    gl_co_cache_t  *c;
+
+    lua_pushlightuserdata(L, &gl_co_cache_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+
+    return c;
+}
+
+
+lua_State *
+gl_co_new_thread(lua_State *L, int *ref)
+{
+    lua_State      *co;
+    gl_co_cache_t  *c;
+
+    c = gl_co_cache(L);
+
+    if (c != NULL && c->n > 0) {
+        *ref = c->refs[--c->n];
+        lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
+        co = lua_tothread(L, -1);
+        lua_pop(L, 1);
+
+        return co;
+    }
+
+    co = lua_newthread(L);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    return co;
+}
+
+
+/* the entry coroutine co ended normally: its thread goes to the cache, or
+   is let go */
+static void
+gl_co_recycle(gl_co_t *co)
+{
+    lua_State      *L;
+    gl_co_cache_t  *c;
+
+    L = co->task->L;
+    c = gl_co_cache(L);
+
+    if (c == NULL || c->n >= c->max || co->ref == LUA_NOREF
+        || lua_status(co->L) != 0)
+    {
+        gl_co_unpin(co);
+        return;
+    }
+
+    lua_settop(co->L, 0);
+    c->refs[c->n++] = co->ref;
+    co->ref = LUA_NOREF;
+    gl_queue_remove(&co->live);
+}
+
+
+void
+gl_co_init_state(lua_State *L, int cache_max)
+{
+    gl_co_cache_t  *c;
+
+    if (cache_max > 0) {
+        lua_pushlightuserdata(L, &gl_co_cache_key);
+        c = lua_newuserdata(L, sizeof(gl_co_cache_t)
+                               + cache_max * sizeof(int));
+        c->n = 0;
+        c->max = cache_max;
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+
     lua_pushlightuserdata(L, &gl_co_map_key);
     lua_newtable(L);
     lua_createtable(L, 0, 1);
@@ -365,14 +448,23 @@ int
 gl_task_start(gl_task_t *t, int nargs)
 {
     int         ref;
-    gl_co_t    *e;
     lua_State  *L, *co;
 
     L = t->L;
 
-    co = lua_newthread(L);
-    ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    co = gl_co_new_thread(L, &ref);
     lua_xmove(L, co, nargs + 1);
+
+    gl_task_start_thread(t, co, ref, nargs);
+
+    return GL_OK;
+}
+
+
+void
+gl_task_start_thread(gl_task_t *t, lua_State *co, int ref, int nargs)
+{
+    gl_co_t  *e;
 
     e = &t->entry;
     gl_co_record_init(e, t, co, GL_CO_ENTRY);
@@ -388,17 +480,13 @@ gl_task_start(gl_task_t *t, int nargs)
     }
 
     gl_co_post(e, nargs);
-
-    return GL_OK;
 }
 
 
 void
-gl_task_run(gl_task_t *t, int nargs)
+gl_task_run_thread(gl_task_t *t, lua_State *co, int ref, int nargs)
 {
-    if (gl_task_start(t, nargs) != GL_OK) {
-        return;
-    }
+    gl_task_start_thread(t, co, ref, nargs);
 
     gl_post_delete(&t->entry.ready);
     gl_co_run(&t->entry);
@@ -1077,7 +1165,7 @@ gl_co_loop(gl_co_t *co, int nret)
                 co->status = GL_CO_DEAD;
                 lua_settop(co->L, 0);
                 gl_co_orphan(co);
-                gl_co_unpin(co);
+                gl_co_recycle(co);
                 (void) gl_co_task_over(t);
                 return;
             }

@@ -192,8 +192,17 @@ void gl_sched_drain(gl_sched_t *s);
 #define gl_sched_hold(s)   ((s)->nbusy++)
 void gl_sched_release(gl_sched_t *s);
 
-/* a Lua state the core will run coroutines of (each new state, once) */
-void gl_co_init_state(lua_State *L);
+/*
+ * A Lua state the core will run coroutines of (each new state, once).
+ * Up to cache_max Lua threads whose entry coroutine ended normally are
+ * kept for the next tasks (lua_thread_cache_max_entries), as OpenResty's
+ * cached threads: a request or a timer then makes no new thread.
+ */
+void gl_co_init_state(lua_State *L, int cache_max);
+
+/* a Lua thread for a new entry coroutine (a cached one, or a new one),
+   pinned by *ref, which the caller hands to gl_task_start_thread */
+lua_State *gl_co_new_thread(lua_State *L, int *ref);
 
 void gl_task_init(gl_task_t *t, gl_sched_t *s, lua_State *L,
     const gl_task_ops_t *ops, int context);
@@ -206,9 +215,13 @@ void gl_task_init(gl_task_t *t, gl_sched_t *s, lua_State *L,
  */
 int gl_task_start(gl_task_t *t, int nargs);
 
+/* the same with a Lua thread made already, pinned by ref (the caller's,
+   the task's now), with the function and its nargs values on its stack */
+void gl_task_start_thread(gl_task_t *t, lua_State *co, int ref, int nargs);
+
 /* the same, but the entry coroutine runs at once, until it waits or ends;
    only from an event callback (no coroutine of ours runs) */
-void gl_task_run(gl_task_t *t, int nargs);
+void gl_task_run_thread(gl_task_t *t, lua_State *co, int ref, int nargs);
 
 /* stops every wait of the task's coroutines and lets them go; no op is
    called.  The task may be reused or freed after. */

@@ -431,7 +431,7 @@ gl_t_setup(void)
 
     gl_t_L = luaL_newstate();
     luaL_openlibs(gl_t_L);
-    gl_co_init_state(gl_t_L);
+    gl_co_init_state(gl_t_L, 4);
 
     for (f = fns; f->name; f++) {
         lua_register(gl_t_L, f->name, f->func);
