@@ -569,7 +569,7 @@ gl_lua_ngx_get_phase(lua_State *L)
 
     static const char  *names[GL_PHASE_MAX] = {
         "init", "init_worker", "rewrite", "access", "content",
-        "header_filter", "body_filter", "log", "timer"
+        "header_filter", "body_filter", "log", "timer", "exit_worker"
     };
 
     phase = gl_lua_get_phase();

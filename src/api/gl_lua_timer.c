@@ -669,6 +669,12 @@ gl_lua_timer_helper(lua_State *L, int every)
         return luaL_error(L, "no request");
     }
 
+    if (t->context == GL_PHASE_EXIT_WORKER) {
+        /* the loop is over: a timer would never run */
+        return luaL_error(L, "API disabled in the context of %s",
+                          gl_lua_context_name(t->context));
+    }
+
     st = gl_timers(vm);
     gen = gl_lua_gen_of(L);
 

@@ -571,7 +571,7 @@ gl_conf_set_error_log(gl_conf_parser_t *cp, const gl_command_t *cmd,
 static const char  *gl_conf_phase_names[GL_PHASE_MAX] = {
     "init_by_lua", "init_worker_by_lua", "rewrite_by_lua", "access_by_lua",
     "content_by_lua", "header_filter_by_lua", "body_filter_by_lua",
-    "log_by_lua", "ngx.timer"
+    "log_by_lua", "ngx.timer", "exit_worker_by_lua"
 };
 
 
@@ -729,6 +729,7 @@ static const gl_command_t  gl_conf_core_commands[] = {
     gl_conf_handler(GL_PHASE_HEADER_FILTER, "header_filter_by_lua"),
     gl_conf_handler(GL_PHASE_BODY_FILTER, "body_filter_by_lua"),
     gl_conf_handler(GL_PHASE_LOG, "log_by_lua"),
+    gl_conf_handler(GL_PHASE_EXIT_WORKER, "exit_worker_by_lua"),
 
     { "luafcgid_handler", GL_CONF_TAKE1, gl_conf_set_lua_name,
       gl_conf_core(luafcgid_handler), NULL },

@@ -45,6 +45,7 @@ typedef enum {
     GL_PHASE_BODY_FILTER,
     GL_PHASE_LOG,
     GL_PHASE_TIMER,             /* ngx.timer handlers */
+    GL_PHASE_EXIT_WORKER,
     GL_PHASE_MAX
 } gl_phase_e;
 

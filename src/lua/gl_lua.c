@@ -51,7 +51,8 @@ gl_lua_context_name(int context)
     static const char  *names[GL_PHASE_MAX] = {
         "init_by_lua*", "init_worker_by_lua*", "rewrite_by_lua*",
         "access_by_lua*", "content_by_lua*", "header_filter_by_lua*",
-        "body_filter_by_lua*", "log_by_lua*", "ngx.timer"
+        "body_filter_by_lua*", "log_by_lua*", "ngx.timer",
+        "exit_worker_by_lua*"
     };
 
     return (context >= 0 && context < GL_PHASE_MAX) ? names[context] : "?";
@@ -402,6 +403,9 @@ gl_vm_close(gl_vm_t *vm)
     gl_module_t  **m;
 
     if (vm->gen != NULL) {
+        /* exit_worker_by_lua: the worker's last Lua */
+        (void) gl_lua_run_init(vm, GL_PHASE_EXIT_WORKER);
+
         gl_lua_gen_release(vm->gen);
         vm->gen = NULL;
     }

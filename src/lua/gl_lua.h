@@ -118,6 +118,7 @@ void gl_lua_push_ngx(lua_State *L);
 #define GL_CTX_BODY_FILTER    (1 << GL_PHASE_BODY_FILTER)
 #define GL_CTX_LOG            (1 << GL_PHASE_LOG)
 #define GL_CTX_TIMER          (1 << GL_PHASE_TIMER)
+#define GL_CTX_EXIT_WORKER    (1 << GL_PHASE_EXIT_WORKER)
 
 /* where a coroutine may wait */
 #define GL_CTX_YIELDABLE      (GL_CTX_REWRITE | GL_CTX_ACCESS                 \

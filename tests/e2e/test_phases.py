@@ -932,3 +932,29 @@ ngx.log(ngx.ERR, "@@co ", tostring(ok), " ", err)
     assert marks(gl) == marks(nl), "\n%r\n%r" % (marks(gl), marks(nl))
     assert "API disabled in the context of log_by_lua*" in marks(gl)[0], \
         marks(gl)
+
+
+def test_exit_worker_by_lua():
+    # exit_worker_by_lua_block runs once per worker as it exits, as
+    # lua-nginx-module's: its phase is "exit_worker", shared dicts work,
+    # timers cannot be made any more
+    d = make_docroot(copy_scripts=False)
+    out = os.path.join(d, "exit.txt")
+    g = Golapis(workers=2, docroot=d, conf_extra=r'''
+lua_shared_dict x 1m;
+exit_worker_by_lua_block {
+    local n = ngx.shared.x:incr("n", 1, 0)
+    local ok, err = pcall(ngx.timer.at, 0, function() end)
+    local f = io.open("%s", "a")
+    f:write(ngx.get_phase(), " ", n, " ", tostring(ok), " ", err, "\n")
+    f:close()
+}
+''' % out)
+    assert g.stop() == 0
+    with open(out) as f:
+        lines = sorted(f.read().splitlines())
+    assert lines == [
+        "exit_worker 1 false API disabled in the context of "
+        "exit_worker_by_lua*",
+        "exit_worker 2 false API disabled in the context of "
+        "exit_worker_by_lua*"], lines
