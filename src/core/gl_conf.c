@@ -811,6 +811,53 @@ static const gl_command_t  gl_conf_core_commands[] = {
 };
 
 
+/*
+ * lua-nginx-module's directives golapis does not have, and why: a config
+ * brought over from OpenResty then says more than "unknown directive".
+ * A name ending in '*' is a prefix.
+ */
+static const struct {
+    const char  *name;
+    const char  *why;
+} gl_conf_foreign[] = {
+    { "set_by_lua*", "nginx variables are set in nginx" },
+    { "balancer_*", "upstream balancing stays in nginx" },
+    { "ssl_*", "TLS with clients stays in nginx" },
+    { "proxy_ssl_*", "TLS with upstreams stays in nginx" },
+    { "lua_ssl_*", "cosockets are not there yet" },
+    { "lua_upstream_skip_openssl_default_verify",
+      "cosockets are not there yet" },
+    { "server_rewrite_by_lua*", "golapis has one server: use rewrite_by_lua" },
+    { "precontent_by_lua*", "not implemented" },
+    { "lua_capture_error_log", "not implemented" },
+    { "lua_worker_thread_vm_pool_size", "not implemented" },
+    { NULL, NULL }
+};
+
+
+static int
+gl_conf_unknown(gl_conf_parser_t *cp, const char *name)
+{
+    size_t  n;
+    int     i;
+
+    for (i = 0; gl_conf_foreign[i].name; i++) {
+        n = strlen(gl_conf_foreign[i].name);
+
+        if (gl_conf_foreign[i].name[n - 1] == '*'
+            ? strncmp(name, gl_conf_foreign[i].name, n - 1) == 0
+            : strcmp(name, gl_conf_foreign[i].name) == 0)
+        {
+            return gl_conf_error(cp, "unknown directive \"%s\": "
+                                 "lua-nginx-module's, which golapis does not "
+                                 "have (%s)", name, gl_conf_foreign[i].why);
+        }
+    }
+
+    return gl_conf_error(cp, "unknown directive \"%s\"", name);
+}
+
+
 /* a default string for what was not given; GL_ERROR when out of memory */
 static int
 gl_conf_init_str(gl_conf_t *conf, char **field, const char *def)
@@ -1333,8 +1380,7 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
                     cp->line = line;
 
                     if (cmd == NULL) {
-                        return gl_conf_error(cp, "unknown directive \"%s\"",
-                                             args[0]);
+                        return gl_conf_unknown(cp, args[0]);
                     }
                 }
 
@@ -1371,7 +1417,7 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
         cp->line = line;
 
         if (cmd == NULL) {
-            return gl_conf_error(cp, "unknown directive \"%s\"", args[0]);
+            return gl_conf_unknown(cp, args[0]);
         }
 
         if (!gl_conf_nargs_ok(cmd, nargs - 1)) {

@@ -7,6 +7,8 @@ Everything listens on 127.0.0.1 or a unix socket inside a temp dir; nothing
 outside the temp dirs is written.
 """
 
+import ctypes
+import ctypes.util
 import errno
 import http.client
 import os
@@ -38,6 +40,33 @@ GOLAPIS_BIN = _abs_env("GOLAPIS_BIN", "objs/golapis")
 BUILDDIR = _abs_env("GL_BUILDDIR", "objs")
 NGINX_BIN = os.environ.get("NGINX_BIN", "nginx")
 FASTCGI_PARAMS = "/etc/nginx/fastcgi_params"
+
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
+                        use_errno=True)
+    _prctl = _libc.prctl
+except (OSError, AttributeError):          # not Linux: no safety net
+    _prctl = None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_us():
+    """A preexec_fn: the child gets SIGTERM when the test runner dies, so
+    a runner killed by a timeout leaves no golapis or nginx behind (their
+    own stop() covers every normal end).  Only for children of the main
+    thread: the signal follows the thread that forked, not the process."""
+    if (_prctl is None
+            or threading.current_thread() is not threading.main_thread()):
+        return None
+    parent = os.getpid()
+
+    def fn():
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:         # died before prctl took hold
+            os.kill(os.getpid(), signal.SIGTERM)
+    return fn
+
+
 NGINX_MODULES = "/usr/lib/nginx/modules"
 
 # "runtime error:" alone would match Lua's own error lines; UBSan's start
@@ -224,7 +253,7 @@ class Golapis:
         self.proc = subprocess.Popen(
             [GOLAPIS_BIN, "-c", self.conf_path], stdin=subprocess.DEVNULL,
             stdout=self._out, stderr=self._err, cwd=self.dir,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_die_with_us())
         self.pid = self.proc.pid
         if wait:
             self.wait_ready()
@@ -434,7 +463,8 @@ class Nginx:
             [NGINX_BIN, "-p", self.dir + "/", "-c", self.conf_path,
              "-e", self.error_log],
             stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._out,
-            cwd=self.dir, start_new_session=True)
+            cwd=self.dir, start_new_session=True,
+            preexec_fn=_die_with_us())
         end = time.monotonic() + timeout
         while not tcp_connectable(self.port):
             if self.proc.poll() is not None:

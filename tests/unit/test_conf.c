@@ -548,6 +548,19 @@ gl_t_errors(void)
     CHECK_FAILS(LISTEN "\n\nbogus_by_lua_block {\n}\n", 4,
                 "unknown directive \"bogus_by_lua_block\"");
     CHECK_FAILS(LISTEN "bogus {\n", 2, "unknown directive \"bogus\"");
+    /* lua-nginx-module's own, not golapis's: the message says why */
+    CHECK_FAILS(LISTEN "set_by_lua_block $x {\n return 1\n}\n", 2,
+                "unknown directive \"set_by_lua_block\": lua-nginx-module's, "
+                "which golapis does not have (nginx variables are set in "
+                "nginx)");
+    CHECK_FAILS(LISTEN "ssl_certificate_by_lua_file x.lua;\n", 2,
+                "unknown directive \"ssl_certificate_by_lua_file\": "
+                "lua-nginx-module's, which golapis does not have (TLS with "
+                "clients stays in nginx)");
+    CHECK_FAILS(LISTEN "lua_capture_error_log 32k;\n", 2,
+                "unknown directive \"lua_capture_error_log\": "
+                "lua-nginx-module's, which golapis does not have (not "
+                "implemented)");
     CHECK_FAILS(LISTEN "workers {\n", 2, "unexpected \"{\"");
     CHECK_FAILS(LISTEN ";\n", 2, "unexpected \";\"");
     CHECK_FAILS(LISTEN "}\n", 2, "unexpected \"}\"");
