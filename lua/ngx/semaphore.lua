@@ -102,8 +102,10 @@ function _M.wait(self, seconds)
     end
 
     -- FFI_AGAIN: the coroutine waits; the wake-up or the timeout gives
-    -- true, nil or false, "timeout"
-    return co_yield()
+    -- true, nil or false, "timeout".  Not a tail call: this frame holds
+    -- self, so the semaphore is not collected while it is waited on.
+    local ok, e = co_yield()
+    return ok, e
 end
 
 

@@ -152,12 +152,20 @@ gl_ffi_sema_wait(gl_sema_t *sem, int wait_ms, u_char *err, size_t *errlen)
 void
 gl_ffi_sema_gc(gl_sema_t *sem)
 {
+    gl_co_t  *co;
+
     if (sem == NULL) {
         return;
     }
 
-    if (!gl_queue_empty(&sem->waiters)) {
-        /* cannot be: a waiter holds the semaphore's Lua object */
+    /* cannot be (a waiter's Lua frame holds the semaphore's object), but
+       if it were: the waiters leave it and wait out their timeouts */
+    while (!gl_queue_empty(&sem->waiters)) {
+        co = gl_co_waitq_first(&sem->waiters);
+        gl_queue_remove(&co->wait.link);
+        co->wait.queue = NULL;
+        co->wait.data = NULL;
+
         gl_log_error(GL_LOG_ERR, 0, "a semaphore is collected while "
                      "coroutines wait on it");
     }
@@ -196,7 +204,10 @@ gl_sema_cancel(gl_co_t *co)
     gl_sema_t  *sem;
 
     sem = co->wait.data;
-    sem->nwait--;
+
+    if (sem != NULL) {
+        sem->nwait--;
+    }
 }
 
 
@@ -206,7 +217,10 @@ gl_sema_timedout(gl_co_t *co)
     gl_sema_t  *sem;
 
     sem = co->wait.data;
-    sem->nwait--;
+
+    if (sem != NULL) {
+        sem->nwait--;
+    }
 
     lua_pushboolean(co->L, 0);
     lua_pushliteral(co->L, "timeout");

@@ -522,7 +522,8 @@ gl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 
-/* every pending timer (of gen, or all) runs now, premature */
+/* every pending timer (of gen, or all) runs now, premature; only from an
+   event callback (a stop, a reload), never under a coroutine of ours */
 static void
 gl_timer_fire_all(gl_timers_t *st, gl_lua_gen_t *gen)
 {
@@ -566,7 +567,10 @@ gl_timer_fire_all(gl_timers_t *st, gl_lua_gen_t *gen)
             continue;
         }
 
-        gl_timer_fire(st, tm, 1, 0);
+        /* at once, as nginx's: a handler that returns on premature is
+           done before the next starts, and lua_max_running_timers counts
+           only the ones that wait */
+        gl_timer_fire(st, tm, 1, 1);
     }
 
     free(list);

@@ -352,6 +352,28 @@ def test_semaphore_with_timers():
     assert "timer wait(0) nil timeout" in out, out
 
 
+# a semaphore nothing refers to but its waiter: the waiting call holds it,
+# so a garbage collection meanwhile does not free it under the waiter
+
+GC = r'''
+local sema = require "ngx.semaphore"
+local t = ngx.thread.spawn(function()
+    return sema.new(0):wait(0.05)
+end)
+for _ = 1, 5 do collectgarbage("collect") end
+p("gc wait", ngx.thread.wait(t))
+done()
+'''
+
+
+def test_semaphore_collected_while_waited():
+    g, n, _ = setup({"gc.lua": GC})
+    out = lines(n, g, "/gc.lua", min_lines=0)
+    assert out[:1] == ["gc wait true false timeout"], out
+    if g is not None:
+        assert "collected while" not in g.log(), g.tail()
+
+
 # ---------------------------------------------------------------------------
 # waiters of other requests
 

@@ -802,6 +802,48 @@ def test_timer_graceful_stop():
     assert g.returncode == 0, g.tail()
 
 
+# more pending timers than lua_max_running_timers (256) at a stop: each
+# premature run starts and ends before the next starts, so all of them run
+# (none is dropped with "lua_max_running_timers are not enough")
+
+STOP_MANY = r'''
+local side = ngx.var.uri:find("^/ref/") and "ref" or "golapis"
+local path = "@DIR@/stop-many-" .. side .. ".txt"
+local function h(premature, i)
+    local f = assert(io.open(path, "a"))
+    f:write(i, " ", tostring(premature), " ",
+            ngx.timer.running_count(), "\n")
+    f:close()
+end
+for i = 1, 300 do
+    assert(ngx.timer.at(60 + i / 1000, h, i))
+end
+p("pending", ngx.timer.pending_count())
+done()
+'''
+
+
+def test_timer_graceful_stop_many():
+    g, n, d = setup({"stop_many.lua": STOP_MANY})
+    assert get(n, "/ref/stop_many.lua") == "pending 300\n"
+    if not REF_ONLY:
+        assert get(n, "/stop_many.lua") == "pending 300\n", g.tail()
+
+    def lines(name):
+        with open(os.path.join(d, "stop-many-%s.txt" % name)) as f:
+            return f.read().split("\n")
+
+    n.stop()
+    want = ["%d true 1" % i for i in range(1, 301)] + [""]
+    assert lines("ref") == want
+    if REF_ONLY:
+        return
+    g.stop(sig=signal.SIGQUIT, timeout=10)
+    assert lines("golapis") == want, g.tail()
+    assert "not enough" not in g.log(), g.tail()
+    assert g.returncode == 0, g.tail()
+
+
 # ---------------------------------------------------------------------------
 # golapis only: a reload retires a generation of the Lua state; its pending
 # timers run at once with premature = true and ngx.worker.exiting() true
