@@ -37,7 +37,7 @@ typedef struct gl_wait_ops_s  gl_wait_ops_t;
 /*
  * An event posted to run from the scheduler: after every callback of this
  * turn of the loop (gl_post), or at the next turn (gl_post_deferred, for
- * ngx.sleep(0) and a plain coroutine.yield).
+ * a wait of no time: ngx.sleep(0)).
  */
 struct gl_posted_s {
     void            (*handler)(gl_posted_t *ev);

@@ -164,12 +164,19 @@ static size_t
 gl_http_log_handler(gl_log_ctx_t *ctx, char *buf, size_t size)
 {
     char              *p, *end;
+    gl_http_t         *h;
     gl_request_t      *r;
     const gl_param_t  *method, *uri, *proto;
 
-    r = &((gl_http_t *) ((u_char *) ctx - offsetof(gl_http_t, log)))->r;
+    h = (gl_http_t *) ((u_char *) ctx - offsetof(gl_http_t, log));
+    r = &h->r;
     p = buf;
     end = buf + size;
+
+    if (h->task.context == GL_PHASE_LOG) {
+        /* nginx's log action then */
+        p += gl_http_log_add(p, end, " while logging request", 22);
+    }
 
     p += gl_http_log_param(r, p, end, "REMOTE_ADDR", ", client: ", "");
     p += gl_http_log_param(r, p, end, "SERVER_NAME", ", server: ", "");
@@ -840,16 +847,11 @@ gl_http_finish(gl_http_t *h)
 static int
 gl_http_traceback(lua_State *L)
 {
-    const char  *msg;
-
     if (lua_touserdata(L, 1) == &gl_http_exit_key) {
         return 1;
     }
 
-    msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
-
-    return 1;
+    return gl_lua_traceback(L);
 }
 
 
@@ -884,7 +886,6 @@ gl_http_call_sync(gl_http_t *h, int phase, int nargs)
     rc = lua_pcall(L, nargs, 0, base);
 
     gl_task_leave_sync(&save);
-    h->task.context = saved;
 
     if (rc != 0 && lua_touserdata(L, -1) == &gl_http_exit_key) {
         /* ngx.exit() in a filter or log handler: it just ends there */
@@ -893,10 +894,13 @@ gl_http_call_sync(gl_http_t *h, int phase, int nargs)
     }
 
     if (rc != 0) {
+        /* in the phase still: its log action goes on the line */
         gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
                      gl_conf_phase_directive(phase), lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+
+    h->task.context = saved;
 
     lua_remove(L, base);
     (void) gl_log_set_ctx(saved_log);

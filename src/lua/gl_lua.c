@@ -910,13 +910,39 @@ gl_vm_task_done(gl_task_t *t, int rc)
 }
 
 
-static int
+/*
+ * The message handler of the chunks golapis runs as plain calls
+ * (init_by_lua, filters, log_by_lua): the message and LuaJIT's traceback,
+ * whose bottom frame -- the chunk, which golapis calls as the function its
+ * code cache made of it -- reads "in main chunk", as lua-nginx-module's.
+ */
+int
 gl_lua_traceback(lua_State *L)
 {
-    const char  *msg;
+    size_t       len;
+    const char  *msg, *tb, *p, *last, *fn;
 
     msg = lua_tostring(L, 1);
     luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+
+    tb = lua_tolstring(L, -1, &len);
+    last = NULL;
+
+    for (p = tb; (p = strstr(p, "\n\t")) != NULL; p += 2) {
+        last = p;
+    }
+
+    if (last == NULL || len == 0 || tb[len - 1] != '>') {
+        return 1;
+    }
+
+    fn = strstr(last, " in function <");
+
+    if (fn != NULL) {
+        lua_pushlstring(L, tb, fn - tb);
+        lua_pushliteral(L, " in main chunk");
+        lua_concat(L, 2);
+    }
 
     return 1;
 }
@@ -958,7 +984,8 @@ gl_lua_run_init(gl_vm_t *vm, int phase)
     gl_task_leave_sync(&save);
 
     if (rc != 0) {
-        gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
+        /* as nginx's: "init_worker_by_lua error: ..." */
+        gl_log_error(GL_LOG_ERR, 0, "%s error: %s",
                      gl_conf_phase_directive(phase), lua_tostring(L, -1));
         lua_pop(L, 1);
     }

@@ -143,4 +143,8 @@ void gl_lua_free_ctx(gl_task_t *t);
 /* the phase now: the task's; -1 in init_by_lua's */
 int gl_lua_get_phase(void);
 
+/* the message handler of a lua_pcall of a chunk (init_by_lua, filters):
+   the message and lua-nginx-module's traceback */
+int gl_lua_traceback(lua_State *L);
+
 #endif /* GL_LUA_H */

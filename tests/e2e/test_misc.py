@@ -173,7 +173,7 @@ def test_os_exit_everywhere():
     log = g.log()
     assert re.search(r"\[error\] [^\n]*os\.exit\(1\) called at "
                      r"init_by_lua[^\n]*: golapis does not exit", log), log
-    assert re.search(r"failed to run init_worker_by_lua\*: [^\n]*os\.exit"
+    assert re.search(r"init_worker_by_lua error: [^\n]*os\.exit"
                      r"\(2\) called: golapis does not exit", log), log
     s, h, b = http_get(n.port, "/init.lua")
     assert (s, b) == (200, b"false os.exit(1) called: golapis does not "
@@ -209,5 +209,5 @@ def test_os_exit_in_init_by_lua_fails_the_start():
                 wait=False)
     assert g.wait() == 1, g.tail()
     out = g.log() + g.stderr()
-    assert re.search(r"failed to run init_by_lua\*: [^\n]*os\.exit\(0\) "
+    assert re.search(r"init_by_lua error: [^\n]*os\.exit\(0\) "
                      r"called: golapis does not exit", out), out

@@ -690,6 +690,58 @@ def test_sleep_disabled_in_filters_and_log():
     _disabled(("hf_sleep", "bf_sleep", "log_sleep"))
 
 
+# the whole entry of a failing filter or log handler, traceback included:
+# its bottom frame is "in main chunk" (golapis calls the chunk as a
+# function of its code cache), and a log handler's entry has nginx's
+# log action, "while logging request"
+
+FAIL_TB = {
+    "header_filter": r'''
+local function f() error("hf fails") end
+if ngx.var.arg_t == "hf" then f() end
+''',
+    "log": r'''
+local function g() error("log fails") end
+if ngx.var.arg_t == "log" then g() end
+''',
+}
+
+TB_CONF_RE = re.compile(r"\((?:golapis|nginx)\.conf:\d+\)")
+
+
+def entry_of(text, start):
+    """The error entry that begins with start: its lines up to the client
+    tail, the config file names left out."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if start in line:
+            out = [line[line.index(start):]]
+            for more in lines[i + 1:]:
+                if not (more.startswith("\t") or more == "stack traceback:"):
+                    break
+                out.append(more)
+            entry = TB_CONF_RE.sub("(CONF)", "\n".join(out))
+            return entry.split(", client: ")[0]
+    return None
+
+
+def test_filter_and_log_error_traceback():
+    g, n = setup(FAIL_TB)
+    for t, start in (("hf", "failed to run header_filter_by_lua*"),
+                     ("log", "failed to run log_by_lua*")):
+        gm, nm = g.mark(), nmark(n)
+        for prefix in ("/p", "/refphase"):
+            try:
+                http_get(n.port, prefix + "/?t=" + t, timeout=5)
+            except Exception:
+                pass
+        gl, nl = logs_since(g, n, gm, nm, lambda x: start in x, start)
+        ge, ne = entry_of(gl, start), entry_of(nl, start)
+        assert ge == ne, "golapis:\n%s\nnginx:\n%s" % (ge, ne)
+        assert ge.endswith(" in main chunk" + (
+            " while logging request" if t == "log" else "")), ge
+
+
 # ---------------------------------------------------------------------------
 # init_by_lua, init_worker_by_lua
 
@@ -825,15 +877,21 @@ def test_init_syntax_error():
 
 
 def test_init_worker_error_logged():
-    # nginx logs "init_worker_by_lua error: ..." and the worker goes on;
-    # golapis logs the error (and today refuses to start: see
-    # docs/api-phases.md)
+    # as nginx: "init_worker_by_lua error: MSG" and its traceback, whose
+    # bottom frame is the chunk ("in main chunk"), and the worker goes on
     iw = 'init_worker_by_lua_block {\n    error("iw failed")\n}\n'
-    g = Golapis(conf_extra=iw, start=False)
+    g = Golapis(conf_extra=iw, start=False, workers=1)
     line = _conf_line(g.conf_path, "init_worker_by_lua_block")
-    g.start(wait=False)
-    want = "init_worker_by_lua(golapis.conf:%d):2: iw failed" % line
+    g.start()
+    chunk = "init_worker_by_lua(golapis.conf:%d)" % line
+    want = ("init_worker_by_lua error: %s:2: iw failed\n"
+            "stack traceback:\n"
+            "\t[C]: in function 'error'\n"
+            "\t%s:2: in main chunk\n" % (chunk, chunk))
     wait_for(lambda: want in g.all_output(), 5, what=want)
+    n = Nginx(g)
+    s, _, b = http_get(n.port, "/hello.lua")
+    assert s == 200, (s, b, g.tail())
 
 
 # ---------------------------------------------------------------------------
