@@ -9,8 +9,9 @@ error-log lines, os.exit, and the directives OpenResty scripts come with
 (lua_need_request_body, lua_transform_underscores_in_response_headers,
 lua_check_client_abort with ngx.on_abort).
 
-The tests golapis fails today come first, each saying what fails; the
-ones it already passes are pinned at the end.  GL_REF_ONLY=1 checks the
+The tests written while golapis failed them come first, each saying what
+golapis did until issue 8 made it pass; the ones it passed already are
+pinned at the end.  GL_REF_ONLY=1 checks the
 lua-nginx-module side alone (golapis is then started without the
 directives it does not know yet)."""
 
@@ -179,7 +180,7 @@ def test_error_after_unflushed_output_not_complete():
     # ngx.say without a flush, then an error: upstream the output was
     # still in nginx's buffers and the client gets nothing at all (an
     # empty reply).  golapis may answer 5xx or break the response, but not
-    # complete it.  FAILS today: a complete 200 "hello\n"
+    # complete it.  Until issue 8: a complete 200 "hello\n"
     g, n, d = diff_setup({"err_say.lua": ERR_SAY}, workers=1)
     raw = _raw_get(n.port, "/ref/err_say.lua")
     assert raw == b"", raw
@@ -223,7 +224,7 @@ done()
 def test_flush_before_output():
     # upstream: nil, "nothing to flush" until the header went out, and an
     # asynchronous flush says the same until body data was sent; the
-    # header goes out at ngx.print("") already.  FAILS today: golapis
+    # header goes out at ngx.print("") already.  Until issue 8: golapis
     # returns 1 everywhere and headers_sent stays false after print("")
     g, n, d = diff_setup({"flush_early.lua": FLUSH_EARLY,
                           "flush_sh.lua": FLUSH_SEND_HEADERS}, workers=1)
@@ -322,7 +323,7 @@ VAR_HEADERS = {"Host": "localhost", "X-H": "hh", "Cookie": "c=3; d=x y",
 
 
 def test_var_core_variables_missing():
-    # FAILS today: golapis has nil for binary_remote_addr, request,
+    # Until issue 8: golapis has nil for binary_remote_addr, request,
     # sent_http_*, realpath_root, request_completion, time_local,
     # time_iso8601, and "0" for status where nginx has "000"
     g, n, d = diff_setup({"vm.lua": VARS_MISSING}, workers=1)
@@ -448,7 +449,7 @@ def test_resp_get_headers_implicit_headers():
     # "transfer-encoding: chunked".  The ref answer starts
     #   none {"connection"="close"} nil
     #   3 set, max 2 {"connection"="close","x-a"="1"} truncated
-    # FAILS today: golapis has neither connection nor, after output,
+    # Until issue 8: golapis has neither connection nor, after output,
     # content-type and transfer-encoding
     g, n, d = diff_setup({"rh.lua": RESP_HEADERS,
                           "rha.lua": RESP_AFTER_OUTPUT}, workers=1)
@@ -549,7 +550,7 @@ def test_content_length_refused():
     # upstream Content-Length must be a decimal number >= 0: anything else
     # raises "failed to set header" (at the caller's line) and keeps the
     # old value; "" and {} clear it, a table sets the last value.
-    # FAILS today: golapis takes any value without an error
+    # Until issue 8: golapis takes any value without an error
     g, n, d = diff_setup({"cl.lua": CONTENT_LENGTH, "cln.lua": CL_NUMBER},
                          workers=1)
     _, (rs, rh, rb) = _same(n, "/cl.lua", ref_status=200)
@@ -567,7 +568,7 @@ def test_header_unsafe_names_escaped():
     # upstream escapes unsafe characters in header names and control
     # characters in values instead of raising; the client gets e.g.
     # "X-Sp%20ace: 1" and "X-Val2: a%0D%0AX-Injected: 1".
-    # FAILS today: golapis passes the raw bytes to nginx, which refuses
+    # Until issue 8: golapis passes the raw bytes to nginx, which refuses
     # the response ("upstream sent invalid header"): 502
     g, n, d = diff_setup({"hn.lua": HEADER_NAMES}, workers=1)
     raw = _raw_get(n.port, "/ref/hn.lua")
@@ -601,7 +602,7 @@ done()
 def test_code_cache_off_fresh_globals():
     # upstream every request runs in a new Lua VM: no global and no
     # package.loaded entry of the previous request is left.
-    # FAILS today: golapis keeps them ("globals 1 1 1", then 2 2 2)
+    # Until issue 8: golapis keeps them ("globals 1 1 1", then 2 2 2)
     d = "lua_code_cache off;"
     g, n, root = _setup({"cc.lua": CODE_CACHE}, directives=d)
     want = b"globals nil nil nil\npackage.loaded nil\n"
@@ -690,7 +691,7 @@ def test_log_lines_connection_number():
     # upstream every line of a request says " *N " after "PID#TID:", the
     # same N for the request's lines, another N for another connection:
     #   [error] 20133#20133: *13 [lua] x.lua:35: @@main, client: ...
-    # FAILS today: golapis writes no " *N "
+    # Until issue 8: golapis writes no " *N "
     g, n, d = diff_setup({"x.lua": LOG}, workers=1)
     ours, ref = _log_pair(n, g, "/x.lua")
     for who, ents in (("ref", ref), ("golapis", ours)):
@@ -720,7 +721,7 @@ def test_log_abort_line_tail():
     # ends with the request's tail, like an ngx.log line:
     #   ... in main chunk, client: 127.0.0.1, server: localhost,
     #   request: "GET /x.lua HTTP/1.1", host: "localhost"
-    # FAILS today: golapis's entry has no tail
+    # Until issue 8: golapis's entry has no tail
     g, n, d = diff_setup({"x.lua": LOG}, workers=1)
     ours, ref = _log_pair(n, g, "/x.lua", runs=1)
     for who, ents in (("ref", ref), ("golapis", ours)):
@@ -742,7 +743,7 @@ def test_log_abort_traceback_text():
     #   \t[C]: in function 'error'
     #   \tDIR/x.lua:38: in function 'g'
     #   \tDIR/x.lua:39: in main chunk, client: ...
-    # FAILS today: golapis has no "coroutine 0:" line, calls the chunk
+    # Until issue 8: golapis has no "coroutine 0:" line, calls the chunk
     # "in function <DIR/x.lua:1>" and has no tail
     g, n, d = diff_setup({"x.lua": LOG}, workers=1)
     ours, ref = _log_pair(n, g, "/x.lua", runs=1)
@@ -778,7 +779,7 @@ HELLO = 'ngx.say("hello")\n'
 
 
 def test_os_exit_does_not_end_golapis():
-    # FAILS today: golapis exits (the next request gets nginx's 502)
+    # Until issue 8: golapis exits (the next request gets nginx's 502)
     files = dict(EXITS)
     files["osexit_out.lua"] = OS_EXIT_AFTER_OUTPUT
     files["hello.lua"] = HELLO
@@ -818,7 +819,7 @@ def _try_hello(port):
 # ---------------------------------------------------------------------------
 # 9. directives: lua_need_request_body, lua_transform_underscores_in_
 # response_headers, lua_check_client_abort (golapis gets the same line in
-# its config; FAILS today for all: golapis does not know them and does not
+# its config; until issue 8, for all: golapis does not know them and does not
 # start)
 
 NEED_BODY = r'''
@@ -944,7 +945,7 @@ def test_transform_underscores_in_response_headers():
 
 def test_on_abort_without_check_client_abort():
     # without lua_check_client_abort: on_abort returns nil, "lua_check_
-    # client_abort is off".  FAILS today: golapis has no ngx.on_abort (500)
+    # client_abort is off".  Until issue 8: golapis has no ngx.on_abort (500)
     g, n, d = _setup(_abort_files(), golapis_kw={"conf_extra": DICT},
                      nginx_extra=DICT)
     _, (rs, rh, rb) = _same(n, "/ab.lua?id=0", ref_status=200)
@@ -955,7 +956,7 @@ def test_on_abort_without_check_client_abort():
 
 def test_client_abort_without_check_client_abort():
     # without lua_check_client_abort a client that goes away does not stop
-    # the script: upstream it runs to its end.  FAILS today: golapis ends
+    # the script: upstream it runs to its end.  Until issue 8: golapis ends
     # the script when nginx drops the FastCGI connection (finished stays
     # nil)
     g, n, d = _setup(_abort_files(), golapis_kw={"conf_extra": DICT},
@@ -970,7 +971,7 @@ def test_on_abort_with_check_client_abort():
     # with lua_check_client_abort on: on_abort returns 1, a second call
     # nil, "duplicate call"; when the client goes away the handler runs
     # (here it records that and ends the request), and without a handler
-    # the script is stopped.  FAILS today: golapis does not start with
+    # the script is stopped.  Until issue 8: golapis does not start with
     # the directive (and has no ngx.on_abort)
     g, n, d = _setup(_abort_files(), directives="lua_check_client_abort on;",
                      golapis_kw={"conf_extra": DICT}, nginx_extra=DICT)
