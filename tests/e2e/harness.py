@@ -994,3 +994,65 @@ def diff_setup(files, nginx_kw=None, **golapis_kw):
     g = Golapis(docroot=d, **golapis_kw)
     n = Nginx(g, lua=True, **(nginx_kw or {}))
     return g, n, d
+
+
+# Differential tests that GL_REF_ONLY=1 can run against lua-nginx-module
+# alone (no golapis started), to try their expectations first.
+
+REF_ONLY = bool(os.environ.get("GL_REF_ONLY"))
+
+# Lua for such scripts: m(v) drops the "FILE.lua:N: " position of an error
+# raised in a file outside the docroot (lua-resty-core's files and
+# golapis's lua/ are not the same files); positions in the scripts stay
+NORM_POSITION = r'''
+local DIR = "@DIR@"
+local function m(v)
+    if type(v) ~= "string" or v:sub(1, #DIR) == DIR then return v end
+    return (v:gsub("^[^%s:]+%.lua:%d+: ", ""))
+end
+'''
+
+
+def ref_setup(files, conf="", http="", prelude=NORM_POSITION):
+    """diff_setup with workers=1 and `prelude` before each file, `conf`
+    for golapis and `http` for nginx's http{}; with GL_REF_ONLY only the
+    nginx (golapis None)."""
+    files = dict((k, prelude + v) for k, v in files.items())
+    if not REF_ONLY:
+        return diff_setup(files, workers=1, conf_extra=conf,
+                          nginx_kw={"extra_http": http})
+    d = make_docroot(copy_scripts=False)
+    for name, text in files.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(LUA_PRELUDE + text.replace("@DIR@", d))
+    return None, Nginx(None, lua=True, root=d, extra_http=http), d
+
+
+def ref_lines(n, g, path, min_lines):
+    """diff_lines, or the ref's lines alone with GL_REF_ONLY."""
+    if not REF_ONLY:
+        return diff_lines(n.port, path, g, min_lines=min_lines)
+    st, _, body = http_get(n.port, "/ref" + path)
+    assert st == 200, (st, body[:500])
+    out = body.decode("latin-1").split("\n")
+    assert len(out) > min_lines, out
+    return out
+
+
+def ref_get(n, path):
+    """The body of a 200 answer to PATH, as text."""
+    st, _, body = http_get(n.port, path, timeout=20)
+    assert st == 200, (path, st, body[:500])
+    return body.decode("latin-1")
+
+
+def ref_both(flow):
+    """Runs flow(prefix) for nginx ("/ref") then golapis (""), each
+    returning a list of response bodies; asserts they are equal; returns
+    the ref's (alone with GL_REF_ONLY)."""
+    ref = flow("/ref")
+    if REF_ONLY:
+        return ref
+    ours = flow("")
+    assert ours == ref, "golapis:\n%r\nnginx:\n%r" % (ours, ref)
+    return ref

@@ -30,19 +30,12 @@ import socket
 import threading
 import time
 
-from harness import (LUA_PRELUDE, Nginx, diff_lines, diff_setup, http_get,
-                     make_docroot)
+from harness import NORM_POSITION, ref_both, ref_get, ref_lines, ref_setup
 
-REF_ONLY = bool(os.environ.get("GL_REF_ONLY"))
 SLACK = 4 if os.environ.get("GL_SANITIZER") else 1
 
 # error messages: the position of a file outside the docroot dropped
-NORM = r'''
-local DIR = "@DIR@"
-local function m(v)
-    if type(v) ~= "string" or v:sub(1, #DIR) == DIR then return v end
-    return (v:gsub("^[^%s:]+%.lua:%d+: ", ""))
-end
+NORM = NORM_POSITION + r'''
 local function try(f, ...)
     local r = { pcall(f, ...) }
     for i = 2, table.maxn(r) do r[i] = m(r[i]) end
@@ -52,46 +45,12 @@ end
 
 
 def setup(files, conf="", http=""):
-    """diff_setup with workers=1, `conf` for golapis and `http` for nginx's
-    http{}; with GL_REF_ONLY only the nginx (golapis None)."""
-    files = dict((k, NORM + v) for k, v in files.items())
-    if not REF_ONLY:
-        return diff_setup(files, workers=1, conf_extra=conf,
-                          nginx_kw={"extra_http": http})
-    d = make_docroot(copy_scripts=False)
-    for name, text in files.items():
-        with open(os.path.join(d, name), "w") as f:
-            f.write(LUA_PRELUDE + text.replace("@DIR@", d))
-    return None, Nginx(None, lua=True, root=d, extra_http=http), d
+    return ref_setup(files, conf, http, prelude=NORM)
 
 
-def lines(n, g, path, min_lines):
-    """diff_lines, or the ref's lines alone with GL_REF_ONLY."""
-    if not REF_ONLY:
-        return diff_lines(n.port, path, g, min_lines=min_lines)
-    st, _, body = http_get(n.port, "/ref" + path)
-    assert st == 200, (st, body[:500])
-    out = body.decode("latin-1").split("\n")
-    assert len(out) > min_lines, out
-    return out
-
-
-def both(flow):
-    """Runs flow(prefix) for nginx ("/ref") then golapis (""), each
-    returning a list of response bodies; asserts they are equal; returns
-    the ref's."""
-    ref = flow("/ref")
-    if REF_ONLY:
-        return ref
-    ours = flow("")
-    assert ours == ref, "golapis:\n%r\nnginx:\n%r" % (ours, ref)
-    return ref
-
-
-def get(n, path):
-    st, _, body = http_get(n.port, path, timeout=20)
-    assert st == 200, (path, st, body[:500])
-    return body.decode("latin-1")
+lines = ref_lines
+get = ref_get
+both = ref_both
 
 
 # ---------------------------------------------------------------------------
