@@ -35,6 +35,19 @@ gl_lua_log_add(gl_lua_log_buf_t *b, const char *s, size_t len)
 #define gl_lua_log_add_lit(b, s)  gl_lua_log_add(b, s, sizeof(s) - 1)
 
 
+/* the line from start to b->pos, with the context's tail (the request's
+   ", client: ...", a timer's ", context: ...") but at debug level */
+static void
+gl_lua_log_write(int level, char *start, gl_lua_log_buf_t *b)
+{
+    if (level != GL_LOG_DEBUG) {
+        b->pos += gl_log_ctx_text(b->pos, b->end - b->pos);
+    }
+
+    gl_log_write(level, start, b->pos - start);
+}
+
+
 static void
 gl_lua_log_add_number(gl_lua_log_buf_t *b, lua_Number n)
 {
@@ -179,12 +192,7 @@ gl_lua_log_values(lua_State *L, int level)
         }
     }
 
-    if (level != GL_LOG_DEBUG) {
-        /* the request's ", client: ...", a timer's ", context: ..." */
-        b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
-    }
-
-    gl_log_write(level, line, b.pos - line);
+    gl_lua_log_write(level, line, &b);
 
     return 0;
 }
@@ -256,12 +264,7 @@ gl_lua_errlog_raw_log(lua_State *L)
 
     gl_lua_log_add(&b, msg, len);
 
-    if (level != GL_LOG_DEBUG) {
-        /* the request's ", client: ...", a timer's ", context: ..." */
-        b.pos += gl_log_ctx_text(b.pos, b.end - b.pos);
-    }
-
-    gl_log_write(level, line, b.pos - line);
+    gl_lua_log_write(level, line, &b);
 
     return 1;
 }

@@ -221,6 +221,27 @@ gl_lua_send_header(lua_State *L, gl_http_t *h)
 }
 
 
+/* a body that can take no more (a HEAD, or after ngx.eof): ngx.print and
+   ngx.flush return nil and why (pushed, 1); else 0 */
+static int
+gl_lua_output_closed(lua_State *L, gl_request_t *r)
+{
+    if (gl_lua_header_only(r)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "header only");
+        return 1;
+    }
+
+    if (r->finished) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "seen eof");
+        return 1;
+    }
+
+    return 0;
+}
+
+
 static int
 gl_lua_print_impl(lua_State *L, int newline, const char *fname)
 {
@@ -236,15 +257,7 @@ gl_lua_print_impl(lua_State *L, int newline, const char *fname)
     h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
     nargs = lua_gettop(L);
 
-    if (gl_lua_header_only(&h->r)) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "header only");
-        return 2;
-    }
-
-    if (h->r.finished) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "seen eof");
+    if (gl_lua_output_closed(L, &h->r)) {
         return 2;
     }
 
@@ -319,15 +332,7 @@ gl_lua_flush(lua_State *L)
 
     h = gl_http_get(L, GL_CTX_REWRITE | GL_CTX_ACCESS | GL_CTX_CONTENT);
 
-    if (gl_lua_header_only(&h->r)) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "header only");
-        return 2;
-    }
-
-    if (h->r.finished) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "seen eof");
+    if (gl_lua_output_closed(L, &h->r)) {
         return 2;
     }
 
@@ -1226,20 +1231,12 @@ gl_lua_output_inject(lua_State *L)
     lua_setfield(L, -2, "resp");
 
     /* for lua/ngx/resp.lua (require "ngx.resp") */
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loaded");
-    lua_getfield(L, -1, "golapis.core");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "golapis.core");
-    }
+    gl_lua_push_core(L);
     lua_pushcfunction(L, gl_lua_resp_add_header);
     lua_setfield(L, -2, "resp_add_header");
     lua_pushcfunction(L, gl_lua_resp_set_status);
     lua_setfield(L, -2, "resp_set_status");
-    lua_pop(L, 3);
+    lua_pop(L, 1);
 
     /* header tables: lookups in any case, "_" for "-" */
     luaL_newmetatable(L, "golapis.headers_mt");

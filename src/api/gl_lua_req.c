@@ -1110,18 +1110,10 @@ gl_lua_req_inject(lua_State *L)
     lua_setfield(L, -2, "req");
 
     /* for lua/ngx/req.lua (require "ngx.req") */
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "loaded");
-    lua_getfield(L, -1, "golapis.core");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "golapis.core");
-    }
+    gl_lua_push_core(L);
     lua_pushcfunction(L, gl_req_add_header);
     lua_setfield(L, -2, "req_add_header");
-    lua_pop(L, 3);
+    lua_pop(L, 1);
 
     for (i = 0; i < gl_nelems(gl_req_methods); i++) {
         lua_pushinteger(L, gl_req_methods[i].id);

@@ -633,6 +633,23 @@ gl_timer_done(gl_task_t *t, int rc)
 
 /* the API */
 
+/* the worker's timers, for Lua code that may use them (raises "no
+   request" in init_by_lua) */
+static gl_timers_t *
+gl_lua_timers(lua_State *L)
+{
+    gl_task_t  *t;
+
+    t = gl_task_current();
+
+    if (t == NULL || t->context == GL_PHASE_INIT || gl_vm_self == NULL) {
+        luaL_error(L, "no request");
+    }
+
+    return gl_timers(gl_vm_self);
+}
+
+
 static int
 gl_lua_timer_helper(lua_State *L, int every)
 {
@@ -666,12 +683,9 @@ gl_lua_timer_helper(lua_State *L, int every)
     luaL_argcheck(L, lua_isfunction(L, 2) && !lua_iscfunction(L, 2), 2,
                   "Lua function expected");
 
+    st = gl_lua_timers(L);
     t = gl_task_current();
     vm = gl_vm_self;
-
-    if (t == NULL || t->context == GL_PHASE_INIT || vm == NULL) {
-        return luaL_error(L, "no request");
-    }
 
     if (t->context == GL_PHASE_EXIT_WORKER) {
         /* the loop is over: a timer would never run */
@@ -679,7 +693,6 @@ gl_lua_timer_helper(lua_State *L, int every)
                           gl_lua_context_name(t->context));
     }
 
-    st = gl_timers(vm);
     gen = gl_lua_gen_of(L);
 
     if (gl_timer_exiting(vm, gen) && ms > 0) {
@@ -732,21 +745,6 @@ static int
 gl_lua_timer_every(lua_State *L)
 {
     return gl_lua_timer_helper(L, 1);
-}
-
-
-static gl_timers_t *
-gl_lua_timers(lua_State *L)
-{
-    gl_task_t  *t;
-
-    t = gl_task_current();
-
-    if (t == NULL || t->context == GL_PHASE_INIT || gl_vm_self == NULL) {
-        luaL_error(L, "no request");
-    }
-
-    return gl_timers(gl_vm_self);
 }
 
 

@@ -140,6 +140,23 @@ gl_lua_push_ngx(lua_State *L)
 }
 
 
+void
+gl_lua_push_core(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, "golapis.core");
+
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "golapis.core");
+    }
+
+    lua_remove(L, -2);
+}
+
+
 static int
 gl_lua_set_path(lua_State *L, const char *field, const char *conf,
     const char *ours)

@@ -108,6 +108,10 @@ int gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size);
 /* pushes the ngx table of L */
 void gl_lua_push_ngx(lua_State *L);
 
+/* pushes package.loaded["golapis.core"], made if need be: the C functions
+   golapis's lua/ modules (ngx.req, ngx.resp) find there */
+void gl_lua_push_core(lua_State *L);
+
 /* the phases an API function may run in */
 #define GL_CTX_INIT           (1 << GL_PHASE_INIT)
 #define GL_CTX_INIT_WORKER    (1 << GL_PHASE_INIT_WORKER)
