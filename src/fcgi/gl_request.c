@@ -65,14 +65,15 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
 int
 gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
 {
-    int              rc;
-    size_t           size, max;
-    u_char          *p;
-    const char      *err;
-    gl_param_t      *params;
-    gl_fcgi_nv_t     nv;
-    const u_char    *pos;
-    gl_fcgi_pair_t   pair;
+    int                rc;
+    size_t             size, max;
+    u_char            *p;
+    const char        *err;
+    gl_param_t        *params;
+    gl_fcgi_nv_t       nv;
+    const u_char      *pos;
+    gl_fcgi_pair_t     pair;
+    const gl_param_t  *method;
 
     max = r->conf->params_max_size;
 
@@ -153,6 +154,11 @@ gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
     r->params_raw = NULL;
     r->params_raw_cap = 0;
     r->params_done = 1;
+
+    /* asked on every ngx.print: looked up once */
+    method = gl_request_param(r, "REQUEST_METHOD", 14);
+    r->head = method != NULL && method->value_len == 4
+              && memcmp(method->value, "HEAD", 4) == 0;
 
     /* the script starts now; it reads the body when it wants it */
     gl_request_start(r);
@@ -657,15 +663,11 @@ gl_request_error_page(gl_request_t *r, int status)
 int
 gl_request_is_head(gl_request_t *r)
 {
-    const gl_param_t  *p;
-
     if (r->method != NULL) {
         return strcmp(r->method, "HEAD") == 0;
     }
 
-    p = gl_request_param(r, "REQUEST_METHOD", 14);
-
-    return p != NULL && p->value_len == 4 && memcmp(p->value, "HEAD", 4) == 0;
+    return r->head;
 }
 
 
