@@ -109,9 +109,6 @@ int gl_request_params(gl_request_t *r, const u_char *data, size_t len,
 void gl_request_stdin(gl_request_t *r, const u_char *data, size_t len,
     int eos);
 
-/* ends the request with an error page (if nothing was sent yet) */
-void gl_request_fail(gl_request_t *r, int status);
-
 /* the body as it came: GL_ERROR if it cannot be stored */
 int gl_request_body_append(gl_request_t *r, const u_char *data, size_t len);
 void gl_request_body_free(gl_request_t *r);

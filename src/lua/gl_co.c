@@ -152,11 +152,7 @@ gl_post_delete(gl_posted_t *ev)
 }
 
 
-/*
- * Runs the events deferred at the last turn and everything posted until
- * none is left; what is deferred meanwhile waits for the next turn, so a
- * coroutine that keeps yielding cannot hold the loop.
- */
+/* runs everything posted, and what that posts, until none is left */
 void
 gl_sched_drain(gl_sched_t *s)
 {
@@ -172,6 +168,11 @@ gl_sched_drain(gl_sched_t *s)
 }
 
 
+/*
+ * Runs the events deferred at the last turn and everything posted until
+ * none is left; what is deferred meanwhile waits for the next turn, so a
+ * coroutine that keeps sleeping 0 cannot hold the loop.
+ */
 void
 gl_sched_run(gl_sched_t *s)
 {
