@@ -20,6 +20,7 @@ extern gl_module_t  gl_lua_coroutine_module;
 extern gl_module_t  gl_lua_thread_module;
 extern gl_module_t  gl_lua_semaphore_module;
 extern gl_module_t  gl_lua_timer_module;
+extern gl_module_t  gl_lua_resolver_module;
 extern gl_module_t  gl_lua_abort_module;
 extern gl_module_t  gl_lua_luafcgid_module;
 
@@ -38,6 +39,7 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_thread_module,
     &gl_lua_semaphore_module,
     &gl_lua_timer_module,
+    &gl_lua_resolver_module,
     &gl_lua_abort_module,
     &gl_lua_luafcgid_module,
     NULL

@@ -157,6 +157,21 @@ gl_dns_library_init(void)
 }
 
 
+int
+gl_dns_init(void)
+{
+    (void) pthread_once(&gl_dns_once, gl_dns_library_init);
+
+    if (gl_dns_lib_status != ARES_SUCCESS) {
+        gl_log_error(GL_LOG_EMERG, 0, "resolver: ares_library_init() "
+                     "failed: %s", ares_strerror(gl_dns_lib_status));
+        return GL_ERROR;
+    }
+
+    return GL_OK;
+}
+
+
 /* the defaults of what conf leaves out, into out */
 static void
 gl_dns_conf_norm(gl_dns_conf_t *out, const gl_dns_conf_t *conf)
@@ -963,11 +978,7 @@ gl_dns_new(struct ev_loop *loop, const gl_dns_conf_t *conf)
     struct ares_options          opts;
     struct ares_addr_port_node   nodes[GL_DNS_MAX_SERVERS];
 
-    (void) pthread_once(&gl_dns_once, gl_dns_library_init);
-
-    if (gl_dns_lib_status != ARES_SUCCESS) {
-        gl_log_error(GL_LOG_ERR, 0, "resolver: ares_library_init() failed: "
-                     "%s", ares_strerror(gl_dns_lib_status));
+    if (gl_dns_init() != GL_OK) {
         return NULL;
     }
 

@@ -75,6 +75,12 @@ typedef struct gl_dns_query_s  gl_dns_query_t;
 typedef void (*gl_dns_handler_pt)(void *data, const gl_dns_result_t *res);
 
 /*
+ * c-ares's process-wide set-up, once (gl_dns_new() does it too): for the
+ * main thread at start.  GL_ERROR: logged.
+ */
+int gl_dns_init(void);
+
+/*
  * A resolver on loop with a copy of conf (its servers, timeout, valid,
  * families).  Reads /etc/resolv.conf (no servers given) and arms nothing
  * until the first lookup.  NULL on error (logged).  The caller frees it
