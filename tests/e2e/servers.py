@@ -340,6 +340,7 @@ def certs():
 # only tells when it is up)
 
 TLS_BODY = ('"server=%s reused=$ssl_session_reused '
+            'req=$connection_requests '
             'proto=$ssl_protocol sni=$ssl_server_name\\n"')
 
 
