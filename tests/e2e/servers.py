@@ -21,14 +21,6 @@ from harness import (StartError, _die_with_us, _read, _register, free_port,
                      mktemp, tcp_connectable)
 
 
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def free_port_both():
     """A port free for TCP and UDP alike (dnsmasq takes both)."""
     for _ in range(50):
@@ -236,20 +228,6 @@ class SilentUdp:
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        _register(self)
-
-    def close(self):
-        self.sock.close()
-
-
-class SilentTcp:
-    """A TCP listener that accepts (the kernel does) and never answers."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         _register(self)
 

@@ -750,7 +750,7 @@ def test_connect_by_name_with_resolver():
     http{})."""
     d = dns_server()
     r = servers.Redis()
-    line = "resolver 127.0.0.1:%d ipv6=off;" % d.port
+    line = "resolver 127.0.0.1:%d;" % d.port
     run({"byname.lua": fill(CONNECT_BY_NAME, port=r.port, dns=d.port)},
         "/byname.lua", CONNECT_BY_NAME_EXPECTED, conf=line, http=line)
 
