@@ -39,6 +39,8 @@ both = ref_both
 
 
 def check(out, wants):
+    if isinstance(wants, str):
+        wants = [w.strip() for w in wants.strip().split("\n")]
     missing = [w for w in wants if w not in out]
     assert not missing, "missing lines:\n  %s\nin:\n  %s" % (
         "\n  ".join(missing), "\n  ".join(out))
@@ -299,3 +301,412 @@ def test_tcp_send():
         "send after close: [2] nil \"closed\"",
         "send timeout: [3] nil \"timeout\" true",
     ])
+
+
+# ---------------------------------------------------------------------------
+# receive, receiveany, settimeout(s)
+
+RECEIVE = r'''
+local s = peer("w:line1%0d%0aline2%0aa%0db%0d%0d%0a%0d%0a%0alast c")
+q("*l crlf", s:receive("*l"))
+q("default is *l", s:receive())
+q("inner CRs", s:receive())
+q("CR alone", s:receive())
+q("empty line", s:receive())
+q("last line without LF", s:receive())
+q("after it", s:receive())
+q("*a after close", s:receive("*a"))
+q("close", s:close())
+
+s = peer("w:abc s:30 w:def c")
+q("*a", s:receive("*a"))
+q("*a again", s:receive("*a"))
+q("*l after", s:receive())
+s:close()
+
+s = peer("c")
+q("*a of nothing", s:receive("*a"))
+s:close()
+s = peer("c")
+q("*l of nothing", s:receive("*l"))
+s:close()
+
+s = peer("w:0123456789abcdef c")
+q("0", s:receive(0))
+q("1", s:receive(1))
+q("'3' is a size", s:receive("3"))
+q("2.9", s:receive(2.9))
+q("4", s:receive(4))
+q("10 of 6 left", s:receive(10))
+q("0 after close", s:receive(0))
+q("1 after close", s:receive(1))
+s:close()
+
+s = peer("z:200000 c")
+local d, err = s:receive(200000)
+q("200000", d and #d, err, d and ngx.md5(d))
+q("then", s:receive(1))
+s:close()
+
+s = peer("w:abc c")
+q("bad patterns", try(s.receive, s, "*x"))
+q("'abc'", try(s.receive, s, "abc"))
+q("'*L'", try(s.receive, s, "*L"))
+q("'*'", try(s.receive, s, "*"))
+q("-1", try(s.receive, s, -1))
+q("table", try(s.receive, s, {}))
+q("true", try(s.receive, s, true))
+q("-1 here", try(function() local a = s:receive(-1) return a end))
+q("'*x' here", try(function() local a = s:receive("*x") return a end))
+q("prefix argument", try(s.receive, s, "*l", "pre"))
+q("none", try(s.receive))
+q("nil pattern", try(s.receive, s, nil))
+q("still there", s:receive())
+s:close()
+
+-- receiveany
+s = peer("w:abc s:150 w:defgh s:150 w:ij c")
+q("receiveany 10", s:receiveany(10))
+q("receiveany 2", s:receiveany(2))
+q("receiveany 10 (buffered)", s:receiveany(10))
+q("receiveany '5'", s:receiveany("5"))
+q("receiveany 10 at close", s:receiveany(10))
+q("receiveany 0 when closed", try(s.receiveany, s, 0))
+s:close()
+s = peer("w:abc c")
+q("receiveany 0", try(s.receiveany, s, 0))
+q("receiveany -1", try(s.receiveany, s, -1))
+q("receiveany 'x'", try(s.receiveany, s, "x"))
+q("receiveany nil", try(s.receiveany, s, nil))
+q("receiveany()", try(s.receiveany, s))
+q("receiveany 0 here", try(function() local a = s:receiveany(0) return a end))
+q("receiveany 1.5", s:receiveany(1.5))
+q("receiveany 100", s:receiveany(100))
+s:close()
+
+-- read timeouts leave the socket usable
+s = peer("w:abc s:400 w:def%0a s:400 w:ghi%0a s:400 w:jkl%0a e")
+s:settimeout(100)
+local t0 = ngx.now()
+q("*l timeout", s:receive())
+ngx.update_time()
+q("waited", ngx.now() - t0 >= 0.09)
+s:settimeout(1000)
+q("*l after the timeout", s:receive())
+s:settimeout(100)
+q("size timeout", s:receive(10))
+s:settimeout(1000)
+q("after it", s:receive())
+s:settimeouts(1000, 1000, 100)
+q("*a timeout", s:receive("*a"))
+s:settimeouts(0, 0, 1000)
+q("after it", s:receive(4))
+q("send still works", s:send("ping\n"))
+q("echo", s:receive())
+s:settimeout(100)
+q("receiveany timeout", s:receiveany(10))
+q("reused", s:getreusedtimes())
+q("setkeepalive after a read timeout", s:setkeepalive())
+q("close", s:close())
+s = peer()
+q("the next connect gets it", s:getreusedtimes())
+q("echo", s:send("pong\n"), s:receive())
+s:close()
+
+-- settimeout(s) arguments
+q("settimeout returns", s:settimeout(10))
+q("settimeouts returns", s:settimeouts(10, 10, 10))
+q("settimeout()", try(s.settimeout, s))
+q("settimeout(1, 2)", try(s.settimeout, s, 1, 2))
+q("settimeout(-1)", try(s.settimeout, s, -1))
+q("settimeout(2^31)", try(s.settimeout, s, 2 ^ 31))
+q("settimeout(2^31 - 1)", try(s.settimeout, s, 2 ^ 31 - 1))
+q("settimeout('x')", try(s.settimeout, s, "x"))
+q("settimeout(nil)", try(s.settimeout, s, nil))
+q("settimeouts(1, 2)", try(s.settimeouts, s, 1, 2))
+q("settimeouts(1, -1, 1)", try(s.settimeouts, s, 1, -1, 1))
+q("settimeout() here", try(function() local a = s:settimeout() return a end))
+-- 0 means the lua_socket_*_timeout default, so nothing times out here
+s = peer("w:x s:200 w:y%0a c")
+s:settimeout(0)
+q("settimeout(0)", s:receive())
+s:close()
+-- a fractional timeout is truncated to whole ms: 0.5 is 0 (the default)
+s = peer("w:x s:200 w:y%0a c")
+s:settimeout(0.5)
+q("settimeout(0.5)", s:receive())
+s:close()
+done()
+'''
+
+
+def test_tcp_receive():
+    out = run(RECEIVE, min_lines=60)
+    check(out, [
+        '*l crlf: [1] "line1"', 'inner CRs: [1] "ab"',
+        'CR alone: [1] ""',
+        'last line without LF: [3] nil "closed" "last"',
+        'after it: [2] nil "closed"', '*a: [1] "abcdef"',
+        '*a again: [1] ""', '*l after: [3] nil "closed" ""',
+        '*a of nothing: [1] ""', '*l of nothing: [3] nil "closed" ""',
+        '0: [1] ""', "'3' is a size: [1] \"123\"", '2.9: [1] "45"',
+        '10 of 6 left: [3] nil "closed" "abcdef"',
+        '200000: [3] 200000 nil "bcc4bfca43786497d970f7d3e2fdd455"',
+        "bad patterns: [2] false \"bad argument #2 to '?' (bad pattern "
+        "argument)\"",
+        "'abc': [2] false \"bad argument #2 to '?' (bad pattern argument: "
+        "abc)\"",
+        'prefix argument: [2] false "expecting 1 or 2 arguments '
+        '(including the object), but got 3"',
+        'receiveany 10: [1] "abc"', 'receiveany 2: [1] "de"',
+        'receiveany 10 (buffered): [1] "fgh"',
+        'receiveany 10 at close: [3] nil "closed" ""',
+        'receiveany 0 when closed: [3] true nil "closed"',
+        "receiveany 0: [2] false \"bad argument #2 to '?' (bad max "
+        "argument)\"",
+        'receiveany 1.5: [1] "a"',
+        '*l timeout: [3] nil "timeout" "abc"',
+        '*l after the timeout: [1] "def"',
+        'size timeout: [3] nil "timeout" ""', 'after it: [1] "ghi"',
+        'after it: [1] "jkl\\10"', 'echo: [1] "ping"',
+        'receiveany timeout: [3] nil "timeout" ""',
+        'setkeepalive after a read timeout: [1] 1',
+        'the next connect gets it: [1] 1', 'echo: [2] 5 "pong"',
+        'settimeout returns: [0] ',
+        'settimeout(-1): [2] false "bad timeout value"',
+        'settimeout(2^31): [2] false "bad timeout value"',
+        'settimeouts(1, 2): [2] false "ngx.socket settimeout: expecting '
+        '4 arguments (including the object) but seen 3"',
+        'settimeout(0): [1] "xy"', 'settimeout(0.5): [1] "xy"',
+    ])
+
+
+# ---------------------------------------------------------------------------
+# receiveuntil
+
+UNTIL = r'''
+local s = peer("w:hello--abc----world--tail c")
+local r = s:receiveuntil("--")
+q("iterator", type(r))
+q("1", r())
+q("2", r())
+q("3 (empty part)", r())
+q("4", r())
+q("at close", r())
+q("after close", r())
+q("receive after close", s:receive())
+s:close()
+
+s = peer("w:hello--abc--rest c")
+r = s:receiveuntil("--", { inclusive = true })
+q("inclusive", r())
+q("inclusive 2", r())
+r = s:receiveuntil("--", { inclusive = false })
+q("inclusive=false", r())
+s:close()
+
+-- patterns that repeat a prefix of themselves
+local cases = {
+    { "aab", "xaaab-" }, { "aab", "aaaab-" }, { "abcabd", "abcabcabd-" },
+    { "aaab", "aaaaaab-" }, { "--ab", "---ab-" }, { "abab", "abaabab-" },
+    { "aba", "ababa-" }, { "\r\n--b", "x\r\n\r\n--b-" }, { "ab", "aab-" },
+    { "abcab", "abcabcab-" }, { "a", "xxa-" }, { "aa", "aaa-" },
+}
+for _, c in ipairs(cases) do
+    local s = peer("w:" .. ngx.escape_uri(c[2]) .. " c")
+    local r = s:receiveuntil(c[1])
+    q("in " .. esc(c[2]) .. " until " .. esc(c[1]), r())
+    q("rest", s:receive("*a"))
+    s:close()
+end
+
+-- the pattern split across reads at every place
+local data = "part1\r\n--bound\r\npart2\r\n--bound--"
+local got = {}
+for i = 1, #data - 1 do
+    local s = peer("w:" .. ngx.escape_uri(data:sub(1, i)) .. " s:20 w:"
+                   .. ngx.escape_uri(data:sub(i + 1)) .. " c")
+    local r = s:receiveuntil("\r\n--bound")
+    local a, e1 = r()
+    local b, e2 = r()
+    local c, e3, p3 = r()
+    got[#got + 1] = fmt(a, e1, b, e2, c, e3, p3)
+    s:close()
+end
+local same = true
+for i = 2, #got do if got[i] ~= got[1] then same = false p("split", i, got[i]) end end
+q("every split", same, got[1])
+-- one byte at a time
+s = peer("b:" .. ngx.escape_uri(data) .. " c")
+r = s:receiveuntil("\r\n--bound")
+q("bytewise", r(), r(), r())
+s:close()
+
+-- with a size: chunks of the part, then nil, nil, nil at its end
+s = peer("w:0123456789--abc--xyz c")
+r = s:receiveuntil("--")
+q("size 4", r(4))
+q("size 4", r(4))
+q("size 4", r(4))
+q("end of part", r(4))
+q("size 100", r(100))
+q("no size after a sized end", r())
+q("size 0 means no limit", r(0))
+s:close()
+s = peer("w:0123456789--abc--xyz--q c")
+r = s:receiveuntil("--")
+q("size -1 is no limit", r(-1))
+q("size 3", r(3))
+q("end", r(3))
+q("size '2'", r("2"))
+q("size 2", r(2))
+q("end", r(2))
+q("then", r())
+s:close()
+-- a size ending inside a pattern prefix
+s = peer("w:ab-cd--ef c")
+r = s:receiveuntil("--")
+q("size 3 at a false start", r(3))
+q("next", r(3))
+q("next", r(3))
+q("next", r(3))
+s:close()
+s = peer("w:a--b---c c")
+r = s:receiveuntil("---")
+q("size 1", r(1))
+q("size 1", r(1))
+q("size 1", r(1))
+q("size 1", r(1))
+q("size 1", r(1))
+q("size 1", r(1))
+s:close()
+
+-- closed in the middle of the pattern, and before it
+s = peer("w:abc--de c")
+r = s:receiveuntil("--def")
+q("closed mid-pattern", r())
+s:close()
+s = peer("w:abc- c")
+r = s:receiveuntil("--")
+q("closed after a prefix byte", r())
+s:close()
+s = peer("w:abcdef c")
+r = s:receiveuntil("--")
+q("closed, no pattern", r())
+q("closed, again", r())
+s:close()
+s = peer("w:abcdef c")
+r = s:receiveuntil("--", { inclusive = true })
+q("closed, inclusive", r(3))
+q("then", r(3))
+q("then", r(3))
+s:close()
+
+-- two iterators on one socket, and other reads between
+s = peer("w:a|b;c|d%0ae;f|g c")
+local r1 = s:receiveuntil("|")
+local r2 = s:receiveuntil(";")
+q("r1", r1())
+q("r2", r2())
+q("r1", r1())
+q("receive", s:receive())
+q("r2", r2())
+q("receive(1)", s:receive(1))
+q("r1", r1())
+q("r1 at close", r1())
+q("r2 at close", r2())
+s:close()
+-- the same iterator on a new connection of the same socket object
+q("reconnect", s:connect("127.0.0.1", PORT), s:send("w:x|y c\n"))
+q("old r1 on the reconnected socket", r1())
+q("and again", r1())
+s:close()
+
+-- timeouts keep what was read
+s = peer("w:abc- s:300 w:-def-- c")
+s:settimeout(100)
+r = s:receiveuntil("--")
+q("timeout", r())
+s:settimeout(1000)
+q("after the timeout", r())
+q("then", r())
+s:close()
+s = peer("w:abcdef s:300 w:-- c")
+s:settimeout(100)
+r = s:receiveuntil("--")
+q("sized timeout", r(4))
+s:settimeout(1000)
+q("after it", r(4))
+q("then", r(4))
+s:close()
+
+-- arguments
+s = peer("w:abc c")
+q("empty pattern", s:receiveuntil(""))
+q("number pattern", type(s:receiveuntil(12)))
+q("table pattern", try(s.receiveuntil, s, {}))
+q("no pattern", try(s.receiveuntil, s))
+q("options not a table", try(s.receiveuntil, s, "-", 1))
+q("inclusive 'yes'", try(s.receiveuntil, s, "-", { inclusive = "yes" }))
+q("inclusive 1", try(s.receiveuntil, s, "-", { inclusive = 1 }))
+q("4 args", try(s.receiveuntil, s, "-", {}, 1))
+q("table pattern here",
+  try(function() local a = s:receiveuntil({}) return a end))
+r = s:receiveuntil("b")
+q("iterator(1, 2)", try(r, 1, 2))
+q("iterator('x')", try(r, "x"))
+q("iterator('x') here", try(function() local a = r("x") return a end))
+q("iterator(1.7)", r(1.7))
+q("still", r())
+s:close()
+q("iterator on a closed socket", r())
+local u = ngx.socket.tcp()
+q("receiveuntil unconnected", type(u:receiveuntil("x")))
+q("its iterator", u:receiveuntil("x")())
+done()
+'''
+
+
+def test_tcp_receiveuntil():
+    out = run(UNTIL, min_lines=80)
+    check(out, r'''
+        3 (empty part): [1] ""
+        at close: [3] nil "closed" "tail"
+        after close: [2] nil "closed"
+        inclusive: [1] "hello--"
+        in "xaaab-" until "aab": [1] "xa"
+        in "abcabcabd-" until "abcabd": [1] "abc"
+        in "---ab-" until "--ab": [1] "-"
+        in "abaabab-" until "abab": [1] "aba"
+        in "ababa-" until "aba": [1] ""
+        rest: [1] "ba-"
+        every split: [2] true "[7] \34part1\34 nil \34\9213\9210part2\34 nil nil \34closed\34 \34--\34"
+        bytewise: [5] "part1" "\13\10part2" nil "closed" "--"
+        end of part: [3] nil nil nil
+        size 100: [1] "abc"
+        no size after a sized end: [3] nil nil nil
+        size 0 means no limit: [3] nil "closed" "xyz"
+        size -1 is no limit: [1] "0123456789"
+        end: [1] ""
+        size '2': [3] nil nil nil
+        size 3 at a false start: [1] "ab-"
+        size 1: [1] "--"
+        size 1: [1] ""
+        closed mid-pattern: [3] nil "closed" "abc"
+        closed after a prefix byte: [3] nil "closed" "abc"
+        closed, again: [2] nil "closed"
+        closed, inclusive: [1] "abc"
+        r1: [1] ""
+        r1 at close: [3] nil "closed" "g"
+        old r1 on the reconnected socket: [1] "x"
+        timeout: [3] nil "timeout" "abc"
+        after the timeout: [1] ""
+        then: [1] "def"
+        sized timeout: [1] "abcd"
+        empty pattern: [2] nil "pattern is empty"
+        inclusive 'yes': [2] false "bad \34inclusive\34 option value type: string"
+        iterator(1, 2): [2] false "expecting 0 or 1 arguments, but seen 2"
+        iterator('x'): [2] false "bad argument #1 to '?' (number expected, got string)"
+        iterator(1.7): [1] "a"
+        its iterator: [2] nil "closed"
+    ''')
