@@ -30,12 +30,24 @@ import os
 import threading
 import time
 
-from harness import REF_ONLY, ref_both, ref_get, ref_lines
-from peer import Peer, setup
+import harness
+from harness import (LUA_PRELUDE, NORM_POSITION, REF_ONLY, Golapis, Nginx,
+                     make_docroot, ref_both, ref_get, ref_lines)
+from peer import SOCK_LUA, Peer, setup
 
 lines = ref_lines
 get = ref_get
 both = ref_both
+
+
+def harness_docroot(files, pr):
+    """A docroot holding `files` as ref_setup writes them."""
+    d = make_docroot(copy_scripts=False)
+    for name, text in files.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write((LUA_PRELUDE + NORM_POSITION + pr.subst(SOCK_LUA + text))
+                    .replace("@DIR@", d))
+    return d
 
 
 def check(out, wants):
@@ -710,3 +722,673 @@ def test_tcp_receiveuntil():
         iterator(1.7): [1] "a"
         its iterator: [2] nil "closed"
     ''')
+
+
+# ---------------------------------------------------------------------------
+# setoption / getoption (lua-resty-core's resty/core/socket.lua)
+
+OPTIONS = r'''
+local s = ngx.socket.tcp()
+q("setoption unconnected", try(s.setoption, s, "keepalive", 1))
+q("getoption unconnected", try(s.getoption, s, "keepalive"))
+s = peer("e")
+q("keepalive 1", s:setoption("keepalive", 1))
+q("get keepalive", s:getoption("keepalive"))
+q("keepalive 0", s:setoption("keepalive", 0))
+q("get keepalive", s:getoption("keepalive"))
+q("tcp-nodelay", s:setoption("tcp-nodelay", 1), s:getoption("tcp-nodelay"))
+q("reuseaddr", s:setoption("reuseaddr", 1), s:getoption("reuseaddr"))
+q("sndbuf", s:setoption("sndbuf", 65536), s:getoption("sndbuf") > 0)
+q("rcvbuf", s:setoption("rcvbuf", 65536), s:getoption("rcvbuf") > 0)
+q("unknown", s:setoption("bogus", 1))
+q("get unknown", s:getoption("bogus"))
+q("no option", s:setoption())
+q("no value", s:setoption("keepalive"))
+q("get no option", s:getoption())
+q("boolean value", try(s.setoption, s, "keepalive", true))
+q("string value", try(s.setoption, s, "keepalive", "1"))
+q("still echoes", s:send("x\n"), s:receive())
+s:close()
+q("setoption closed", try(s.setoption, s, "keepalive", 1))
+q("getoption closed", try(s.getoption, s, "keepalive"))
+done()
+'''
+
+
+def test_tcp_setoption():
+    out = run(OPTIONS, min_lines=15)
+    check(out, r'''
+        setoption unconnected: [2] false "socket is never created nor connected"
+        keepalive 1: [1] true
+        get keepalive: [1] 1
+        unknown: [2] nil "unsupported option bogus"
+        no option: [2] nil "missing the \34option\34 argument"
+        no value: [2] nil "missing the \34value\34 argument"
+        still echoes: [2] 2 "x"
+        boolean value: [2] true true
+        setoption closed: [3] true nil "closed"
+        getoption closed: [3] true nil "closed"
+    ''')
+
+
+# ---------------------------------------------------------------------------
+# setkeepalive and the connection pools
+
+POOL = r'''
+local s = peer("e")
+q("reused", s:getreusedtimes())
+q("echo", s:send("a\n"), s:receive())
+q("setkeepalive", s:setkeepalive())
+q("send after", s:send("x"))
+q("receive after", s:receive())
+q("reused after", s:getreusedtimes())
+q("close after", s:close())
+q("setkeepalive again", s:setkeepalive())
+local s2 = ngx.socket.tcp()
+q("connect", s2:connect("127.0.0.1", PORT))
+q("reused", s2:getreusedtimes())
+q("same echo peer", s2:send("b\n"), s2:receive())
+q("setkeepalive(0, 5)", s2:setkeepalive(0, 5))
+q("the old object reconnects", s:connect("127.0.0.1", PORT),
+  s:getreusedtimes())
+q("echo", s:send("c\n"), s:receive())
+
+-- unread data in the buffer
+q("two lines", s:send("d\ne\n"))
+ngx.sleep(0.05)
+q("read one", s:receive())
+q("setkeepalive", s:setkeepalive())
+q("read the other", s:receive())
+q("setkeepalive", s:setkeepalive())
+
+-- named pools
+local a = ngx.socket.tcp()
+q("pool A", a:connect("127.0.0.1", PORT, { pool = "A" }), a:getreusedtimes())
+a:send("e\n")
+q("setkeepalive", a:setkeepalive())
+local b = ngx.socket.tcp()
+q("default pool", b:connect("127.0.0.1", PORT), b:getreusedtimes())
+b:close()
+q("pool A again", a:connect("127.0.0.1", PORT, { pool = "A" }),
+  a:getreusedtimes())
+q("echo", a:send("f\n"), a:receive())
+a:setkeepalive()
+q("pool A for another address", b:connect("@UNIXSOCK@", { pool = "A" }),
+  b:getreusedtimes())
+q("is the tcp peer", b:send("g\n"), b:receive())
+b:close()
+
+-- the keepalive timeout
+local t = peer("e")
+q("setkeepalive(50)", t:setkeepalive(50))
+ngx.sleep(0.2)
+q("after 200 ms", t:connect("127.0.0.1", PORT), t:getreusedtimes())
+t:close()
+-- the peer closes a kept connection
+t = peer("w:hi%0a s:50 c")
+q("receive", t:receive())
+q("setkeepalive", t:setkeepalive())
+ngx.sleep(0.2)
+q("after the peer's close", t:connect("127.0.0.1", PORT), t:getreusedtimes())
+t:close()
+-- the peer closed before setkeepalive
+t = peer("w:hi%0a c")
+q("receive", t:receive())
+ngx.sleep(0.05)
+q("setkeepalive on a closed peer", t:setkeepalive())
+q("close", t:close())
+-- after the peer's close was read
+t = peer("w:hi c")
+q("receive", t:receive())
+q("setkeepalive after reading the close", t:setkeepalive())
+
+-- the pool size: the oldest kept connection is closed
+local k = {}
+for i = 1, 3 do
+    k[i] = ngx.socket.tcp()
+    k[i]:connect("127.0.0.1", PORT, { pool = "S" })
+    k[i]:send("e\n")
+end
+for i = 1, 3 do q("keep " .. i, k[i]:setkeepalive(0, 2)) end
+for i = 1, 3 do
+    k[i]:connect("127.0.0.1", PORT, { pool = "S" })
+    q("get " .. i, k[i]:getreusedtimes())
+end
+for i = 1, 3 do k[i]:close() end
+
+-- setkeepalive's arguments
+local z = peer("e")
+q("setkeepalive(0, 0) new pool", try(z.setkeepalive, z, 0, 0))
+q("setkeepalive(0, 0) here", try(function()
+    local x = z:setkeepalive(0, 0) return x end))
+q("setkeepalive('x')", try(z.setkeepalive, z, "x"))
+q("setkeepalive(1, 2, 3)", try(z.setkeepalive, z, 1, 2, 3))
+q("setkeepalive(nil, nil)", z:setkeepalive(nil, nil))
+z:connect("127.0.0.1", PORT)
+q("setkeepalive(0, 0) existing pool", z:setkeepalive(0, 0))
+done()
+'''
+
+
+def test_tcp_keepalive():
+    out = run(POOL, min_lines=40)
+    check(out, r'''
+        setkeepalive: [1] 1
+        send after: [2] nil "closed"
+        reused after: [2] nil "closed"
+        setkeepalive again: [2] nil "closed"
+        reused: [1] 1
+        same echo peer: [2] 2 "b"
+        the old object reconnects: [2] 1 2
+        setkeepalive: [2] nil "unread data in buffer"
+        read the other: [1] "e"
+        pool A: [2] 1 0
+        default pool: [2] 1 3
+        pool A again: [2] 1 1
+        pool A for another address: [2] 1 2
+        is the tcp peer: [2] 2 "g"
+        after 200 ms: [2] 1 0
+        after the peer's close: [2] 1 0
+        setkeepalive on a closed peer: [2] nil "closed"
+        setkeepalive after reading the close: [2] nil "closed"
+        get 2: [1] 1
+        get 3: [1] 0
+        setkeepalive(0, 0) new pool: [2] false "bad argument #3 to '?' (bad \34pool_size\34 option value: 0)"
+        setkeepalive('x'): [2] false "bad argument #2 to '?' (number expected, got string)"
+        setkeepalive(nil, nil): [2] nil "closed"
+        setkeepalive(0, 0) existing pool: [1] 1
+    ''')
+
+
+# pool_size and backlog in connect's options: a connect over the limit
+# queues, one over the backlog fails at once, a freed slot goes to the
+# first queued
+
+BACKLOG = r'''
+local opts = { pool = "B", pool_size = 1, backlog = 2 }
+local log = {}
+local function l(...) log[#log + 1] = fmt(...) end
+local function user(name, hold, how)
+    local s = ngx.socket.tcp()
+    s:settimeout(1000)
+    local ok, err = s:connect("127.0.0.1", PORT, opts)
+    l(name, "connect", ok, err, ok and s:getreusedtimes())
+    if not ok then return end
+    s:send("e\n")
+    ngx.sleep(hold)
+    if how == "keep" then
+        l(name, "setkeepalive", s:setkeepalive())
+    else
+        l(name, "close", s:close())
+    end
+end
+local th = {}
+th[1] = ngx.thread.spawn(user, "t1", 0.05, "keep")
+th[2] = ngx.thread.spawn(user, "t2", 0.05, "close")
+th[3] = ngx.thread.spawn(user, "t3", 0, "keep")
+th[4] = ngx.thread.spawn(user, "t4", 0, "keep")
+l("all spawned")
+for i = 1, 4 do ngx.thread.wait(th[i]) end
+for _, x in ipairs(log) do p(x) end
+
+-- a queued connect times out
+log = {}
+local o2 = { pool = "C", pool_size = 1, backlog = 1 }
+local a = ngx.socket.tcp()
+q("C first", a:connect("127.0.0.1", PORT, o2))
+local t = ngx.thread.spawn(function()
+    local s = ngx.socket.tcp()
+    s:settimeout(100)
+    return s:connect("127.0.0.1", PORT, o2)
+end)
+q("C queued", ngx.thread.wait(t))
+a:close()
+local b = ngx.socket.tcp()
+q("C after", b:connect("127.0.0.1", PORT, o2))
+b:close()
+-- backlog alone: the pool size is lua_socket_pool_size
+local c = ngx.socket.tcp()
+q("backlog only", c:connect("127.0.0.1", PORT, { pool = "D", backlog = 0 }))
+c:close()
+done()
+'''
+
+
+def test_tcp_pool_backlog():
+    out = run(BACKLOG, min_lines=10)
+    assert out[:8] == [
+        '[5] "t4" "connect" nil "too many waiting connect operations" nil',
+        '[1] "all spawned"', '[5] "t1" "connect" 1 nil 0',
+        '[3] "t1" "setkeepalive" 1', '[5] "t2" "connect" 1 nil 1',
+        '[3] "t2" "close" 1', '[5] "t3" "connect" 1 nil 0',
+        '[3] "t3" "setkeepalive" 1'], out
+    check(out, r'''
+        C queued: [3] true nil "timeout"
+        C after: [1] 1
+        backlog only: [1] 1
+    ''')
+
+
+# ---------------------------------------------------------------------------
+# light threads, timers, user coroutines; one socket from two threads
+
+THREADS = r'''
+-- a socket made and used in a light thread
+local t = ngx.thread.spawn(function()
+    local s = peer("w:from%20thread%0a c")
+    local l = s:receive()
+    s:close()
+    return l
+end)
+q("thread", ngx.thread.wait(t))
+
+-- two readers of one socket: the second is busy
+local s = peer("s:100 w:one%0a e")
+local r1 = ngx.thread.spawn(function() return s:receive() end)
+q("second reader", s:receive())
+q("second receiveuntil", s:receiveuntil("x")())
+q("receiveany", s:receiveany(1))
+q("close while reading", s:close())
+q("setkeepalive while reading", s:setkeepalive())
+q("send while another reads", s:send("two\n"))
+q("first reader", ngx.thread.wait(r1))
+q("then", s:receive())
+s:close()
+
+-- busy connecting
+local c = ngx.socket.tcp()
+c:settimeout(200)
+local ct = ngx.thread.spawn(function()
+    return c:connect("127.0.0.1", @FULL@)
+end)
+q("send while connecting", c:send("x"))
+q("receive while connecting", c:receive())
+q("close while connecting", c:close())
+q("connect while connecting", c:connect("127.0.0.1", PORT))
+q("connect result", ngx.thread.wait(ct))
+
+-- busy writing
+local w = peer("n")
+w:settimeouts(1000, 300, 1000)
+local wt = ngx.thread.spawn(function()
+    return w:send(string.rep("x", 32 * 1024 * 1024))
+end)
+q("send while sending", w:send("x"))
+q("close while sending", w:close())
+q("receive while sending", try(function() return w:receive(1) end))
+q("first send", ngx.thread.wait(wt))
+w:close()
+
+-- a thread killed while it waits on a socket
+local k = peer("s:300 w:late%0a e")
+local kt = ngx.thread.spawn(function() return k:receive() end)
+q("kill", ngx.thread.kill(kt))
+q("receive after the kill", k:receive())
+q("send after the kill", k:send("x\n"))
+k:close()
+
+-- a thread that ends while holding an open socket; the request goes on
+local h
+local ht = ngx.thread.spawn(function()
+    h = peer("e")
+    h:send("held\n")
+end)
+ngx.thread.wait(ht)
+q("from the thread's socket", h:receive())
+h:close()
+
+-- a user coroutine
+local co = coroutine.create(function(x)
+    local s = peer("w:co1%0a s:20 w:co2%0a c")
+    local a = s:receive()
+    local y = coroutine.yield(a)
+    local b = s:receive()
+    s:close()
+    return y .. b
+end)
+q("resume", coroutine.resume(co, 1))
+q("resume", coroutine.resume(co, "got "))
+q("status", coroutine.status(co))
+local w2 = coroutine.wrap(function()
+    local s = peer("w:wrapped%0a c")
+    coroutine.yield(s:receive())
+    s:close()
+end)
+q("wrap", w2())
+
+-- a timer
+local res
+ngx.timer.at(0, function(premature)
+    local s = ngx.socket.tcp()
+    s:settimeout(1000)
+    local ok, err = s:connect("127.0.0.1", PORT)
+    if not ok then res = "connect: " .. tostring(err) return end
+    s:send("w:in%20timer%0a e\n")
+    local a = s:receive()
+    s:send("again\n")
+    local b = s:receive()
+    res = fmt(premature, a, b, s:setkeepalive())
+end)
+for _ = 1, 100 do
+    if res then break end
+    ngx.sleep(0.01)
+end
+q("timer", res)
+-- the timer's kept connection is in this worker's pool
+local tp = ngx.socket.tcp()
+tp:connect("127.0.0.1", PORT)
+q("the timer's connection", tp:getreusedtimes(), tp:send("x\n"), tp:receive())
+tp:close()
+
+-- a timer using a socket of the request
+local rs = peer("e")
+local tres
+ngx.timer.at(0, function()
+    tres = fmt(try(rs.send, rs, "y\n"))
+end)
+for _ = 1, 100 do
+    if tres then break end
+    ngx.sleep(0.01)
+end
+q("the request's socket in a timer", tres)
+rs:close()
+done()
+'''
+
+
+def test_tcp_threads_timers_coroutines():
+    out = run(THREADS, min_lines=25)
+    check(out, r'''
+        thread: [2] true "from thread"
+        second reader: [2] nil "socket busy reading"
+        second receiveuntil: [2] nil "socket busy reading"
+        close while reading: [2] nil "socket busy reading"
+        setkeepalive while reading: [2] nil "socket busy reading"
+        send while another reads: [1] 4
+        first reader: [2] true "one"
+        then: [1] "two"
+        send while connecting: [2] nil "socket busy connecting"
+        connect while connecting: [2] nil "socket busy connecting"
+        connect result: [3] true nil "timeout"
+        send while sending: [2] nil "socket busy writing"
+        close while sending: [2] nil "socket busy writing"
+        receive while sending: [4] true nil "timeout" ""
+        first send: [3] true nil "timeout"
+        kill: [1] 1
+        receive after the kill: [2] nil "closed"
+        send after the kill: [2] nil "closed"
+        from the thread's socket: [1] "held"
+        resume: [2] true "got co2"
+        wrap: [1] "wrapped"
+        timer: [1] "[4] false \34in timer\34 \34again\34 1"
+        the timer's connection: [3] 1 2 "x"
+        the request's socket in a timer: [1] "[2] false \34bad request\34"
+    ''')
+
+
+# ---------------------------------------------------------------------------
+# a socket object kept in a module-level table and used by another request
+
+XHOLD = r'''
+local s = peer("e")
+package.loaded.xsock = s
+package.loaded.xdone = nil
+for _ = 1, 200 do
+    if package.loaded.xdone then break end
+    ngx.sleep(0.01)
+end
+q("holder still has it", s:send("mine\n"), s:receive())
+done()
+'''
+
+XUSE = r'''
+local s = package.loaded.xsock
+q("send", try(s.send, s, "x"))
+q("receive", try(s.receive, s))
+q("receiveuntil's iterator", try(s:receiveuntil("x")))
+q("close", try(s.close, s))
+q("setkeepalive", try(s.setkeepalive, s))
+q("getreusedtimes", try(s.getreusedtimes, s))
+q("settimeout", try(s.settimeout, s, 10))
+q("connect", try(s.connect, s, "127.0.0.1", PORT))
+package.loaded.xdone = true
+done()
+'''
+
+
+def test_tcp_socket_of_another_request():
+    with Peer() as pr:
+        g, n, _ = setup(pr, {"xhold.lua": XHOLD, "xuse.lua": XUSE})
+
+        def flow(prefix):
+            res = {}
+
+            def hold():
+                res["hold"] = get(n, prefix + "/xhold.lua")
+            t = threading.Thread(target=hold)
+            t.start()
+            time.sleep(0.3)
+            used = get(n, prefix + "/xuse.lua")
+            t.join(10)
+            # the holder has ended: its socket was closed with it
+            after = get(n, prefix + "/xuse.lua")
+            return [used, res.get("hold"), after]
+
+        ref = both(flow)
+    used, hold, after = [x.split("\n") for x in ref]
+    if os.environ.get("GL_SHOW"):
+        print("\n".join(used + hold + after))
+    check(used, r'''
+        send: [2] false "bad request"
+        receive: [2] false "bad request"
+        receiveuntil's iterator: [2] false "bad request"
+        close: [2] false "bad request"
+        setkeepalive: [2] false "bad request"
+        getreusedtimes: [2] true 0
+        settimeout: [1] true
+        connect: [2] false "bad request"
+    ''')
+    assert hold[0] == 'holder still has it: [2] 5 "mine"', hold
+    check(after, r'''
+        send: [3] true nil "closed"
+        close: [3] true nil "closed"
+        settimeout: [1] true
+        connect: [2] true 1
+    ''')
+
+
+# ---------------------------------------------------------------------------
+# contexts where cosockets are disabled upstream: each records what
+# ngx.socket.tcp(), ngx.socket.udp(), ngx.socket.connect() and
+# ngx.req.socket() do there
+
+CTX_LUA = r'''
+local function ctx_try(where, norequest)
+    local r = {}
+    local function one(name, f, ...)
+        local ok, err = pcall(f, ...)
+        if type(err) == "string" then
+            err = err:gsub("^[^%s:]+:%d+: ", "")
+        else
+            err = type(err)
+        end
+        r[#r + 1] = name .. " " .. tostring(ok) .. " " .. err
+    end
+    one("tcp", ngx.socket.tcp)
+    one("udp", ngx.socket.udp)
+    one("connect", ngx.socket.connect, "127.0.0.1", @PORT@)
+    -- upstream's ngx.req.socket() crashes nginx (SIGSEGV) where there is
+    -- no request
+    if not norequest then one("req.socket", ngx.req.socket) end
+    package.loaded.ctx_results = package.loaded.ctx_results or {}
+    package.loaded.ctx_results[where] = table.concat(r, "; ")
+end
+'''
+
+CTX_COMMON = r'''
+init_by_lua_block {
+    %s
+    ctx_try("init_by_lua", true)
+    package.loaded.ctx_try = ctx_try
+}
+header_filter_by_lua_block {
+    if ngx.var.uri:find("ctx.lua", 1, true) then
+        package.loaded.ctx_try("header_filter_by_lua")
+    end
+}
+body_filter_by_lua_block {
+    if ngx.var.uri:find("ctx.lua", 1, true) and ngx.arg[2] then
+        package.loaded.ctx_try("body_filter_by_lua")
+    end
+}
+''' % CTX_LUA
+
+# upstream only: golapis allows cosockets in these (tested below)
+CTX_REF_ONLY = r'''
+init_worker_by_lua_block {
+    package.loaded.ctx_try("init_worker_by_lua", true)
+}
+log_by_lua_block {
+    if ngx.var.uri:find("ctx.lua", 1, true) then
+        package.loaded.ctx_try("log_by_lua")
+    end
+}
+'''
+
+CTX = r'''
+ngx.say("content")
+'''
+
+CTX_READ = r'''
+local r = package.loaded.ctx_results or {}
+for _, k in ipairs({ "init_by_lua", "header_filter_by_lua",
+                     "body_filter_by_lua" }) do
+    p(k .. ": " .. tostring(r[k]))
+end
+done()
+'''
+
+
+def test_tcp_disabled_contexts():
+    with Peer() as pr:
+        conf = pr.subst(CTX_COMMON)
+        g, n, _ = setup(pr, {"ctx.lua": CTX, "ctx_read.lua": CTX_READ},
+                        conf=conf, http=conf)
+
+        def flow(prefix):
+            return [get(n, prefix + "/ctx.lua"),
+                    get(n, prefix + "/ctx_read.lua")]
+
+        ref = both(flow)
+    dis = "false API disabled in the context of "
+    assert ref[1].split("\n") == [
+        "init_by_lua: tcp false no request found; udp false no request "
+        "found; connect false no request found",
+        "header_filter_by_lua: tcp %sheader_filter_by_lua*; udp "
+        "%sheader_filter_by_lua*; connect %sheader_filter_by_lua*; "
+        "req.socket %sheader_filter_by_lua*" % ((dis,) * 4),
+        "body_filter_by_lua: tcp %sbody_filter_by_lua*; udp "
+        "%sbody_filter_by_lua*; connect %sbody_filter_by_lua*; "
+        "req.socket %sbody_filter_by_lua*" % ((dis,) * 4), ""], ref
+
+
+SETBY_READ = r'''
+local r = package.loaded.ctx_results or {}
+for _, k in ipairs({ "init_worker_by_lua", "log_by_lua" }) do
+    p(k .. ": " .. tostring(r[k]))
+end
+done()
+'''
+
+
+def test_tcp_disabled_contexts_upstream_only():
+    # what upstream says where golapis deliberately allows cosockets
+    # (log_by_lua, init_worker_by_lua: see the golapis-only test below),
+    # and in set_by_lua, which golapis does not have
+    with Peer() as pr:
+        d = harness_docroot({"ctx.lua": CTX, "ctx_read.lua": SETBY_READ},
+                            pr)
+        setby = pr.subst(
+            "location = /setby { set_by_lua_block $r { %s "
+            "ctx_try('set_by_lua') return "
+            "package.loaded.ctx_results.set_by_lua } return 200 $r; }"
+            % CTX_LUA)
+        n = Nginx(None, lua=True, root=d,
+                  extra_http=pr.subst(CTX_COMMON + CTX_REF_ONLY),
+                  extra_server=setby)
+        assert get(n, "/ref/ctx.lua") == "content\n"
+        st, _, body = n.get("/setby")
+        out = get(n, "/ref/ctx_read.lua")
+    dis = "false API disabled in the context of "
+    assert body.decode() == (
+        "tcp %sset_by_lua*; udp %sset_by_lua*; connect %sset_by_lua*; "
+        "req.socket %sset_by_lua*" % ((dis,) * 4)), body
+    assert out.split("\n") == [
+        "init_worker_by_lua: tcp %sinit_worker_by_lua*; udp "
+        "%sinit_worker_by_lua*; connect %sinit_worker_by_lua*"
+        % ((dis,) * 3),
+        "log_by_lua: tcp %slog_by_lua*; udp %slog_by_lua*; connect "
+        "%slog_by_lua*; req.socket %slog_by_lua*" % ((dis,) * 4), ""], out
+
+
+# golapis only: cosockets work in log_by_lua and init_worker_by_lua
+# (upstream disables them there: see the test above)
+
+GL_CTX_CONF = r'''
+lua_shared_dict sockctx 1m;
+init_worker_by_lua_block {
+    local s = ngx.socket.tcp()
+    s:settimeout(2000)
+    local ok, err = s:connect("127.0.0.1", @PORT@)
+    local line, err2
+    if ok then
+        s:send("w:init-worker-ok c\n")
+        line, err2 = s:receive()
+        s:close()
+    end
+    ngx.shared.sockctx:set("init_worker", tostring(ok) .. " "
+        .. tostring(err) .. " " .. tostring(line) .. " " .. tostring(err2))
+}
+log_by_lua_block {
+    if ngx.var.uri:find("logged.lua", 1, true) then
+        local s = ngx.socket.tcp()
+        s:settimeout(2000)
+        local ok, err = s:connect("@UNIXSOCK@")
+        local line, err2
+        if ok then
+            s:send("w:log-ok%20" .. ngx.var.arg_n .. " c\n")
+            line, err2 = s:receive()
+            s:close()
+        end
+        ngx.shared.sockctx:set("log" .. ngx.var.arg_n, tostring(ok) .. " "
+            .. tostring(err) .. " " .. tostring(line) .. " "
+            .. tostring(err2))
+    end
+}
+'''
+
+GL_CTX_READ = r'''
+local d = ngx.shared.sockctx
+for _ = 1, 200 do
+    if d:get("log1") then break end
+    ngx.sleep(0.01)
+end
+p("init_worker: " .. tostring(d:get("init_worker")))
+p("log: " .. tostring(d:get("log1")))
+done()
+'''
+
+
+def test_tcp_golapis_log_and_init_worker():
+    if REF_ONLY:
+        return
+    with Peer() as pr:
+        d = harness_docroot({"logged.lua": "ngx.say('hi')",
+                             "ctx_read.lua": GL_CTX_READ}, pr)
+        g = Golapis(docroot=d, workers=1, conf_extra=pr.subst(GL_CTX_CONF))
+        n = Nginx(g)
+        assert get(n, "/logged.lua?n=1") == "hi\n"
+        out = get(n, "/ctx_read.lua").split("\n")
+        assert out == ["init_worker: 1 nil init-worker-ok nil",
+                       "log: 1 nil log-ok 1 nil", ""], (out, g.tail())
+        assert "w:init-worker-ok c" in pr.scripts, pr.scripts
