@@ -425,7 +425,8 @@ local function fmt(...)
             t[i] = type(v)
         end
     end
-    return "[" .. select("#", ...) .. "] " .. table.concat(t, " ")
+    local n = select("#", ...)
+    return "[" .. n .. "]" .. (n > 0 and " " or "") .. table.concat(t, " ")
 end
 local function q(label, ...)
     p(label .. ": " .. fmt(...))

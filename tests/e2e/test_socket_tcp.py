@@ -484,7 +484,7 @@ def test_tcp_receive():
         'receiveany timeout: [3] nil "timeout" ""',
         'setkeepalive after a read timeout: [1] 1',
         'the next connect gets it: [1] 1', 'echo: [2] 5 "pong"',
-        'settimeout returns: [0] ',
+        'settimeout returns: [0]',
         'settimeout(-1): [2] false "bad timeout value"',
         'settimeout(2^31): [2] false "bad timeout value"',
         'settimeouts(1, 2): [2] false "ngx.socket settimeout: expecting '
