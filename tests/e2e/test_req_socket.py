@@ -18,9 +18,10 @@ Upstream behaviours worth matching:
   ngx.req.get_body_data() is nil.
 """
 
+import hashlib
 import os
 
-from harness import REF_ONLY, Nginx, http_get, http_raw, ref_setup
+from harness import REF_ONLY, http_get, http_raw, ref_setup
 from peer import SOCK_LUA
 
 BODY = b"hello world\nline2\r\nline3\nrest-of-it"
@@ -223,7 +224,6 @@ def test_req_socket():
     ''', method="POST", body=mp.encode(),
         headers={"Content-Type": "multipart/form-data; boundary=" + b})
     big = bytes((i * 7 + i // 251) % 256 for i in range(100000))
-    import hashlib
     assert_same(n, "/big.lua", "reads: [3] 12 100000 \"%s\""
                 % hashlib.md5(big).hexdigest(), method="POST", body=big)
 

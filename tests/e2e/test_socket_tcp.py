@@ -30,7 +30,6 @@ import os
 import threading
 import time
 
-import harness
 from harness import (LUA_PRELUDE, NORM_POSITION, REF_ONLY, Golapis, Nginx,
                      make_docroot, ref_both, ref_get, ref_lines)
 from peer import SOCK_LUA, Peer, setup

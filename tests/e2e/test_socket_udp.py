@@ -21,7 +21,7 @@ Upstream behaviours worth matching:
 
 import os
 
-from harness import ref_both, ref_get, ref_lines
+from harness import ref_lines
 from peer import Peer, setup
 
 
