@@ -1,0 +1,207 @@
+"""Cosockets leak no file descriptors: golapis's open fds
+(/proc/PID/fd) are counted after a warm-up, then after rounds of error
+cases (refused connects, connect, read and send timeouts, peers closing
+and resetting, requests ended by ngx.exit while a light thread waits on a
+socket, a light thread killed while its socket waits, sockets left open
+at the end of a request, clients going away while a request waits on a
+socket, kept connections the peer then closes); once the peer has dropped
+every connection the counts must be equal.  And a request whose client
+goes away while it waits on a socket: golapis stays up and closes that
+socket long before its timeout.
+
+golapis only: GL_REF_ONLY=1 runs the same against nginx's worker instead
+(which checks the test itself).
+"""
+
+import os
+import socket
+import time
+
+from harness import (REF_ONLY, LUA_PRELUDE, NORM_POSITION, Golapis, Nginx,
+                     http_get, make_docroot, wait_for)
+from peer import SOCK_LUA, Peer
+
+CASES = r'''
+local what = ngx.var.arg_case
+local s = ngx.socket.tcp()
+s:settimeout(100)
+if what == "refused" then
+    ngx.say(s:connect("127.0.0.1", @REFUSED@))
+    ngx.say(ngx.socket.connect("127.0.0.1", @REFUSED@))
+    ngx.say(s:connect("unix:@NOFILE@"))
+elseif what == "connect_timeout" then
+    ngx.say(s:connect("127.0.0.1", @FULL@))
+elseif what == "read_timeout" then
+    s = peer("n")
+    s:settimeout(100)
+    ngx.say(s:receive())
+elseif what == "send_timeout" then
+    s = peer("n")
+    s:settimeouts(1000, 100, 1000)
+    ngx.say(s:send(string.rep("x", 32 * 1024 * 1024)))
+elseif what == "peer_close" then
+    s = peer("w:abc c")
+    ngx.say(s:receive("*a"))
+    s = peer("w:abc c")
+    ngx.say(s:receive())
+elseif what == "peer_reset" then
+    s = peer("w:abc x")
+    ngx.say(s:receive("*a"))
+elseif what == "exit" then
+    ngx.thread.spawn(function()
+        local t = peer("n")
+        t:receive()
+    end)
+    ngx.sleep(0.05)
+    ngx.say("exit")
+    ngx.exit(200)
+elseif what == "kill" then
+    local t = peer("n")
+    local th = ngx.thread.spawn(function() return t:receive() end)
+    ngx.sleep(0.01)
+    ngx.say(ngx.thread.kill(th))
+elseif what == "left_open" then
+    local a = peer("e")
+    local b = peer("e")
+    local r = b:receiveuntil("x")
+    local c = ngx.socket.udp()
+    c:setpeername("127.0.0.1", @UDP@)
+    c:send("hi")
+    ngx.say("left")
+elseif what == "keepalive" then
+    local a = peer("e")
+    a:send("x\n")
+    a:receive()
+    ngx.say(a:setkeepalive(0))
+    local b = ngx.socket.tcp()
+    b:connect("127.0.0.1", PORT, { pool = "other" })
+    b:send("e\n")
+    ngx.say(b:setkeepalive(0))
+elseif what == "udp_timeout" then
+    local u = ngx.socket.udp()
+    u:settimeout(100)
+    u:setpeername("127.0.0.1", @UDP@)
+    u:send("silent")
+    ngx.say(u:receive())
+    u:setpeername("127.0.0.1", @UDPREFUSED@)
+    u:send("x")
+    ngx.say(u:receive())
+elseif what == "client_gone" then
+    s = peer("n")
+    s:settimeout(10000)
+    ngx.print("waiting\n")
+    ngx.flush(true)
+    ngx.say(s:receive())
+end
+'''
+
+NAMES = ("refused", "connect_timeout", "read_timeout", "send_timeout",
+         "peer_close", "peer_reset", "exit", "kill", "left_open",
+         "keepalive", "udp_timeout")
+
+
+def _fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def _nginx_worker(n):
+    pid = n.proc.pid
+    path = "/proc/%d/task/%d/children" % (pid, pid)
+
+    def child():
+        with open(path) as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    return wait_for(child, 5, what="the nginx worker")
+
+
+def _setup(pr):
+    d = make_docroot(copy_scripts=False)
+    with open(os.path.join(d, "cases.lua"), "w") as f:
+        f.write((LUA_PRELUDE + NORM_POSITION + pr.subst(SOCK_LUA + CASES))
+                .replace("@DIR@", d))
+    abort = "lua_check_client_abort on;"
+    if REF_ONLY:
+        n = Nginx(None, lua=True, root=d, extra_http=abort)
+        return None, n, "/ref", _nginx_worker(n)
+    g = Golapis(docroot=d, workers=2, conf_extra=abort)
+    n = Nginx(g)
+    return g, n, "", g.proc.pid
+
+
+def _client_gone(n, prefix):
+    """Sends the client_gone request and closes the connection once the
+    answer has begun."""
+    c = socket.create_connection(("127.0.0.1", n.port), timeout=5)
+    try:
+        c.sendall(("GET %s/cases.lua?case=client_gone HTTP/1.1\r\n"
+                   "Host: localhost\r\n\r\n" % prefix).encode())
+        got = b""
+        while b"waiting" not in got:
+            d = c.recv(4096)
+            assert d, got
+            got += d
+    finally:
+        c.close()
+
+
+def _settle(pr, pid, want, what):
+    pr.drop_all()
+    try:
+        wait_for(lambda: pr.count_open() == 0 and _fds(pid) == want, 6,
+                 what=what)
+    except AssertionError:
+        raise AssertionError("%s: %d fds, %d before; peer connections "
+                             "open: %d; fds now: %s" % (
+                                 what, _fds(pid), want, pr.count_open(),
+                                 sorted(os.readlink("/proc/%d/fd/%s"
+                                                    % (pid, f))
+                                        for f in os.listdir(
+                                            "/proc/%d/fd" % pid))))
+
+
+def test_socket_fd_leaks():
+    with Peer() as pr:
+        g, n, prefix, pid = _setup(pr)
+        # warm up: every case once
+        for name in NAMES:
+            st, _, body = http_get(n.port, "%s/cases.lua?case=%s"
+                                   % (prefix, name))
+            assert st == 200, (name, st, body)
+        pr.drop_all()
+        wait_for(lambda: pr.count_open() == 0, 6, what="the warm-up")
+        time.sleep(0.3)
+        base = _fds(pid)
+        for _ in range(3):
+            for name in NAMES:
+                st, _, body = http_get(n.port, "%s/cases.lua?case=%s"
+                                       % (prefix, name))
+                assert st == 200, (name, st, body)
+            _client_gone(n, prefix)
+        _settle(pr, pid, base, "after the error cases")
+        if g is not None:
+            assert g.running(), g.tail()
+test_socket_fd_leaks.TIMEOUT = 90
+
+
+def test_socket_client_gone_closes_the_socket():
+    with Peer() as pr:
+        g, n, prefix, pid = _setup(pr)
+        http_get(n.port, "%s/cases.lua?case=refused" % prefix)
+        time.sleep(0.1)
+        before = pr.count_open()
+        accepted = pr.accepted
+        t0 = time.monotonic()
+        _client_gone(n, prefix)
+        wait_for(lambda: pr.accepted == accepted + 1, 2,
+                 what="the request's connection to the peer")
+        # the peer never answers, the socket's timeout is 10 s: it is
+        # closed when the client went away
+        wait_for(lambda: pr.count_open() == before, 2.5,
+                 what="the request's socket to close")
+        assert time.monotonic() - t0 < 2.5
+        if g is not None:
+            assert g.running(), g.tail()
+        st, _, body = http_get(n.port, "%s/cases.lua?case=peer_close"
+                               % prefix)
+        assert (st, body) == (200, b"abc\nnilclosedabc\n"), (st, body)
