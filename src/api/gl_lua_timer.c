@@ -95,7 +95,7 @@ static void gl_timer_leave(gl_task_t *t);
 static void gl_timer_done(gl_task_t *t, int rc);
 
 static const gl_task_ops_t  gl_timer_ops = {
-    gl_timer_enter, gl_timer_leave, gl_timer_done
+    gl_timer_enter, gl_timer_leave, gl_timer_done, NULL
 };
 
 #define gl_timer_of_task(t)                                                  \

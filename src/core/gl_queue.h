@@ -38,6 +38,15 @@ gl_queue_insert_tail(gl_queue_t *h, gl_queue_t *x)
 }
 
 static inline void
+gl_queue_insert_head(gl_queue_t *h, gl_queue_t *x)
+{
+    x->next = h->next;
+    x->next->prev = x;
+    x->prev = h;
+    h->next = x;
+}
+
+static inline void
 gl_queue_remove(gl_queue_t *x)
 {
     x->next->prev = x->prev;

@@ -704,6 +704,19 @@ gl_request_finalize(gl_request_t *r)
 
 
 void
+gl_request_detach(gl_request_t *r)
+{
+    gl_srv_t  *s;
+
+    s = r->srv;
+    r->eof = 1;
+    r->next = s->detached;
+    s->detached = r;
+    s->ndetached++;
+}
+
+
+void
 gl_request_eof(gl_request_t *r)
 {
     gl_srv_t  *s;

@@ -116,6 +116,11 @@ void gl_request_body_free(gl_request_t *r);
 /* ngx.eof(): sends the end of the answer, the script goes on */
 void gl_request_eof(gl_request_t *r);
 
+/* a request whose response went (gl_request_finalize) still runs (its log
+   handler): the server keeps it as a detached one until it is finalized
+   again or cancelled at the worker's exit */
+void gl_request_detach(gl_request_t *r);
+
 /* the request headers (from the HTTP_* params) */
 int gl_request_build_headers(gl_request_t *r);
 

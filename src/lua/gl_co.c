@@ -442,6 +442,7 @@ gl_task_init(gl_task_t *t, gl_sched_t *s, lua_State *L,
     t->entry.status = GL_CO_DEAD;
     t->entry.ref = LUA_NOREF;
     gl_queue_init(&t->live);
+    gl_queue_init(&t->cleanups);
 }
 
 
@@ -497,12 +498,20 @@ gl_task_run_thread(gl_task_t *t, lua_State *co, int ref, int nargs)
 void
 gl_task_cancel(gl_task_t *t)
 {
-    gl_co_t  *co;
+    gl_co_t            *co;
+    gl_task_cleanup_t  *c;
 
     while (!gl_queue_empty(&t->live)) {
         co = gl_queue_data(gl_queue_head(&t->live), gl_co_t, live);
         co->keep = 0;
         gl_co_kill(co);
+    }
+
+    while (!gl_queue_empty(&t->cleanups)) {
+        c = gl_queue_data(gl_queue_head(&t->cleanups), gl_task_cleanup_t,
+                          link);
+        gl_queue_remove(&c->link);
+        c->handler(c);
     }
 
     t->nthreads = 0;
@@ -511,6 +520,22 @@ gl_task_cancel(gl_task_t *t)
     if (t->started) {
         t->started = 0;
         gl_sched_release(t->sched);
+    }
+}
+
+
+void
+gl_task_cleanup_add(gl_task_t *t, gl_task_cleanup_t *c)
+{
+    gl_queue_insert_tail(&t->cleanups, &c->link);
+}
+
+
+void
+gl_task_cleanup_del(gl_task_cleanup_t *c)
+{
+    if (gl_queue_linked(&c->link)) {
+        gl_queue_remove(&c->link);
     }
 }
 
@@ -1244,7 +1269,14 @@ gl_co_loop(gl_co_t *co, int nret)
             break;
 
         default:
-            gl_co_log_error(co, "entry");
+            if (t->ops->error != NULL && t->ops->error(t, co) == GL_OK) {
+                /* the core's traceback is not needed */
+                lua_pop(t->L, 1);
+
+            } else {
+                gl_co_log_error(co, "entry");
+            }
+
             gl_task_end(t, GL_ERROR);
             return;
         }

@@ -32,6 +32,7 @@ typedef struct gl_task_s      gl_task_t;
 typedef struct gl_co_s        gl_co_t;
 typedef struct gl_posted_s    gl_posted_t;
 typedef struct gl_wait_ops_s  gl_wait_ops_t;
+typedef struct gl_task_cleanup_s  gl_task_cleanup_t;
 
 
 /*
@@ -147,7 +148,22 @@ typedef struct {
      * may start the task again (gl_task_start) for its next phase.
      */
     void              (*done)(gl_task_t *t, int rc);
+    /*
+     * The entry coroutine co died of the error on top of its stack: GL_OK
+     * if the task logged it its own way (log_by_lua, init_worker_by_lua
+     * lines are nginx's), else the core logs "lua entry thread aborted";
+     * NULL: the core's.
+     */
+    int               (*error)(gl_task_t *t, gl_co_t *co);
 } gl_task_ops_t;
+
+/* what a task holds that must go when it ends (a cosocket left open):
+   its handler runs once, from gl_task_cancel, after every coroutine of
+   the task is stopped */
+struct gl_task_cleanup_s {
+    void                (*handler)(gl_task_cleanup_t *c);
+    gl_queue_t            link;
+};
 
 struct gl_task_s {
     const gl_task_ops_t  *ops;
@@ -155,6 +171,7 @@ struct gl_task_s {
     lua_State            *L;            /* the main state of its Lua world */
     gl_co_t               entry;
     gl_queue_t            live;         /* its pinned coroutines */
+    gl_queue_t            cleanups;     /* gl_task_cleanup_t */
     int                   nthreads;     /* light threads not yet ended */
     int                   nposted;      /* coroutines posted to run */
     int                   context;      /* GL_PHASE_*: what API it may use */
@@ -226,6 +243,10 @@ void gl_task_run_thread(gl_task_t *t, lua_State *co, int ref, int nargs);
 /* stops every wait of the task's coroutines and lets them go; no op is
    called.  The task may be reused or freed after. */
 void gl_task_cancel(gl_task_t *t);
+
+/* c->handler runs when t ends, unless gl_task_cleanup_del(c) first */
+void gl_task_cleanup_add(gl_task_t *t, gl_task_cleanup_t *c);
+void gl_task_cleanup_del(gl_task_cleanup_t *c);
 
 /* the task whose Lua code runs now (a coroutine's, or one set by
    gl_task_enter_sync for code that cannot yield), or NULL */

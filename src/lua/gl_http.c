@@ -46,6 +46,8 @@ static void gl_http_fail(gl_http_t *h, int status);
 static void gl_http_finish(gl_http_t *h);
 static void gl_http_release(gl_http_t *h);
 static int gl_http_call_sync(gl_http_t *h, int phase, int nargs);
+static int gl_http_log_start(gl_http_t *h);
+static void gl_http_trim(gl_conf_t *conf);
 
 const gl_request_handler_t  gl_http_handler = {
     sizeof(gl_http_t),
@@ -57,10 +59,13 @@ const gl_request_handler_t  gl_http_handler = {
     gl_http_output
 };
 
+static int gl_http_error(gl_task_t *t, gl_co_t *co);
+
 static const gl_task_ops_t  gl_http_task_ops = {
     gl_http_enter,
     gl_http_leave,
-    gl_http_done
+    gl_http_done,
+    gl_http_error
 };
 
 /* the error object of ngx.exit() in a handler that cannot yield */
@@ -287,6 +292,10 @@ gl_http_stdin(gl_request_t *r)
 
     h = (gl_http_t *) r;
 
+    if (h->stdin_handler != NULL) {
+        h->stdin_handler(h->stdin_data);
+    }
+
     if (h->body_wait) {
         if (r->body_too_large || r->body_error) {
             h->body_wait = 0;
@@ -420,6 +429,13 @@ gl_http_cancel(gl_request_t *r, int abort)
         return GL_AGAIN;
     }
 
+    if (h->logging) {
+        /* the worker exits while a log handler waits */
+        h->logging = 0;
+        gl_task_cancel(&h->task);
+        gl_http_release(h);
+    }
+
     if (!h->over) {
         h->over = 1;
         gl_task_cancel(&h->task);
@@ -474,8 +490,11 @@ gl_http_leave(gl_task_t *t)
     (void) gl_log_set_ctx(h->saved_log);
 
     if (h->over) {
-        /* finished while its coroutines ran */
-        gl_request_free(&h->r);
+        /* finished while its coroutines ran (unless its log handler goes
+           on) */
+        if (!h->logging) {
+            gl_request_free(&h->r);
+        }
 
     } else {
         /* what was produced so far goes out while the script waits */
@@ -505,6 +524,15 @@ gl_http_done(gl_task_t *t, int rc)
 
     h = gl_http_of_task(t);
     r = &h->r;
+
+    if (h->logging) {
+        /* log_by_lua is over: so is the request (freed on leave) */
+        h->logging = 0;
+        gl_request_finalize(r);
+        gl_http_release(h);
+        gl_http_trim(r->conf);
+        return;
+    }
 
     if (rc == GL_OK) {
         if (t->context == GL_PHASE_CONTENT) {
@@ -829,8 +857,11 @@ gl_http_finish(gl_http_t *h)
     gl_task_cancel(&h->task);
     gl_request_finalize(&h->r);
 
-    if (gl_http_has_handler(h, GL_PHASE_LOG)) {
-        (void) gl_http_call_sync(h, GL_PHASE_LOG, 0);
+    if (gl_http_has_handler(h, GL_PHASE_LOG) && gl_http_log_start(h) == GL_OK)
+    {
+        /* the response went; the log handler runs as the task's last
+           coroutine, which may wait (a cosocket) */
+        return;
     }
 
     gl_http_release(h);
@@ -839,6 +870,57 @@ gl_http_finish(gl_http_t *h)
     if (!h->running) {
         gl_request_free(&h->r);
     }
+}
+
+
+/* log_by_lua after the response: the task's entry coroutine once more,
+   with the request kept as a detached one until it ends */
+static int
+gl_http_log_start(gl_http_t *h)
+{
+    if (gl_http_push_handler(h, &h->r.conf->handlers[GL_PHASE_LOG], NULL)
+        != GL_OK)
+    {
+        return GL_ERROR;
+    }
+
+    h->task.context = GL_PHASE_LOG;
+
+    if (gl_task_start(&h->task, 0) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    h->logging = 1;
+    gl_request_detach(&h->r);
+
+    return GL_OK;
+}
+
+
+/* as nginx: "failed to run log_by_lua*: MSG" and the traceback of where
+   the error happened */
+static int
+gl_http_error(gl_task_t *t, gl_co_t *co)
+{
+    const char  *msg;
+
+    if (t->context != GL_PHASE_LOG) {
+        return GL_DECLINED;
+    }
+
+    if (lua_touserdata(co->L, -1) == &gl_http_exit_key) {
+        return GL_OK;
+    }
+
+    msg = lua_tostring(co->L, -1);
+    gl_lua_traceback_of(t->L, co->L,
+                        msg ? msg : "(error object is not a string)", 0);
+    gl_log_error(GL_LOG_ERR, 0, "failed to run %s*: %s",
+                 gl_conf_phase_directive(GL_PHASE_LOG),
+                 lua_tostring(t->L, -1));
+    lua_pop(t->L, 1);
+
+    return GL_OK;
 }
 
 

@@ -31,6 +31,9 @@ struct gl_http_s {
     gl_co_t            *on_abort;
 
     gl_queue_t          body_waiters;   /* ngx.req.read_body */
+    /* ngx.req.socket(): told of each piece of the body that comes */
+    void              (*stdin_handler)(void *data);
+    void               *stdin_data;
     gl_queue_t          drain_waiters;  /* ngx.print, ngx.flush(true) */
 
     unsigned            in_filter:1;        /* a body filter runs */
@@ -45,6 +48,10 @@ struct gl_http_s {
                                                body data yet */
     unsigned            over:1;             /* finalized: freed once they
                                                stop */
+    unsigned            req_socket:1;       /* ngx.req.socket() took the
+                                               body */
+    unsigned            logging:1;          /* its log_by_lua runs, after
+                                               the response */
 };
 
 extern const gl_request_handler_t  gl_http_handler;

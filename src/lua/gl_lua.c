@@ -39,7 +39,27 @@ static void gl_vm_task_nop(gl_task_t *t);
 static void gl_vm_task_done(gl_task_t *t, int rc);
 
 static const gl_task_ops_t  gl_vm_init_ops = {
-    gl_vm_task_nop, gl_vm_task_nop, gl_vm_task_done
+    gl_vm_task_nop, gl_vm_task_nop, gl_vm_task_done, NULL
+};
+
+/*
+ * init_worker_by_lua runs as a coroutine of a task of its own: at once,
+ * until it ends or waits (a cosocket: golapis allows them there, unlike
+ * lua-nginx-module); what waits goes on from the worker's loop, holding
+ * its generation of code.
+ */
+typedef struct {
+    gl_task_t       task;
+    gl_lua_gen_t   *gen;
+    unsigned        done:1;
+} gl_vm_iw_t;
+
+static void gl_vm_iw_leave(gl_task_t *t);
+static void gl_vm_iw_done(gl_task_t *t, int rc);
+static int gl_vm_iw_error(gl_task_t *t, gl_co_t *co);
+
+static const gl_task_ops_t  gl_vm_iw_ops = {
+    gl_vm_task_nop, gl_vm_iw_leave, gl_vm_iw_done, gl_vm_iw_error
 };
 
 
@@ -927,6 +947,87 @@ gl_vm_task_done(gl_task_t *t, int rc)
 }
 
 
+static void
+gl_vm_iw_leave(gl_task_t *t)
+{
+    gl_vm_iw_t  *iw;
+
+    iw = (gl_vm_iw_t *) t;
+
+    if (iw->done) {
+        gl_lua_gen_release(iw->gen);
+        free(iw);
+    }
+}
+
+
+static void
+gl_vm_iw_done(gl_task_t *t, int rc)
+{
+    (void) rc;
+
+    ((gl_vm_iw_t *) t)->done = 1;
+}
+
+
+/* as nginx: "init_worker_by_lua error: MSG" and the traceback */
+static int
+gl_vm_iw_error(gl_task_t *t, gl_co_t *co)
+{
+    const char  *msg;
+
+    msg = lua_tostring(co->L, -1);
+    gl_lua_traceback_of(t->L, co->L,
+                        msg ? msg : "(error object is not a string)", 0);
+    gl_log_error(GL_LOG_ERR, 0, "%s error: %s",
+                 gl_conf_phase_directive(GL_PHASE_INIT_WORKER),
+                 lua_tostring(t->L, -1));
+    lua_pop(t->L, 1);
+
+    return GL_OK;
+}
+
+
+static int
+gl_lua_run_init_worker(gl_vm_t *vm, gl_lua_handler_t *h)
+{
+    int           ref;
+    lua_State    *L, *co;
+    gl_vm_iw_t   *iw;
+
+    L = vm->gen->L;
+
+    if (gl_lua_push_code(L, vm->conf, h, NULL) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, 0, "failed to load %s*: %s",
+                     gl_conf_phase_directive(GL_PHASE_INIT_WORKER),
+                     lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return GL_ERROR;
+    }
+
+    iw = calloc(1, sizeof(gl_vm_iw_t));
+    if (iw == NULL) {
+        lua_pop(L, 1);
+        gl_log_error(GL_LOG_ALERT, errno, "calloc() failed");
+        return GL_ERROR;
+    }
+
+    iw->gen = vm->gen;
+    iw->gen->refs++;
+
+    gl_task_init(&iw->task, &vm->sched, L, &gl_vm_iw_ops,
+                 GL_PHASE_INIT_WORKER);
+    iw->task.chunk = 1;
+
+    co = gl_co_new_thread(L, &ref);
+    lua_xmove(L, co, 1);
+
+    gl_task_run_thread(&iw->task, co, ref, 0);
+
+    return GL_OK;
+}
+
+
 /*
  * The message handler of the chunks golapis runs as plain calls
  * (init_by_lua, filters, log_by_lua): the message and LuaJIT's traceback,
@@ -936,11 +1037,23 @@ gl_vm_task_done(gl_task_t *t, int rc)
 int
 gl_lua_traceback(lua_State *L)
 {
-    size_t       len;
-    const char  *msg, *tb, *p, *last, *fn;
+    const char  *msg;
 
     msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+    gl_lua_traceback_of(L, L, msg ? msg : "(error object is not a string)",
+                        1);
+
+    return 1;
+}
+
+
+void
+gl_lua_traceback_of(lua_State *L, lua_State *co, const char *msg, int level)
+{
+    size_t       len;
+    const char  *tb, *p, *last, *fn;
+
+    luaL_traceback(L, co, msg, level);
 
     tb = lua_tolstring(L, -1, &len);
     last = NULL;
@@ -950,7 +1063,7 @@ gl_lua_traceback(lua_State *L)
     }
 
     if (last == NULL || len == 0 || tb[len - 1] != '>') {
-        return 1;
+        return;
     }
 
     fn = strstr(last, " in function <");
@@ -959,9 +1072,8 @@ gl_lua_traceback(lua_State *L)
         lua_pushlstring(L, tb, fn - tb);
         lua_pushliteral(L, " in main chunk");
         lua_concat(L, 2);
+        lua_remove(L, -2);
     }
-
-    return 1;
 }
 
 
@@ -980,6 +1092,10 @@ gl_lua_run_init(gl_vm_t *vm, int phase)
 
     if (h->file == NULL && h->code == NULL) {
         return GL_OK;
+    }
+
+    if (phase == GL_PHASE_INIT_WORKER) {
+        return gl_lua_run_init_worker(vm, h);
     }
 
     L = vm->gen->L;

@@ -151,4 +151,9 @@ int gl_lua_get_phase(void);
    the message and lua-nginx-module's traceback */
 int gl_lua_traceback(lua_State *L);
 
+/* pushes onto L the same message and traceback for the coroutine co that
+   died of the error msg (its frames from level) */
+void gl_lua_traceback_of(lua_State *L, lua_State *co, const char *msg,
+    int level);
+
 #endif /* GL_LUA_H */

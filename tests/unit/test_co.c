@@ -375,7 +375,9 @@ gl_t_done(gl_task_t *t, int rc)
 }
 
 
-static const gl_task_ops_t  gl_t_ops = { gl_t_enter, gl_t_leave, gl_t_done };
+static const gl_task_ops_t  gl_t_ops = {
+    gl_t_enter, gl_t_leave, gl_t_done, NULL
+};
 
 
 /* starts a task running the Lua text as its entry function */
