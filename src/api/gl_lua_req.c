@@ -676,6 +676,12 @@ gl_req_read_body(lua_State *L)
                           lua_gettop(L));
     }
 
+    if (gl_req_http(r)->req_socket) {
+        /* ngx.req.socket() took the body: nothing left to read, as
+           upstream (get_body_data gives nil) */
+        return 0;
+    }
+
     if (r->body_discard || r->body_read || r->stdin_done) {
         r->body_read = !r->body_discard;
         return 0;

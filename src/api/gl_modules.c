@@ -22,6 +22,8 @@ extern gl_module_t  gl_lua_semaphore_module;
 extern gl_module_t  gl_lua_timer_module;
 extern gl_module_t  gl_lua_resolver_module;
 extern gl_module_t  gl_lua_abort_module;
+extern gl_module_t  gl_lua_socket_tcp_module;
+extern gl_module_t  gl_lua_socket_udp_module;
 extern gl_module_t  gl_lua_luafcgid_module;
 
 gl_module_t  *gl_modules[] = {
@@ -41,6 +43,8 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_timer_module,
     &gl_lua_resolver_module,
     &gl_lua_abort_module,
+    &gl_lua_socket_tcp_module,
+    &gl_lua_socket_udp_module,
     &gl_lua_luafcgid_module,
     NULL
 };

@@ -125,7 +125,8 @@ def _setup(pr):
         n = Nginx(None, lua=True, root=d, extra_http=abort)
         return None, n, "/ref", _nginx_worker(n)
     g = Golapis(docroot=d, workers=2, conf_extra=abort)
-    n = Nginx(g)
+    # "waiting" must reach the client before it goes: no buffering
+    n = Nginx(g, extra_location="fastcgi_buffering off;")
     return g, n, "", g.proc.pid
 
 
