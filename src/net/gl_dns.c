@@ -132,6 +132,9 @@ gl_dns_code(int status)
     case ARES_ENOTIMP:
         return GL_DNS_NOTIMP;
     case ARES_EREFUSED:
+    case ARES_ECONNREFUSED:
+        /* c-ares 1.18 ends a lookup that every server refused (REFUSED,
+           or ICMP port unreachable) with ECONNREFUSED */
         return GL_DNS_REFUSED;
     case ARES_ETIMEOUT:
         return GL_DNS_TIMEDOUT;
