@@ -72,7 +72,8 @@ enum {
     GL_TCP_CONNECT_TIMEOUT = 2,
     GL_TCP_KEY = 3,
     GL_TCP_SEND_TIMEOUT = 4,
-    GL_TCP_READ_TIMEOUT = 5
+    GL_TCP_READ_TIMEOUT = 5,
+    GL_TCP_BIND = 8
 };
 
 /* why an operation failed (upstream's ft_type) */
@@ -212,6 +213,7 @@ struct gl_tcp_s {
     size_t              hostlen;
     int                 port;
     gl_socket_addr_t    addr;
+    gl_socket_addr_t    local;          /* bind()'s, if socklen */
 
     SSL                *ssl;
 
@@ -270,6 +272,7 @@ static void gl_tcp_write_run(gl_tcp_t *u);
 static void gl_tcp_hs_run(gl_tcp_t *u);
 static void gl_tcp_arm(gl_tcp_t *u);
 static void gl_tcp_pool_resume(gl_tcp_pool_t *pool);
+static int gl_socket_parse_ip(const char *a, gl_socket_addr_t *addr);
 static void gl_tcp_pool_release(gl_tcp_pool_t *pool);
 static void gl_tcp_idle_close(gl_tcp_idle_t *it);
 static int gl_tcp_body_fill(gl_tcp_t *u);
@@ -667,6 +670,10 @@ gl_tcp_acc_add(gl_tcp_acc_t *a, const u_char *p, size_t n)
 {
     size_t   cap;
     u_char  *d;
+
+    if (n == 0) {
+        return GL_OK;
+    }
 
     if (a->len + n > a->cap) {
         cap = a->cap ? a->cap * 2 : 256;
@@ -2394,6 +2401,16 @@ gl_tcp_connect_addr(gl_tcp_t *u)
 
     u->fd = fd;
 
+    if (u->local.socklen
+        && u->local.sa.ss_family == u->addr.sa.ss_family
+        && bind(fd, (struct sockaddr *) &u->local.sa, u->local.socklen) == -1)
+    {
+        u->err = errno;
+        u->ft |= GL_TCP_FT_ERROR;
+        gl_log_error(GL_LOG_ERR, errno, "bind() failed");
+        return GL_ERROR;
+    }
+
     if (connect(fd, (struct sockaddr *) &u->addr.sa, u->addr.socklen) == 0) {
         return GL_OK;
     }
@@ -2795,6 +2812,16 @@ gl_tcp_connect(lua_State *L)
 
     u->pool = pool;
 
+    lua_rawgeti(L, 1, GL_TCP_BIND);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        const char  *a = lua_tostring(L, -1);
+
+        if (gl_socket_parse_ip(a, &u->local) != GL_OK) {
+            u->local.socklen = 0;
+        }
+    }
+    lua_pop(L, 1);
+
     u->host = malloc(len + 1);
     if (u->host == NULL) {
         return luaL_error(L, "no memory");
@@ -2819,6 +2846,62 @@ gl_tcp_connect(lua_State *L)
     gl_tcp_arm(u);
 
     return gl_co_yield(co);
+}
+
+
+/* an IPv4 or IPv6 address (no port) */
+static int
+gl_socket_parse_ip(const char *a, gl_socket_addr_t *addr)
+{
+    struct sockaddr_in   *sin;
+    struct sockaddr_in6  *sin6;
+
+    memset(addr, 0, sizeof(gl_socket_addr_t));
+
+    sin = (struct sockaddr_in *) &addr->sa;
+    if (inet_pton(AF_INET, a, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        addr->socklen = sizeof(struct sockaddr_in);
+        return GL_OK;
+    }
+
+    sin6 = (struct sockaddr_in6 *) &addr->sa;
+    if (inet_pton(AF_INET6, a, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        addr->socklen = sizeof(struct sockaddr_in6);
+        return GL_OK;
+    }
+
+    return GL_ERROR;
+}
+
+
+/* sock:bind(addr): the local address of the next connect */
+static int
+gl_tcp_bind(lua_State *L)
+{
+    gl_socket_addr_t  a;
+
+    if (lua_gettop(L) != 2) {
+        return luaL_error(L, "expecting 2 arguments, but got %d",
+                          lua_gettop(L));
+    }
+
+    (void) gl_lua_check_context(L, GL_CTX_COSOCKET);
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+
+    if (gl_socket_parse_ip(luaL_checkstring(L, 2), &a) != GL_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "bad address");
+        return 2;
+    }
+
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, 1, GL_TCP_BIND);
+
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 
@@ -4030,6 +4113,7 @@ gl_tcp_inject(lua_State *L)
     const luaL_Reg  *f;
 
     static const luaL_Reg  tcp_methods[] = {
+        { "bind", gl_tcp_bind },
         { "connect", gl_tcp_connect },
         { "receive", gl_tcp_receive },
         { "receiveany", gl_tcp_receiveany },

@@ -14,6 +14,7 @@ golapis only: GL_REF_ONLY=1 runs the same against nginx's worker instead
 """
 
 import os
+import signal
 import socket
 import time
 
@@ -206,3 +207,55 @@ def test_socket_client_gone_closes_the_socket():
         st, _, body = http_get(n.port, "%s/cases.lua?case=peer_close"
                                % prefix)
         assert (st, body) == (200, b"abc\nnilclosedabc\n"), (st, body)
+
+
+# ---------------------------------------------------------------------------
+# a pool's idle connections end with the code generation that kept them,
+# and with the worker (golapis only: nginx's reload is a new process)
+
+KEEP = r'''
+local s = ngx.socket.tcp()
+s:settimeout(2000)
+assert(s:connect("127.0.0.1", PORT))
+ngx.say(s:getreusedtimes())
+if s:getreusedtimes() == 0 then
+    s:send("e\n")
+end
+ngx.say(s:send("x\n"), " ", s:receive())
+ngx.say(s:setkeepalive(0))
+'''
+
+
+def _keep_setup(pr):
+    d = make_docroot(copy_scripts=False)
+    with open(os.path.join(d, "keep.lua"), "w") as f:
+        f.write((LUA_PRELUDE + NORM_POSITION + pr.subst(SOCK_LUA + KEEP))
+                .replace("@DIR@", d))
+    g = Golapis(docroot=d, workers=1)
+    return g, Nginx(g)
+
+
+def test_pool_closed_with_its_generation():
+    if REF_ONLY:
+        return
+    with Peer() as pr:
+        g, n = _keep_setup(pr)
+        assert http_get(n.port, "/keep.lua")[2] == b"0\n2 x\n1\n"
+        # kept, then reused by the next request
+        assert pr.count_open() == 1
+        assert http_get(n.port, "/keep.lua")[2] == b"1\n2 x\n1\n"
+        assert pr.count_open() == 1 and pr.accepted == 1
+        # a reload retires the generation: its idle connection goes, and
+        # the new code starts with an empty pool
+        g.send_signal(signal.SIGHUP)
+        wait_for(lambda: pr.count_open() == 0, 5,
+                 what="the old generation's idle connection closed")
+        assert http_get(n.port, "/keep.lua")[2] == b"0\n2 x\n1\n"
+        assert pr.accepted == 2 and pr.count_open() == 1
+        # a stop closes the idle connection and does not wait for its
+        # keepalive timeout (0: never)
+        t0 = time.monotonic()
+        g.stop()
+        assert time.monotonic() - t0 < 5
+        wait_for(lambda: pr.count_open() == 0, 5,
+                 what="the idle connection closed at the stop")

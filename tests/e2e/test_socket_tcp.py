@@ -752,6 +752,33 @@ done()
 '''
 
 
+BIND = r'''
+local s = ngx.socket.tcp()
+q("bind", s:bind("127.0.0.1"))
+q("connect", s:connect("127.0.0.1", PORT))
+q("echo", s:send("e\n"), s:send("x\n"), s:receive())
+s:close()
+q("bad address", s:bind("not-an-ip"))
+q("a port is no address", s:bind("127.0.0.1:80"))
+q("one argument", try(s.bind, s))
+local v6 = ngx.socket.tcp()
+q("bind v6", v6:bind("::1"))
+done()
+'''
+
+
+def test_tcp_bind():
+    out = run(BIND, min_lines=6)
+    check(out, r'''
+        bind: [1] true
+        connect: [1] 1
+        echo: [3] 2 2 "x"
+        bad address: [2] nil "bad address"
+        a port is no address: [2] nil "bad address"
+        bind v6: [1] true
+    ''')
+
+
 def test_tcp_setoption():
     out = run(OPTIONS, min_lines=15)
     check(out, r'''
