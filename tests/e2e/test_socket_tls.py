@@ -88,7 +88,17 @@ def run(script, expected, extra=(), name="tls.lua", more=None):
                         rogue_port=t.rogue_port, tls13_port=t.tls13_port)
     c = conf_lines(t, extra)
     g, n, _ = ref_setup(files, conf=c, http=c)
-    out = ref_lines(n, g, "/" + name, min_lines=len(expected) - 1)
+    for attempt in range(5):
+        try:
+            out = ref_lines(n, g, "/" + name, min_lines=len(expected) - 1)
+            break
+        except AssertionError:
+            # lua-nginx-module 0.10.23 under load: a handshake right after
+            # a failed one may die of lua-resty-core's
+            # "socket.lua:244: assertion failed!" (an upstream bug, not a
+            # difference): the reference request is tried again
+            if attempt == 4 or "assertion failed" not in n.log():
+                raise
     check(out, expected, name)
     return t, g, n
 
@@ -139,12 +149,18 @@ p("send after failure", s:send("x"))
 p("close after failure", s:close())
 s = conn(@ROGUE_PORT@)
 p("unknown CA, verify on", s:sslhandshake(nil, "test.golapis.local", true))
+-- each socket is closed before the next: lua-nginx-module 0.10.23 can
+-- fail an assertion in lua-resty-core's sslhandshake when the GC
+-- finalizes an abandoned one during another's handshake (seen under load)
+s:close()
 s = conn(@PORT@)
 p("wrong name, verify on", s:sslhandshake(nil, "wrong.golapis.local", true))
 p("send after failure", s:send("x"))
+s:close()
 s = conn(@PORT@)
 p("SNI other, reused_session false", s:sslhandshake(false,
   "other.golapis.local", true))
+s:close()
 s = conn(@PORT@)
 p("no name, verify on", s:sslhandshake(false, nil, true))
 p("GET", https_get(s, "test.golapis.local"))
