@@ -628,6 +628,9 @@ gl_timer_done(gl_task_t *t, int rc)
     run = gl_timer_of_task(t);
     run->done = 1;
     run->st->nrunning--;
+
+    /* what its handler left open (a cosocket) goes */
+    gl_task_cleanup(t);
 }
 
 

@@ -498,8 +498,7 @@ gl_task_run_thread(gl_task_t *t, lua_State *co, int ref, int nargs)
 void
 gl_task_cancel(gl_task_t *t)
 {
-    gl_co_t            *co;
-    gl_task_cleanup_t  *c;
+    gl_co_t  *co;
 
     while (!gl_queue_empty(&t->live)) {
         co = gl_queue_data(gl_queue_head(&t->live), gl_co_t, live);
@@ -507,12 +506,6 @@ gl_task_cancel(gl_task_t *t)
         gl_co_kill(co);
     }
 
-    while (!gl_queue_empty(&t->cleanups)) {
-        c = gl_queue_data(gl_queue_head(&t->cleanups), gl_task_cleanup_t,
-                          link);
-        gl_queue_remove(&c->link);
-        c->handler(c);
-    }
 
     t->nthreads = 0;
     t->nposted = 0;
@@ -520,6 +513,20 @@ gl_task_cancel(gl_task_t *t)
     if (t->started) {
         t->started = 0;
         gl_sched_release(t->sched);
+    }
+}
+
+
+void
+gl_task_cleanup(gl_task_t *t)
+{
+    gl_task_cleanup_t  *c;
+
+    while (!gl_queue_empty(&t->cleanups)) {
+        c = gl_queue_data(gl_queue_head(&t->cleanups), gl_task_cleanup_t,
+                          link);
+        gl_queue_remove(&c->link);
+        c->handler(c);
     }
 }
 

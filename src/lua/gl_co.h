@@ -157,9 +157,10 @@ typedef struct {
     int               (*error)(gl_task_t *t, gl_co_t *co);
 } gl_task_ops_t;
 
-/* what a task holds that must go when it ends (a cosocket left open):
-   its handler runs once, from gl_task_cancel, after every coroutine of
-   the task is stopped */
+/* what a task holds that must go when it ends for good (a cosocket left
+   open): its handler runs once, from gl_task_cleanup(), which the task's
+   owner calls at its end (a request's last phase, a timer run), not
+   between two phases */
 struct gl_task_cleanup_s {
     void                (*handler)(gl_task_cleanup_t *c);
     gl_queue_t            link;
@@ -246,6 +247,9 @@ void gl_task_cancel(gl_task_t *t);
 
 /* c->handler runs when t ends, unless gl_task_cleanup_del(c) first */
 void gl_task_cleanup_add(gl_task_t *t, gl_task_cleanup_t *c);
+/* the task is over: its cleanups run (its coroutines are stopped first,
+   by gl_task_cancel) */
+void gl_task_cleanup(gl_task_t *t);
 void gl_task_cleanup_del(gl_task_cleanup_t *c);
 
 /* the task whose Lua code runs now (a coroutine's, or one set by

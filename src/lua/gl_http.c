@@ -795,6 +795,7 @@ gl_http_release(gl_http_t *h)
     gl_module_t  **m;
 
     gl_task_cancel(&h->task);
+    gl_task_cleanup(&h->task);
 
     if (h->gen == NULL) {
         return;

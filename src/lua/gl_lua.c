@@ -967,6 +967,7 @@ gl_vm_iw_done(gl_task_t *t, int rc)
     (void) rc;
 
     ((gl_vm_iw_t *) t)->done = 1;
+    gl_task_cleanup(t);
 }
 
 

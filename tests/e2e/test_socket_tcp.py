@@ -1416,3 +1416,44 @@ def test_tcp_golapis_log_and_init_worker():
         assert out == ["init_worker: 1 nil init-worker-ok nil",
                        "log: 1 nil log-ok 1 nil", ""], (out, g.tail())
         assert "w:init-worker-ok%0a c" in pr.scripts, pr.scripts
+
+
+# ---------------------------------------------------------------------------
+# rewrite_by_lua and access_by_lua: a socket in each phase, and one made in
+# rewrite used again (the same request) in content
+
+PHASE_LUA = r'''
+%s_by_lua_block {
+    local s = ngx.socket.tcp()
+    s:settimeout(2000)
+    local ok, err = s:connect("127.0.0.1", @PORT@)
+    s:send("e\n")
+    s:send("%s\n")
+    ngx.ctx.%s = tostring(ok) .. " " .. tostring(err) .. " "
+                 .. tostring(s:receive())
+    ngx.ctx.%s_sock = s
+}
+'''
+
+PHASES = r'''
+p("rewrite", ngx.ctx.rewrite)
+p("access", ngx.ctx.access)
+local s = ngx.ctx.rewrite_sock
+p("rewrite's socket", s:send("again\n"), s:receive(), s:close())
+p("access's socket", ngx.ctx.access_sock:getreusedtimes())
+done()
+'''
+
+
+def test_tcp_rewrite_and_access():
+    with Peer() as pr:
+        phases = pr.subst("".join(PHASE_LUA % (ph, ph, ph, ph)
+                                  for ph in ("rewrite", "access")))
+        g, n, _ = setup(pr, {"t.lua": PHASES}, conf=phases, http=phases)
+        out = lines(n, g, "/t.lua", min_lines=4)
+    check(out, r'''
+        rewrite 1 nil rewrite
+        access 1 nil access
+        rewrite's socket 6 again 1
+        access's socket 0
+    ''')
