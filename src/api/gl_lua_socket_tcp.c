@@ -266,6 +266,7 @@ static void gl_tcp_finalize(gl_tcp_t *u);
 static void gl_tcp_read_close(gl_tcp_t *u);
 static void gl_tcp_write_close(gl_tcp_t *u);
 static int gl_tcp_connect_go(gl_tcp_t *u);
+static int gl_tcp_connect_addr(gl_tcp_t *u);
 static void gl_tcp_conn_wake(gl_tcp_t *u);
 static void gl_tcp_read_run(gl_tcp_t *u);
 static void gl_tcp_write_run(gl_tcp_t *u);
@@ -1380,11 +1381,7 @@ gl_tcp_read_start(lua_State *L, gl_tcp_t *u)
     gl_co_wait(co, &gl_tcp_read_ops, -1);
     co->wait.data = u;
 
-    if (!u->body) {
-        gl_tcp_timer_start(u, &u->rtimer, u->read_timeout);
-    } else {
-        gl_tcp_timer_start(u, &u->rtimer, u->read_timeout);
-    }
+    gl_tcp_timer_start(u, &u->rtimer, u->read_timeout);
 
     gl_tcp_arm(u);
 
@@ -2377,7 +2374,8 @@ gl_tcp_resolved(void *data, const gl_dns_result_t *res)
 
     u->conn_state = GL_TCP_CONN_NONE;
 
-    if (gl_tcp_connect_go(u) != GL_AGAIN) {
+    /* the pool's part is done (counted, or waited for): on to connect() */
+    if (gl_tcp_connect_addr(u) != GL_AGAIN) {
         gl_tcp_conn_wake(u);
     }
 }

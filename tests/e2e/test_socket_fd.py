@@ -21,6 +21,7 @@ import time
 from harness import (REF_ONLY, LUA_PRELUDE, NORM_POSITION, Golapis, Nginx,
                      http_get, make_docroot, wait_for)
 from peer import SOCK_LUA, Peer
+import servers
 
 CASES = r'''
 local what = ngx.var.arg_case
@@ -259,3 +260,35 @@ def test_pool_closed_with_its_generation():
         assert time.monotonic() - t0 < 5
         wait_for(lambda: pr.count_open() == 0, 5,
                  what="the idle connection closed at the stop")
+
+
+# a name looked up (by the resolver, while the connect waits) counts once
+# in its pool; pool_size 1 and no backlog: a connection counted twice
+# would refuse the next connect
+BYNAME = r'''
+for i = 1, 3 do
+    local s = ngx.socket.tcp()
+    s:settimeout(2000)
+    local ok, err = s:connect("pool.golapis.test", PORT,
+                              { pool = "L", pool_size = 1, backlog = 0 })
+    ngx.say(i, " ", tostring(ok), " ", tostring(err))
+    if i == 2 then s:setkeepalive() else s:close() end
+end
+'''
+
+
+def test_pool_counts_a_looked_up_name_once():
+    if REF_ONLY:
+        return
+    with Peer() as pr:
+        d = make_docroot(copy_scripts=False)
+        with open(os.path.join(d, "byname.lua"), "w") as f:
+            f.write((LUA_PRELUDE + NORM_POSITION
+                     + pr.subst(SOCK_LUA + BYNAME)).replace("@DIR@", d))
+        dns = servers.Dnsmasq({"pool.golapis.test": "127.0.0.1"}, ttl=0)
+        g = Golapis(docroot=d, workers=1,
+                    conf_extra="resolver 127.0.0.1:%d;" % dns.port)
+        n = Nginx(g)
+        st, _, body = http_get(n.port, "/byname.lua")
+        assert (st, body) == (200, b"1 1 nil\n2 1 nil\n3 1 nil\n"), (
+            st, body, g.tail())
