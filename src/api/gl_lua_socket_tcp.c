@@ -3522,16 +3522,13 @@ gl_tcp_ssl_version(int bit)
 }
 
 
-/* a client SSL_CTX of a conf's lua_ssl_* directives; NULL with err */
+/* a client SSL_CTX of the lua_ssl_* directives; NULL with err */
 static SSL_CTX *
-gl_tcp_ssl_ctx_new(gl_conf_t *conf, char *err, size_t size)
+gl_tcp_ssl_ctx_new(gl_tcp_conf_t *tcf, char *err, size_t size)
 {
     int              bit, lo, hi;
     SSL_CTX         *ctx;
     X509_STORE      *store;
-    gl_tcp_conf_t   *tcf;
-
-    tcf = gl_tcp_conf(conf);
 
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
@@ -3616,7 +3613,8 @@ gl_tcp_ssl_ctx(void)
         return w->ssl_ctx;
     }
 
-    ctx = gl_tcp_ssl_ctx_new(gl_vm_self->conf, err, sizeof(err));
+    ctx = gl_tcp_ssl_ctx_new(gl_tcp_conf(gl_vm_self->conf), err,
+                             sizeof(err));
     if (ctx == NULL) {
         gl_log_error(GL_LOG_ERR, 0, "lua ssl: %s", err);
         return NULL;
@@ -4340,9 +4338,14 @@ gl_tcp_set_protocols(gl_conf_parser_t *cp, const gl_command_t *cmd,
 }
 
 
+/* the defaults; and the lua_ssl_* files are read now, so that a bad one
+   refuses the config (at start, at SIGHUP, and golapis -t) rather than
+   failing each handshake */
 static const char *
 gl_tcp_init_conf(gl_conf_t *conf, void *mconf)
 {
+    char            err[512];
+    SSL_CTX        *ctx;
     gl_tcp_conf_t  *tcf = mconf;
 
     (void) conf;
@@ -4355,27 +4358,14 @@ gl_tcp_init_conf(gl_conf_t *conf, void *mconf)
                          | GL_TCP_SSL_TLSv1_2;
     }
 
-    return NULL;
-}
-
-
-/* the lua_ssl_* files are read now, so that a bad one stops golapis at
-   start (and golapis -t says so) rather than failing each handshake */
-static int
-gl_tcp_init_main(gl_conf_t *conf)
-{
-    char      err[512];
-    SSL_CTX  *ctx;
-
-    ctx = gl_tcp_ssl_ctx_new(conf, err, sizeof(err));
+    ctx = gl_tcp_ssl_ctx_new(tcf, err, sizeof(err));
     if (ctx == NULL) {
-        gl_log_error(GL_LOG_EMERG, 0, "lua ssl: %s", err);
-        return GL_ERROR;
+        return gl_conf_errf("lua ssl: %s", err);
     }
 
     SSL_CTX_free(ctx);
 
-    return GL_OK;
+    return NULL;
 }
 
 
@@ -4408,7 +4398,6 @@ gl_module_t  gl_lua_socket_tcp_module = {
     .commands = gl_tcp_commands,
     .conf_size = sizeof(gl_tcp_conf_t),
     .init_conf = gl_tcp_init_conf,
-    .init_main = gl_tcp_init_main,
     .inject = gl_tcp_inject,
     .init_worker = gl_tcp_init_worker,
     .exit_worker = gl_tcp_exit_worker,

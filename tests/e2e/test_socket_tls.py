@@ -413,3 +413,34 @@ for _f in (test_tls_verify, test_tls_session_reuse,
            test_tls_protocols_and_ciphers, test_tls_default_protocols,
            test_tls13):
     _f.TIMEOUT = 30
+
+
+# ---------------------------------------------------------------------------
+# the lua_ssl_* directives are checked with the config (golapis -t, start)
+
+def test_tls_directives_checked():
+    import os
+    from harness import golapis_cmd, mktemp
+    d = mktemp("tlsconf-")
+    ca = servers.certs()["ca"]
+    cases = [
+        ("lua_ssl_trusted_certificate %s;\nlua_ssl_verify_depth 3;\n"
+         "lua_ssl_protocols TLSv1.2 TLSv1.3;\nlua_ssl_ciphers HIGH;\n" % ca,
+         0, "test is successful"),
+        ("lua_ssl_trusted_certificate %s/none.pem;\n" % d, 1,
+         'lua ssl: SSL_CTX_load_verify_locations("%s/none.pem") failed'
+         % d),
+        ("lua_ssl_ciphers NOPE-NOTHING;\n", 1,
+         'lua ssl: SSL_CTX_set_cipher_list("NOPE-NOTHING") failed'),
+        ("lua_ssl_protocols TLSv9;\n", 1,
+         'invalid value "TLSv9" in "lua_ssl_protocols"'),
+        ("lua_ssl_verify_depth -1;\n", 1, "lua_ssl_verify_depth"),
+        ("lua_ssl_certificate x.pem;\n", 1,
+         "client certificates for cosockets are not supported yet"),
+    ]
+    for i, (lines, rc, want) in enumerate(cases):
+        path = os.path.join(d, "c%d.conf" % i)
+        with open(path, "w") as f:
+            f.write("listen 127.0.0.1:1;\n" + lines)
+        got = golapis_cmd(["-t", "-c", path])
+        assert got[0] == rc and want in got[1] + got[2], (lines, got)
