@@ -1,6 +1,6 @@
 -- golapis.socket: the Lua side of the TCP cosocket (src/api/
 -- gl_lua_socket_tcp.c runs this chunk once per Lua state with ngx.socket
--- and the objects' metatable): sslhandshake over
+-- and the objects' metatable): sslhandshake and setclientcert over
 -- the gl_ffi_tcp_* functions, with lua-resty-core's arguments, values and
 -- errors (the session is a cdata freed by the GC).  Not a module to
 -- require.
@@ -30,7 +30,7 @@ ffi.cdef[[
 
     int gl_ffi_tcp_sslhandshake(gl_tcp_t *u, void *sess, int reuse,
         const char *name, size_t len, int verify, int status_req,
-        const char **errmsg);
+        void *chain, void *pkey, const char **errmsg);
     int gl_ffi_tcp_sslhandshake_result(gl_tcp_t *u, void **sess,
         const char **errmsg, int *code);
     void gl_ffi_ssl_free_session(void *sess);
@@ -39,6 +39,37 @@ ffi.cdef[[
 local errmsg = ffi_new("const char *[1]")
 local session_ptr = ffi_new("void *[1]")
 local code = ffi_new("int[1]")
+
+
+-- the client certificate of the next handshakes (ngx.ssl.parse_pem_cert
+-- and parse_pem_priv_key's cdata), kept in the object's slots 6 and 7 as
+-- lua-resty-core does
+local CERT, PKEY = 6, 7
+
+local function setclientcert(cosocket, cert, pkey)
+    if cert == nil and pkey == nil then
+        cosocket[CERT] = nil
+        cosocket[PKEY] = nil
+        return true
+    end
+
+    if not cert or not pkey then
+        return nil, "client certificate must be supplied with " ..
+                    "corresponding private key"
+    end
+
+    if type(cert) ~= "cdata" then
+        return nil, "bad cert arg: cdata expected, got " .. type(cert)
+    end
+
+    if type(pkey) ~= "cdata" then
+        return nil, "bad pkey arg: cdata expected, got " .. type(pkey)
+    end
+
+    cosocket[CERT] = cert
+    cosocket[PKEY] = pkey
+    return true
+end
 
 
 local function sslhandshake(cosocket, reused_session, server_name,
@@ -61,7 +92,9 @@ local function sslhandshake(cosocket, reused_session, server_name,
     local rc = C.gl_ffi_tcp_sslhandshake(u, sess, reused_session ~= false,
                                         name, name and #name or 0,
                                         ssl_verify and 1 or 0,
-                                        send_status_req and 1 or 0, errmsg)
+                                        send_status_req and 1 or 0,
+                                        cosocket[CERT], cosocket[PKEY],
+                                        errmsg)
 
     if rc == FFI_NO_REQ_CTX then
         error("no request ctx found", 2)
@@ -101,3 +134,4 @@ end
 
 
 mt.sslhandshake = sslhandshake
+mt.setclientcert = setclientcert

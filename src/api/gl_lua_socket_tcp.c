@@ -234,6 +234,8 @@ typedef struct {
 /* the lua_ssl_* directives */
 typedef struct {
     char               *trusted_certificate;
+    char               *certificate;        /* the default client one */
+    char               *certificate_key;
     char               *crl;
     int                 verify_depth;
     char               *ciphers;
@@ -3577,6 +3579,24 @@ gl_tcp_ssl_ctx_new(gl_tcp_conf_t *tcf, char *err, size_t size)
         goto failed;
     }
 
+    if (tcf->certificate != NULL) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, tcf->certificate)
+            == 0)
+        {
+            snprintf(err, size, "SSL_CTX_use_certificate_chain_file(\"%s\") "
+                     "failed", tcf->certificate);
+            goto failed;
+        }
+
+        if (SSL_CTX_use_PrivateKey_file(ctx, tcf->certificate_key,
+                                        SSL_FILETYPE_PEM) == 0)
+        {
+            snprintf(err, size, "SSL_CTX_use_PrivateKey_file(\"%s\") failed",
+                     tcf->certificate_key);
+            goto failed;
+        }
+    }
+
     if (tcf->crl != NULL) {
         store = SSL_CTX_get_cert_store(ctx);
         if (X509_STORE_load_file(store, tcf->crl) == 0) {
@@ -3737,7 +3757,7 @@ gl_tcp_hs_run(gl_tcp_t *u)
 
 int gl_ffi_tcp_sslhandshake(gl_tcp_t *u, SSL_SESSION *sess, int reuse,
     const char *name, size_t len, int verify, int status_req,
-    const char **errmsg);
+    STACK_OF(X509) *chain, EVP_PKEY *pkey, const char **errmsg);
 int gl_ffi_tcp_sslhandshake_result(gl_tcp_t *u, SSL_SESSION **sess,
     const char **errmsg, int *code);
 void gl_ffi_ssl_free_session(SSL_SESSION *sess);
@@ -3746,9 +3766,9 @@ void gl_ffi_ssl_free_session(SSL_SESSION *sess);
 int
 gl_ffi_tcp_sslhandshake(gl_tcp_t *u, SSL_SESSION *sess, int reuse,
     const char *name, size_t len, int verify, int status_req,
-    const char **errmsg)
+    STACK_OF(X509) *chain, EVP_PKEY *pkey, const char **errmsg)
 {
-    int         rc;
+    int         rc, i;
     SSL_CTX    *ctx;
     gl_co_t    *co;
     gl_task_t  *t;
@@ -3826,6 +3846,34 @@ gl_ffi_tcp_sslhandshake(gl_tcp_t *u, SSL_SESSION *sess, int reuse,
         ERR_clear_error();
         *errmsg = "failed to create ssl connection";
         return GL_FFI_ERROR;
+    }
+
+    if (chain != NULL) {
+        /* setclientcert's: the certificate, its chain, its key */
+        if (sk_X509_num(chain) < 1) {
+            *errmsg = "invalid client certificate chain";
+            return GL_FFI_ERROR;
+        }
+
+        if (SSL_use_certificate(u->ssl, sk_X509_value(chain, 0)) == 0) {
+            ERR_clear_error();
+            *errmsg = "ssl set client certificate failed";
+            return GL_FFI_ERROR;
+        }
+
+        for (i = 1; i < sk_X509_num(chain); i++) {
+            if (SSL_add1_chain_cert(u->ssl, sk_X509_value(chain, i)) == 0) {
+                ERR_clear_error();
+                *errmsg = "ssl set client intermediate certificate failed";
+                return GL_FFI_ERROR;
+            }
+        }
+
+        if (pkey == NULL || SSL_use_PrivateKey(u->ssl, pkey) == 0) {
+            ERR_clear_error();
+            *errmsg = "ssl set client private key failed";
+            return GL_FFI_ERROR;
+        }
     }
 
     if (sess != NULL) {
@@ -4358,6 +4406,10 @@ gl_tcp_init_conf(gl_conf_t *conf, void *mconf)
                          | GL_TCP_SSL_TLSv1_2;
     }
 
+    if ((tcf->certificate == NULL) != (tcf->certificate_key == NULL)) {
+        return "lua_ssl_certificate and lua_ssl_certificate_key go together";
+    }
+
     ctx = gl_tcp_ssl_ctx_new(tcf, err, sizeof(err));
     if (ctx == NULL) {
         return gl_conf_errf("lua ssl: %s", err);
@@ -4375,6 +4427,12 @@ static const gl_command_t  gl_tcp_commands[] = {
 
     { "lua_ssl_trusted_certificate", GL_CONF_TAKE1, gl_conf_set_path_slot,
       GL_CONF_MODULE, offsetof(gl_tcp_conf_t, trusted_certificate), NULL },
+
+    { "lua_ssl_certificate", GL_CONF_TAKE1, gl_conf_set_path_slot,
+      GL_CONF_MODULE, offsetof(gl_tcp_conf_t, certificate), NULL },
+
+    { "lua_ssl_certificate_key", GL_CONF_TAKE1, gl_conf_set_path_slot,
+      GL_CONF_MODULE, offsetof(gl_tcp_conf_t, certificate_key), NULL },
 
     { "lua_ssl_crl", GL_CONF_TAKE1, gl_conf_set_path_slot,
       GL_CONF_MODULE, offsetof(gl_tcp_conf_t, crl), NULL },

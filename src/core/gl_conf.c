@@ -824,10 +824,6 @@ static const struct {
     { "balancer_*", "upstream balancing stays in nginx" },
     { "ssl_*", "TLS with clients stays in nginx" },
     { "proxy_ssl_*", "TLS with upstreams stays in nginx" },
-    { "lua_ssl_certificate", "client certificates for cosockets are not "
-      "supported yet" },
-    { "lua_ssl_certificate_key", "client certificates for cosockets are "
-      "not supported yet" },
     { "lua_ssl_conf_command", "not supported" },
     { "server_rewrite_by_lua*", "golapis has one server: use rewrite_by_lua" },
     { "precontent_by_lua*", "not implemented" },

@@ -257,16 +257,16 @@ def _key(d, name):
               "ec_paramgen_curve:P-256", "-out", name + ".key"], d)
 
 
-def _signed(d, name, cn, ca):
+def _signed(d, name, cn, ca, usage="serverAuth"):
     """NAME.crt for cn (CN and subjectAltName), signed by ca (NAME of a
-    CA made by _ca), valid for a day."""
+    CA made by _ca), valid for a day, for usage (serverAuth, clientAuth)."""
     _key(d, name)
     _openssl(["req", "-new", "-key", name + ".key", "-subj", "/CN=" + cn,
               "-out", name + ".csr"], d)
     with open(os.path.join(d, name + ".ext"), "w") as f:
         f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n"
                 "keyUsage=digitalSignature,keyEncipherment\n"
-                "extendedKeyUsage=serverAuth\n" % cn)
+                "extendedKeyUsage=%s\n" % (cn, usage))
     _openssl(["x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
               "-CAkey", ca + ".key", "-CAcreateserial", "-days", "2",
               "-sha256", "-extfile", name + ".ext", "-out", name + ".crt"], d)
@@ -296,6 +296,10 @@ def certs():
     _signed(d, "test", TLS_NAME, "ca")
     _signed(d, "other", OTHER_NAME, "ca")
     _signed(d, "rogue", TLS_NAME, "rogueca")
+    # a client certificate signed by the CA, and one nobody trusts
+    _signed(d, "client", "client.golapis.local", "ca", usage="clientAuth")
+    _signed(d, "rogueclient", "client.golapis.local", "rogueca",
+            usage="clientAuth")
     # self-signed leaf: a certificate that is its own issuer, not a CA
     _key(d, "self")
     with open(os.path.join(d, "self.ext"), "w") as f:
@@ -306,7 +310,7 @@ def certs():
               os.path.join(d, "self.ext"), "-extensions", "v3",
               "-out", "self.crt"], d)
     c = {"dir": d, "ca": os.path.join(d, "ca.crt")}
-    for n in ("test", "other", "self", "rogue"):
+    for n in ("test", "other", "self", "rogue", "client", "rogueclient"):
         c[n] = (os.path.join(d, n + ".crt"), os.path.join(d, n + ".key"))
     _certs[base] = c
     return c
@@ -329,7 +333,9 @@ class TlsNginx:
       sni=..."; GET /cipher answers "$ssl_protocol $ssl_cipher";
     - self_port: the self-signed certificate (server=self);
     - rogue_port: a certificate from an unknown CA (server=rogue);
-    - tls13_port: TLSv1.3 only, the "test" certificate (server=tls13).
+    - tls13_port: TLSv1.3 only, the "test" certificate (server=tls13);
+    - mtls_port: the "test" certificate, and a client certificate from the
+      CA required: GET answers "$ssl_client_verify $ssl_client_s_dn".
     Every server has a session cache and logs $ssl_session_reused in
     self.access_log."""
 
@@ -339,6 +345,7 @@ class TlsNginx:
         self.self_port = free_port()
         self.rogue_port = free_port()
         self.tls13_port = free_port()
+        self.mtls_port = free_port()
         d = mktemp("tlsnginx-")
         self.access_log = os.path.join(d, "access.log")
         common = ("ssl_session_cache shared:GLTLS:1m; "
@@ -364,7 +371,14 @@ class TlsNginx:
             + server(self.self_port, TLS_NAME, c["self"], "self")
             + server(self.rogue_port, TLS_NAME, c["rogue"], "rogue")
             + server(self.tls13_port, TLS_NAME, c["test"], "tls13",
-                     extra="ssl_protocols TLSv1.3;"))
+                     extra="ssl_protocols TLSv1.3;")
+            + "server { listen 127.0.0.1:%d ssl; server_name %s; "
+              "ssl_certificate %s; ssl_certificate_key %s; "
+              "ssl_verify_client on; ssl_client_certificate %s; "
+              "location / { return 200 "
+              "\"$ssl_client_verify $ssl_client_s_dn\\n\"; } }\n"
+            % (self.mtls_port, TLS_NAME, c["test"][0], c["test"][1],
+               c["ca"]))
         self.nginx = harness.Nginx(None, extra_http=http)
 
     def access_lines(self):
