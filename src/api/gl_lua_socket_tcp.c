@@ -1401,17 +1401,13 @@ gl_tcp_check_read(lua_State *L, int idx)
     u = gl_tcp_get(L, idx);
 
     if (u == NULL || !gl_tcp_open(u) || u->read_closed) {
-        if (u == NULL || !u->body) {
-            if (gl_tcp_log_errors()) {
-                gl_log_error(GL_LOG_ERR, 0, "attempt to receive data on a "
-                             "closed socket: u:%p, c:%p, ft:%d eof:%d",
-                             (void *) u, NULL, u ? u->ft : 0,
-                             u ? (int) u->eof : 0);
-            }
+        if ((u == NULL || !u->body) && gl_tcp_log_errors()) {
+            gl_log_error(GL_LOG_ERR, 0, "attempt to receive data on a "
+                         "closed socket: u:%p, c:%p, ft:%d eof:%d",
+                         (void *) u, NULL, u ? u->ft : 0,
+                         u ? (int) u->eof : 0);
         }
-    }
 
-    if (u == NULL || !gl_tcp_open(u) || u->read_closed) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return NULL;
