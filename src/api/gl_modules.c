@@ -25,6 +25,7 @@ extern gl_module_t  gl_lua_abort_module;
 extern gl_module_t  gl_lua_socket_tcp_module;
 extern gl_module_t  gl_lua_socket_udp_module;
 extern gl_module_t  gl_lua_luafcgid_module;
+extern gl_module_t  gl_lua_watch_module;
 
 gl_module_t  *gl_modules[] = {
     &gl_lua_output_module,
@@ -46,5 +47,6 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_socket_tcp_module,
     &gl_lua_socket_udp_module,
     &gl_lua_luafcgid_module,
+    &gl_lua_watch_module,
     NULL
 };

@@ -24,6 +24,7 @@
  */
 #include "gl_core.h"
 #include "gl_co.h"
+#include "gl_watch.h"
 #include "gl_log.h"
 
 #include <lauxlib.h>
@@ -570,12 +571,14 @@ gl_task_enter_sync(gl_task_t *t, gl_sync_t *save)
     save->co = gl_co_running;
     gl_task_sync = t;
     gl_co_running = NULL;
+    gl_watch_begin(t->L);
 }
 
 
 void
 gl_task_leave_sync(gl_sync_t *save)
 {
+    gl_watch_end(gl_task_sync != NULL ? gl_task_sync->L : NULL);
     gl_task_sync = save->task;
     gl_co_running = save->co;
 }
@@ -1125,7 +1128,9 @@ gl_co_loop(gl_co_t *co, int nret)
 
         next = gl_co_running;
         gl_co_running = co;
+        gl_watch_begin(co->L);
         rc = lua_resume(co->L, nret);
+        gl_watch_end(co->L);
         gl_co_running = next;
 
         if (rc == LUA_YIELD) {

@@ -11,6 +11,7 @@
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_worker.h"
+#include "gl_watch.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -104,8 +105,11 @@ gl_worker_thread(void *arg)
     w = arg;
     gl_vm_self = &w->vm;
     gl_log_set_worker(w->id);
+    gl_watch_worker_start(w->id);
 
     ev_run(w->loop, 0);
+
+    gl_watch_worker_stop();
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d exiting: %llu connections, "
                  "%llu requests, %u reloads, %u failed reloads", w->id,

@@ -1,0 +1,462 @@
+/*
+ * The watchdog of Lua runs (gl_watch.h): lua_block_warn_time and
+ * lua_max_run_time.
+ *
+ * Each worker thread has a gl_watch_t: when its current run began (0: no
+ * Lua runs), a serial of runs, and what the watchdog asks of it.  The
+ * watchdog thread reads them every tick; to act, it sets the ask bits and
+ * sends SIGURG to the worker's thread.  The signal handler only arms a
+ * count hook on the worker's Lua state (lua_sethook is the one Lua call
+ * made for signal handlers); the hook then runs in the worker's thread at
+ * the next instruction the interpreter executes, where it may log and
+ * raise an error.
+ *
+ * What cannot be interrupted: code that the interpreter does not run --
+ * a loop compiled by LuaJIT's JIT (its traces do not check hooks unless
+ * LuaJIT is built with LUAJIT_ENABLE_CHECKHOOK, which Debian's is not), or
+ * a C function that does not return (a blocking read, one huge pattern
+ * match).  The hook fires as soon as such code gives control back to the
+ * interpreter; until then the watchdog reports the worker as stuck, and if
+ * every worker is, golapis exits with status 1 so that its service manager
+ * restarts it.
+ */
+#include "gl_core.h"
+#include "gl_conf.h"
+#include "gl_log.h"
+#include "gl_lua.h"
+#include "gl_module.h"
+#include "gl_watch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#define GL_WATCH_WARN   0x01
+#define GL_WATCH_STOP   0x02
+
+#define GL_WATCH_MAX    1024        /* workers */
+#define GL_WATCH_TICK   20          /* ms between two looks */
+
+typedef struct {
+    /* written by the worker, read by the watchdog */
+    _Atomic uint64_t    since;      /* ms of CLOCK_MONOTONIC; 0: no run */
+    _Atomic uint64_t    run;        /* serial of its runs */
+    atomic_int          warn_ms;    /* its limits, from its config */
+    atomic_int          max_ms;
+    /* written by the watchdog, taken by the worker */
+    atomic_int          ask;
+
+    /* the watchdog's own */
+    pthread_t           tid;
+    int                 id;
+    uint64_t            warned_run;
+    uint64_t            stopped_run;
+    uint64_t            stuck_run;
+
+    /* the worker's own */
+    int                 depth;
+    unsigned            stopping:1;
+    uint64_t            last_warn;  /* ms of its last warning line */
+} gl_watch_t;
+
+typedef struct {
+    double              max_run_time;
+    double              block_warn_time;
+} gl_watch_conf_t;
+
+extern gl_module_t  gl_lua_watch_module;
+
+static _Thread_local gl_watch_t          *gl_watch_self;
+static _Thread_local lua_State *volatile  gl_watch_L;
+
+static pthread_mutex_t   gl_watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static gl_watch_t       *gl_watch_workers[GL_WATCH_MAX];
+static int               gl_watch_n;
+static pthread_once_t    gl_watch_once = PTHREAD_ONCE_INIT;
+
+
+static uint64_t
+gl_watch_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+
+/* in the worker's thread, at the next instruction the interpreter runs */
+/* "file:line: " of the code the hook interrupts (luaL_where knows none
+   inside a hook) */
+static void
+gl_watch_where(lua_State *L, char *buf, size_t size)
+{
+    lua_Debug  ar;
+
+    buf[0] = '\0';
+
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar)
+        && ar.currentline > 0)
+    {
+        snprintf(buf, size, "%s:%d: ", ar.short_src, ar.currentline);
+    }
+}
+
+
+static void
+gl_watch_hook(lua_State *L, lua_Debug *ar)
+{
+    int          ask;
+    char         where[LUA_IDSIZE + 32];
+    uint64_t     now, since;
+    gl_watch_t  *w;
+
+    (void) ar;
+
+    w = gl_watch_self;
+
+    if (w == NULL || w->depth == 0) {
+        lua_sethook(L, NULL, 0, 0);
+        return;
+    }
+
+    ask = atomic_exchange(&w->ask, 0);
+    now = gl_watch_now();
+    since = atomic_load(&w->since);
+
+    if ((ask & GL_WATCH_WARN) && !w->stopping
+        && now - w->last_warn >= 1000)
+    {
+        /* where the code is now: just after what held it (a blocking
+           call returns to the interpreter here) */
+        w->last_warn = now;
+        luaL_traceback(L, L, NULL, 0);
+        gl_log_error(GL_LOG_WARN, 0, "lua code has run for %llums without "
+                     "yielding (lua_block_warn_time %dms): a blocking call "
+                     "holds every request of this worker\n%s",
+                     (unsigned long long) (now - since),
+                     atomic_load(&w->warn_ms), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+
+    if ((ask & GL_WATCH_STOP) || w->stopping) {
+        /* again at every instruction until the run ends: a pcall that
+           catches it gets it again right after, and so on outwards */
+        w->stopping = 1;
+        lua_sethook(L, gl_watch_hook, LUA_MASKCOUNT, 1);
+        gl_watch_where(L, where, sizeof(where));
+        luaL_error(L, "%slua_max_run_time (%dms) exceeded: the code ran "
+                   "%dms without yielding", where, atomic_load(&w->max_ms),
+                   (int) (now - since));
+        return;
+    }
+
+    lua_sethook(L, NULL, 0, 0);
+}
+
+
+/* SIGURG from the watchdog: only arms the hook */
+static void
+gl_watch_signal(int signo)
+{
+    lua_State  *L;
+
+    (void) signo;
+
+    L = gl_watch_L;
+
+    if (L != NULL) {
+        lua_sethook(L, gl_watch_hook, LUA_MASKCOUNT, 1);
+    }
+}
+
+
+void
+gl_watch_begin(lua_State *L)
+{
+    gl_watch_t       *w;
+    gl_watch_conf_t  *wcf;
+
+    w = gl_watch_self;
+
+    if (w == NULL || w->depth++ > 0) {
+        return;
+    }
+
+    if (gl_vm_self != NULL) {
+        wcf = gl_conf_module(gl_vm_self->conf, &gl_lua_watch_module);
+        atomic_store_explicit(&w->warn_ms,
+                              (int) (wcf->block_warn_time * 1000),
+                              memory_order_relaxed);
+        atomic_store_explicit(&w->max_ms, (int) (wcf->max_run_time * 1000),
+                              memory_order_relaxed);
+    }
+
+    gl_watch_L = L;
+    atomic_fetch_add_explicit(&w->run, 1, memory_order_relaxed);
+    atomic_store(&w->since, gl_watch_now());
+}
+
+
+void
+gl_watch_end(lua_State *L)
+{
+    gl_watch_t  *w;
+
+    w = gl_watch_self;
+
+    if (w == NULL || w->depth == 0 || --w->depth > 0) {
+        return;
+    }
+
+    atomic_store(&w->since, 0);
+    gl_watch_L = NULL;
+    atomic_store(&w->ask, 0);
+
+    if (w->stopping) {
+        w->stopping = 0;
+
+        if (L != NULL) {
+            lua_sethook(L, NULL, 0, 0);
+        }
+    }
+}
+
+
+/* the watchdog thread */
+
+static void *
+gl_watch_thread(void *arg)
+{
+    int               i, n, nstuck, warn, max;
+    uint64_t          now, since, run, el;
+    gl_watch_t       *w;
+    struct timespec   tick;
+
+    (void) arg;
+
+    tick.tv_sec = 0;
+    tick.tv_nsec = GL_WATCH_TICK * 1000000L;
+
+    for ( ;; ) {
+        nanosleep(&tick, NULL);
+
+        now = gl_watch_now();
+        nstuck = 0;
+
+        pthread_mutex_lock(&gl_watch_lock);
+
+        n = gl_watch_n;
+
+        for (i = 0; i < n; i++) {
+            w = gl_watch_workers[i];
+            since = atomic_load(&w->since);
+
+            if (since == 0 || since > now) {
+                continue;
+            }
+
+            run = atomic_load(&w->run);
+            el = now - since;
+            warn = atomic_load(&w->warn_ms);
+            max = atomic_load(&w->max_ms);
+
+            if (warn > 0 && el >= (uint64_t) warn && w->warned_run != run) {
+                w->warned_run = run;
+                atomic_fetch_or(&w->ask, GL_WATCH_WARN);
+                pthread_kill(w->tid, SIGURG);
+            }
+
+            if (max <= 0 || el < (uint64_t) max) {
+                continue;
+            }
+
+            if (w->stopped_run != run) {
+                w->stopped_run = run;
+                atomic_fetch_or(&w->ask, GL_WATCH_STOP);
+                pthread_kill(w->tid, SIGURG);
+                continue;
+            }
+
+            /* asked to stop, and still running: past twice the limit (at
+               least a second more), it is stuck where no hook is checked */
+            if (el < 2 * (uint64_t) max && el < (uint64_t) max + 1000) {
+                continue;
+            }
+
+            nstuck++;
+
+            if (w->stuck_run != run) {
+                w->stuck_run = run;
+                gl_log_error(GL_LOG_CRIT, 0, "worker %d has run lua code "
+                             "for %llums and cannot be interrupted (a loop "
+                             "compiled by the JIT, or a C call that does "
+                             "not return): its requests wait until it "
+                             "yields", w->id, (unsigned long long) el);
+            }
+        }
+
+        pthread_mutex_unlock(&gl_watch_lock);
+
+        if (n > 0 && nstuck == n) {
+            gl_log_error(GL_LOG_CRIT, 0, "every worker is stuck in lua code "
+                         "that cannot be interrupted: exiting with status 1 "
+                         "(the service manager restarts golapis)");
+            _exit(EXIT_FAILURE);
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+gl_watch_start_thread(void)
+{
+    int                err;
+    pthread_t          tid;
+    sigset_t           set, old;
+    struct sigaction   sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = gl_watch_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGURG, &sa, NULL) == -1) {
+        gl_log_error(GL_LOG_ALERT, errno, "sigaction(SIGURG) failed: no "
+                     "lua_max_run_time");
+        return;
+    }
+
+    sigfillset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    err = pthread_create(&tid, NULL, gl_watch_thread, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (err != 0) {
+        gl_log_error(GL_LOG_ALERT, err, "pthread_create() failed: no "
+                     "lua_max_run_time");
+        return;
+    }
+
+    pthread_detach(tid);
+}
+
+
+void
+gl_watch_worker_start(int id)
+{
+    sigset_t     set;
+    gl_watch_t  *w;
+
+    pthread_once(&gl_watch_once, gl_watch_start_thread);
+
+    w = calloc(1, sizeof(gl_watch_t));
+    if (w == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "calloc() failed: worker %d's lua "
+                     "is not watched", id);
+        return;
+    }
+
+    w->tid = pthread_self();
+    w->id = id;
+
+    pthread_mutex_lock(&gl_watch_lock);
+
+    if (gl_watch_n == GL_WATCH_MAX) {
+        pthread_mutex_unlock(&gl_watch_lock);
+        free(w);
+        return;
+    }
+
+    gl_watch_workers[gl_watch_n++] = w;
+
+    pthread_mutex_unlock(&gl_watch_lock);
+
+    gl_watch_self = w;
+
+    /* the worker takes the watchdog's signal (it blocks the rest) */
+    sigemptyset(&set);
+    sigaddset(&set, SIGURG);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+
+void
+gl_watch_worker_stop(void)
+{
+    int          i;
+    sigset_t     set;
+    gl_watch_t  *w;
+
+    w = gl_watch_self;
+    if (w == NULL) {
+        return;
+    }
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGURG);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    gl_watch_self = NULL;
+    gl_watch_L = NULL;
+
+    pthread_mutex_lock(&gl_watch_lock);
+
+    for (i = 0; i < gl_watch_n; i++) {
+        if (gl_watch_workers[i] == w) {
+            gl_watch_workers[i] = gl_watch_workers[--gl_watch_n];
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&gl_watch_lock);
+
+    free(w);
+}
+
+
+/* the directives */
+
+static const char *
+gl_watch_init_conf(gl_conf_t *conf, void *mconf)
+{
+    gl_watch_conf_t  *wcf = mconf;
+
+    (void) conf;
+
+    gl_conf_init_value(wcf->max_run_time, 30);
+    gl_conf_init_value(wcf->block_warn_time, 0.1);
+
+    return NULL;
+}
+
+
+static const gl_command_t  gl_watch_commands[] = {
+
+    { "lua_max_run_time", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      GL_CONF_MODULE, offsetof(gl_watch_conf_t, max_run_time), NULL },
+
+    { "lua_block_warn_time", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      GL_CONF_MODULE, offsetof(gl_watch_conf_t, block_warn_time), NULL },
+
+    gl_null_command
+};
+
+
+gl_module_t  gl_lua_watch_module = {
+    .name = "watch",
+    .commands = gl_watch_commands,
+    .conf_size = sizeof(gl_watch_conf_t),
+    .init_conf = gl_watch_init_conf,
+};

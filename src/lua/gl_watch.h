@@ -1,0 +1,33 @@
+/*
+ * The watchdog of Lua runs: how long a worker's Lua code runs without
+ * yielding to its loop.  Past lua_block_warn_time the code gets one
+ * warning with its traceback (a blocking call: io.popen, os.execute, a
+ * LuaSocket call); past lua_max_run_time it is interrupted with an error
+ * (its request gets a 500, or is cut if it had begun to answer), and the
+ * worker goes on.  docs/limits-lua.md says what can and cannot be
+ * interrupted.
+ *
+ * The coroutine core marks each run (gl_watch_begin/end: a coroutine's
+ * resume, a plain call of a filter or init code); a thread of the watchdog
+ * looks at every worker's mark and, when one is over a limit, signals the
+ * worker's thread, whose handler arms a Lua count hook: the hook does the
+ * rest in the worker's own thread, at the next instruction the interpreter
+ * runs.
+ */
+#ifndef GL_WATCH_H
+#define GL_WATCH_H
+
+#include "gl_core.h"
+
+#include <lua.h>
+
+/* a worker's thread begins (its runs are watched from now on; id: the
+   worker's number, for log lines), and ends */
+void gl_watch_worker_start(int id);
+void gl_watch_worker_stop(void);
+
+/* around a run of Lua code in a worker (nested runs count as one) */
+void gl_watch_begin(lua_State *L);
+void gl_watch_end(lua_State *L);
+
+#endif /* GL_WATCH_H */

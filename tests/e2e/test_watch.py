@@ -1,0 +1,162 @@
+"""lua_max_run_time and lua_block_warn_time (src/lua/gl_watch.c): Lua code
+that runs too long without yielding to its worker's loop is interrupted
+(its request gets a 500, the worker goes on) or, past the warning time,
+reported with its traceback.  Code that the interpreter does not run (a
+loop compiled by LuaJIT's JIT) cannot be interrupted: the watchdog says
+so, and exits with status 1 when every worker is stuck."""
+
+import os
+import re
+import threading
+import time
+
+from harness import Golapis, Nginx, http_get, make_docroot, wait_for
+
+SCRIPTS = {
+    # an interpreted loop (the JIT off for this code)
+    "loop.lua": "jit.off()\nlocal n = 0\nwhile true do n = n + 1 end\n",
+    # the same inside pcall: catching the error does not keep it running
+    "pcall.lua": ("jit.off()\nlocal n = 0\nwhile true do\n"
+                  "    pcall(function() while true do n = n + 1 end end)\n"
+                  "end\n"),
+    # backtracking patterns: each call takes a while, the loop never ends
+    # (interpreted: a trace that calls string.find checks no hook either)
+    "pattern.lua": ('jit.off()\nlocal s = string.rep("a", 30)\n'
+                    'local p = string.rep("a-", 5) .. "b"\n'
+                    "while true do s:find(p) end\n"),
+    # a blocking call
+    "block.lua": ('local f = io.popen("sleep 0.3")\nf:read("*a")\n'
+                  'f:close()\nngx.say("done")\n'),
+    # a loop the JIT compiles: no hook is checked there
+    "jit.lua": "local n = 0\nwhile true do n = n + 1 end\n",
+    # a timer's handler that never yields
+    "timer.lua": ('ngx.timer.at(0, function()\n    jit.off()\n'
+                  "    while true do end\nend)\n"
+                  'ngx.say("timer made")\n'),
+}
+
+CONF = "lua_max_run_time 300ms;\nlua_block_warn_time 100ms;\n"
+
+# ThreadSanitizer defers a signal until its thread's next libc call: a
+# pure Lua loop makes none, so in that build the watchdog's signal never
+# arms the hook.  The interruption itself is then tested by the other
+# builds; the watchdog thread is still run under TSan by the tests that
+# need no signal (the stuck worker, the limits off).
+TSAN = os.environ.get("GL_SANITIZER") == "thread"
+
+
+def _no_signals_here(what):
+    if TSAN:
+        print("SKIPPED under TSan (%s): it defers signals to the next libc "
+              "call" % what)
+        return True
+    return False
+
+
+def _setup(workers=1, conf=CONF):
+    d = make_docroot()
+    for name, text in SCRIPTS.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    g = Golapis(docroot=d, workers=workers, conf_extra=conf)
+    return g, Nginx(g)
+
+
+def _timed(n, path):
+    t0 = time.monotonic()
+    st, _, body = http_get(n.port, path, timeout=20)
+    return st, body, time.monotonic() - t0
+
+
+def test_runaway_loops_interrupted():
+    if _no_signals_here('runaway_loops_interrupted'):
+        return
+    g, n = _setup()
+    for name, line in (("loop.lua", 3), ("pcall.lua", 4),
+                       ("pattern.lua", 4)):
+        st, body, took = _timed(n, "/" + name)
+        assert st == 500, (name, st, body, g.tail())
+        assert 0.25 < took < 3, (name, took)
+        want = "%s/%s:%d: lua_max_run_time (300ms) exceeded" % (
+            g.docroot, name, line)
+        wait_for(lambda: want in g.log(), 5, what=want)
+        # the worker goes on
+        st, body, _ = _timed(n, "/hello.lua")
+        assert st == 200, (st, body)
+    assert g.running()
+
+
+def test_hello_waits_on_a_runaway_and_gets_its_answer():
+    if _no_signals_here('hello_waits_on_a_runaway_and_gets_its_answer'):
+        return
+    # one worker: a hello sent while the loop runs is answered once the
+    # loop is interrupted, not after nginx's timeout
+    g, n = _setup(workers=1)
+    out = {}
+
+    def loop():
+        out["loop"] = _timed(n, "/loop.lua")
+    t = threading.Thread(target=loop)
+    t.start()
+    time.sleep(0.1)
+    st, body, took = _timed(n, "/hello.lua")
+    t.join()
+    assert st == 200 and took < 3, (st, body, took)
+    assert out["loop"][0] == 500, out
+
+
+def test_block_warning():
+    if _no_signals_here('block_warning'):
+        return
+    g, n = _setup(conf="lua_max_run_time 5s;\nlua_block_warn_time 100ms;\n")
+    st, body, took = _timed(n, "/block.lua")
+    assert (st, body) == (200, b"done\n"), (st, body)
+    want = re.compile(r"\[warn\] .*lua code has run for \d+ms without "
+                      r"yielding \(lua_block_warn_time 100ms\)[^\n]*\n"
+                      r"stack traceback:\n\t%s/block\.lua:\d+: in "
+                      % re.escape(g.docroot))
+    wait_for(lambda: want.search(g.log()), 5, what="the warning")
+    # once per run
+    assert len(re.findall("lua_block_warn_time 100ms", g.log())) == 1
+    # a script that yields in time gets none
+    mark = g.mark()
+    assert _timed(n, "/hello.lua")[0] == 200
+    assert "lua_block_warn_time" not in g.log_since(mark)
+
+
+def test_timer_interrupted():
+    if _no_signals_here('timer_interrupted'):
+        return
+    g, n = _setup()
+    st, body, _ = _timed(n, "/timer.lua")
+    assert (st, body) == (200, b"timer made\n")
+    wait_for(lambda: "lua_max_run_time (300ms) exceeded" in g.log(), 5,
+             what="the timer's interruption")
+    assert _timed(n, "/hello.lua")[0] == 200
+    assert g.running()
+
+
+def test_off():
+    g, n = _setup(conf="lua_max_run_time 0;\nlua_block_warn_time 0;\n")
+    st, body, took = _timed(n, "/block.lua")
+    assert (st, body) == (200, b"done\n")
+    time.sleep(0.1)
+    assert "lua_block_warn_time" not in g.log()
+
+
+def test_jit_loop_stuck_exits_when_every_worker_is():
+    # one worker stuck in a compiled loop: nothing can interrupt it; the
+    # watchdog reports it, and with every worker stuck golapis exits 1
+    g, n = _setup(workers=1)
+
+    def fire():
+        try:
+            http_get(n.port, "/jit.lua", timeout=10)
+        except Exception:
+            pass
+    t = threading.Thread(target=fire, daemon=True)
+    t.start()
+    assert g.wait(10) == 1, g.tail()
+    log = g.log()
+    assert "cannot be interrupted" in log, log
+    assert "every worker is stuck in lua code" in log, log
