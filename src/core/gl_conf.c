@@ -12,8 +12,11 @@
 #include "gl_log.h"
 #include "gl_module.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -478,6 +481,26 @@ gl_conf_set_listen(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
     }
 
     for (i = 2; i < cp->nargs; i++) {
+        if (strncmp(args[i], "owner=", 6) == 0 && ls->path != NULL
+            && args[i][6] != '\0')
+        {
+            ls->owner = gl_conf_strdup(cf, args[i] + 6);
+            if (ls->owner == NULL) {
+                return gl_conf_error(cp, "out of memory");
+            }
+            continue;
+        }
+
+        if (strncmp(args[i], "group=", 6) == 0 && ls->path != NULL
+            && args[i][6] != '\0')
+        {
+            ls->group = gl_conf_strdup(cf, args[i] + 6);
+            if (ls->group == NULL) {
+                return gl_conf_error(cp, "out of memory");
+            }
+            continue;
+        }
+
         if (strncmp(args[i], "mode=", 5) == 0 && ls->path != NULL) {
             errno = 0;
             port = strtol(args[i] + 5, &end, 8);
@@ -495,6 +518,244 @@ gl_conf_set_listen(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
     }
 
     return GL_OK;
+}
+
+
+/*
+ * Privileges and exposure (docs/security.md): user, allow and deny,
+ * script_extensions.
+ */
+
+/* user USER [GROUP]: names, looked up by init_conf */
+static int
+gl_conf_set_user(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
+{
+    gl_conf_t  *cf;
+
+    (void) cmd;
+
+    cf = conf;
+
+    if (cf->user != NULL) {
+        return gl_conf_duplicate(cp);
+    }
+
+    cf->user = gl_conf_strdup(cf, cp->args[1]);
+    if (cf->user == NULL
+        || (cp->nargs == 3
+            && (cf->group = gl_conf_strdup(cf, cp->args[2])) == NULL))
+    {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    return GL_OK;
+}
+
+
+/* allow|deny ADDRESS|CIDR|all: a rule, in config order */
+static int
+gl_conf_set_access(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
+{
+    int                i, bits, max;
+    long               n;
+    char              *slash, *end, addr[64];
+    gl_conf_t         *cf;
+    gl_access_rule_t  *rule;
+
+    (void) cmd;
+
+    cf = conf;
+
+    if (cf->naccess == GL_CONF_MAX_ACCESS) {
+        return gl_conf_error(cp, "too many \"allow\" and \"deny\" rules (at "
+                             "most %d)", GL_CONF_MAX_ACCESS);
+    }
+
+    rule = &cf->access[cf->naccess];
+    memset(rule, 0, sizeof(*rule));
+    rule->deny = (cp->args[0][0] == 'd');
+
+    if (strcmp(cp->args[1], "all") == 0) {
+        cf->naccess++;
+        return GL_OK;
+    }
+
+    if (strlen(cp->args[1]) >= sizeof(addr)) {
+        goto invalid;
+    }
+
+    strcpy(addr, cp->args[1]);
+    slash = strchr(addr, '/');
+
+    if (slash != NULL) {
+        *slash++ = '\0';
+    }
+
+    if (inet_pton(AF_INET, addr, rule->addr) == 1) {
+        rule->family = AF_INET;
+        max = 32;
+
+    } else if (inet_pton(AF_INET6, addr, rule->addr) == 1) {
+        rule->family = AF_INET6;
+        max = 128;
+
+    } else {
+        goto invalid;
+    }
+
+    bits = max;
+
+    if (slash != NULL) {
+        errno = 0;
+        n = strtol(slash, &end, 10);
+        if (!isdigit((unsigned char) slash[0]) || *end != '\0' || errno
+            || n > max)
+        {
+            goto invalid;
+        }
+        bits = (int) n;
+    }
+
+    for (i = 0; i < max / 8; i++) {
+        n = bits >= 8 ? 8 : (bits > 0 ? bits : 0);
+        bits -= (int) n;
+        rule->mask[i] = (unsigned char) (0xff00 >> n);
+        rule->addr[i] &= rule->mask[i];
+    }
+
+    cf->naccess++;
+
+    return GL_OK;
+
+invalid:
+
+    return gl_conf_error(cp, "invalid parameter \"%s\" in \"%s\": an IPv4 or "
+                         "IPv6 address, a CIDR (\"10.0.0.0/8\", "
+                         "\"fd00::/8\") or \"all\"", cp->args[1],
+                         cp->args[0]);
+}
+
+
+/* script_extensions .lua ...: what SCRIPT_FILENAME may end with */
+static int
+gl_conf_set_script_ext(gl_conf_parser_t *cp, const gl_command_t *cmd,
+    void *conf)
+{
+    int         i;
+    gl_conf_t  *cf;
+
+    (void) cmd;
+
+    cf = conf;
+
+    if (cf->nscript_ext != 0) {
+        return gl_conf_duplicate(cp);
+    }
+
+    for (i = 1; i < cp->nargs; i++) {
+        if (cp->args[i][0] == '\0' || strchr(cp->args[i], '/') != NULL) {
+            return gl_conf_error(cp, "invalid extension \"%s\" in "
+                                 "\"script_extensions\"", cp->args[i]);
+        }
+
+        cf->script_ext[cf->nscript_ext] = gl_conf_strdup(cf, cp->args[i]);
+        if (cf->script_ext[cf->nscript_ext] == NULL) {
+            return gl_conf_error(cp, "out of memory");
+        }
+
+        cf->nscript_ext++;
+    }
+
+    return GL_OK;
+}
+
+
+/*
+ * The checks of the directives above, for init_conf: the users and groups
+ * exist, and scripts come from a configured document_root.
+ */
+static const char *
+gl_conf_init_exposure(gl_conf_t *conf)
+{
+    int                i;
+    struct group      *gr;
+    struct passwd     *pw;
+    gl_listen_conf_t  *ls;
+
+    conf->uid = (uid_t) -1;
+    conf->gid = (gid_t) -1;
+
+    if (conf->nscript_ext == 0) {
+        conf->script_ext[0] = gl_conf_strdup(conf, ".lua");
+        if (conf->script_ext[0] == NULL) {
+            return "out of memory";
+        }
+        conf->nscript_ext = 1;
+    }
+
+    if (conf->document_root == NULL
+        && conf->handlers[GL_PHASE_CONTENT].file == NULL
+        && conf->handlers[GL_PHASE_CONTENT].code == NULL)
+    {
+        return "no \"document_root\": it is required (scripts run only from "
+               "inside it) unless content_by_lua_file or "
+               "content_by_lua_block is set";
+    }
+
+    /* a "user" is checked even when not root: -t may run as anyone */
+    if (conf->user != NULL || geteuid() == 0) {
+        conf->run_user = conf->user ? conf->user : "nobody";
+
+        pw = getpwnam(conf->run_user);
+        if (pw == NULL) {
+            return gl_conf_errf("\"user\": unknown user \"%s\"",
+                                conf->run_user);
+        }
+
+        conf->uid = pw->pw_uid;
+        conf->gid = pw->pw_gid;
+
+        if (conf->group != NULL) {
+            gr = getgrnam(conf->group);
+            if (gr == NULL) {
+                return gl_conf_errf("\"user\": unknown group \"%s\"",
+                                    conf->group);
+            }
+            conf->gid = gr->gr_gid;
+        }
+
+        if (geteuid() != 0) {
+            conf->run_user = NULL;
+        }
+    }
+
+    for (i = 0; i < conf->nlisten; i++) {
+        ls = &conf->listen[i];
+
+        /* as root, the socket file is the user's: it can remove it */
+        ls->uid = conf->run_user ? conf->uid : (uid_t) -1;
+        ls->gid = conf->run_user ? conf->gid : (gid_t) -1;
+
+        if (ls->owner != NULL) {
+            pw = getpwnam(ls->owner);
+            if (pw == NULL) {
+                return gl_conf_errf("\"listen %s\": unknown user \"%s\"",
+                                    ls->text, ls->owner);
+            }
+            ls->uid = pw->pw_uid;
+        }
+
+        if (ls->group != NULL) {
+            gr = getgrnam(ls->group);
+            if (gr == NULL) {
+                return gl_conf_errf("\"listen %s\": unknown group \"%s\"",
+                                    ls->text, ls->group);
+            }
+            ls->gid = gr->gr_gid;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -688,8 +949,20 @@ static const gl_conf_bounds_t  gl_conf_pool_size_bounds = {
 
 static const gl_command_t  gl_conf_core_commands[] = {
 
-    { "listen", GL_CONF_TAKE12, gl_conf_set_listen,
+    { "listen", GL_CONF_TAKE1234, gl_conf_set_listen,
       gl_conf_core(listen), NULL },
+
+    { "user", GL_CONF_TAKE12, gl_conf_set_user,
+      gl_conf_core(user), NULL },
+
+    { "allow", GL_CONF_TAKE1, gl_conf_set_access,
+      gl_conf_core(access), NULL },
+
+    { "deny", GL_CONF_TAKE1, gl_conf_set_access,
+      gl_conf_core(access), NULL },
+
+    { "script_extensions", GL_CONF_1MORE, gl_conf_set_script_ext,
+      gl_conf_core(script_ext), NULL },
 
     { "workers", GL_CONF_TAKE1, gl_conf_set_workers,
       gl_conf_core(workers), NULL },
@@ -876,6 +1149,7 @@ static const char *
 gl_conf_core_init_conf(gl_conf_t *conf, void *mconf)
 {
     int          i;
+    const char  *msg;
     struct stat  st;
 
     (void) mconf;
@@ -922,6 +1196,11 @@ gl_conf_core_init_conf(gl_conf_t *conf, void *mconf)
     {
         return gl_conf_errf("document_root \"%s\" is not a directory",
                             conf->document_root);
+    }
+
+    msg = gl_conf_init_exposure(conf);
+    if (msg != NULL) {
+        return msg;
     }
 
     for (i = 0; i < GL_PHASE_MAX; i++) {

@@ -19,6 +19,8 @@
 
 #define GL_CONF_MAX_LISTEN  16
 #define GL_CONF_MAX_ARGS    8           /* the name and 7 arguments */
+#define GL_CONF_MAX_ACCESS  64          /* allow and deny rules */
+#define GL_CONF_MAX_EXT     GL_CONF_MAX_ARGS
 
 typedef struct gl_command_s      gl_command_t;
 typedef struct gl_conf_parser_s  gl_conf_parser_t;
@@ -35,6 +37,7 @@ typedef struct gl_conf_mem_s     gl_conf_mem_t;
 #define GL_CONF_TAKE7       0x0080
 #define GL_CONF_TAKE12      (GL_CONF_TAKE1 | GL_CONF_TAKE2)
 #define GL_CONF_TAKE123     (GL_CONF_TAKE12 | GL_CONF_TAKE3)
+#define GL_CONF_TAKE1234    (GL_CONF_TAKE123 | GL_CONF_TAKE4)
 #define GL_CONF_1MORE       0x0100      /* one or more */
 #define GL_CONF_FLAG        0x0200      /* one: "on" or "off" */
 /* a Lua block: "name { ... }" with no ";", the Lua text is args[1] */
@@ -111,7 +114,19 @@ typedef struct {
     char               *host;         /* TCP host, NULL for any */
     int                 port;
     int                 mode;         /* unix socket mode, -1 if not given */
+    char               *owner;        /* owner=, group=: NULL if not given */
+    char               *group;
+    uid_t               uid;          /* the socket file's owner and group */
+    gid_t               gid;          /* (init_conf), -1: left as is */
 } gl_listen_conf_t;
+
+/* an allow or deny rule, for the peers of TCP listens */
+typedef struct {
+    int                 family;       /* AF_INET, AF_INET6; 0: all */
+    int                 deny;
+    unsigned char       addr[16];     /* network byte order, masked */
+    unsigned char       mask[16];
+} gl_access_rule_t;
 
 /* a *_by_lua_file or *_by_lua_block handler */
 typedef struct {
@@ -132,13 +147,27 @@ struct gl_conf_s {
     gl_listen_conf_t    listen[GL_CONF_MAX_LISTEN];
     int                 nlisten;
 
+    /* privileges and exposure (docs/security.md) */
+    char               *user;             /* "user": NULL when not given */
+    char               *group;            /* NULL: the user's own group */
+    const char         *run_user;         /* who to become when root
+                                             (init_conf): user or nobody;
+                                             NULL when not root */
+    uid_t               uid;              /* run_user's, -1 without */
+    gid_t               gid;
+    gl_access_rule_t    access[GL_CONF_MAX_ACCESS];  /* allow, deny */
+    int                 naccess;
+    char               *script_ext[GL_CONF_MAX_EXT];  /* ".lua" */
+    int                 nscript_ext;
+
     int                 workers;          /* 0 (auto) until start-up
                                              sets the number */
     int                 worker_connections;
     double              shutdown_timeout;   /* seconds */
     double              housekeeping_interval;
 
-    char               *document_root;      /* NULL: the DOCUMENT_ROOT param */
+    char               *document_root;      /* NULL only with a
+                                               content_by_lua handler */
     char               *error_log;
     int                 log_level;
     char               *pid;

@@ -600,10 +600,31 @@ gl_http_done(gl_task_t *t, int rc)
 
 /* phases */
 
+/* path ends with one of the script_extensions */
+static int
+gl_http_script_ext(gl_conf_t *conf, const char *path, size_t len)
+{
+    int     i;
+    size_t  n;
+
+    for (i = 0; i < conf->nscript_ext; i++) {
+        n = strlen(conf->script_ext[i]);
+
+        if (len > n && memcmp(path + len - n, conf->script_ext[i], n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
- * Finds the script: SCRIPT_FILENAME with every "..", "." and symlink
- * resolved must lie inside the document root.  Returns 0 with the path in
- * buf, or an HTTP status.
+ * Finds the script: SCRIPT_FILENAME, an absolute path with no NUL byte,
+ * with every "..", "." and symlink resolved must lie inside the
+ * document_root, and both it and the file it resolves to must end with
+ * one of the script_extensions.  The DOCUMENT_ROOT param decides
+ * nothing.  Returns 0 with the path in buf, or an HTTP status.
  */
 static int
 gl_http_script(gl_http_t *h, char *buf)
@@ -613,7 +634,6 @@ gl_http_script(gl_http_t *h, char *buf)
     struct stat        st;
     gl_request_t      *r;
     const gl_param_t  *p;
-    char               rootbuf[PATH_MAX];
 
     r = &h->r;
 
@@ -622,6 +642,22 @@ gl_http_script(gl_http_t *h, char *buf)
         gl_log_error(GL_LOG_ERR, 0, "request %d has no SCRIPT_FILENAME "
                      "param; is fastcgi_param SCRIPT_FILENAME set?", r->id);
         return 404;
+    }
+
+    /* "/www/a.lua\0.php" would run a.lua where .php was asked for */
+    if (memchr(p->value, '\0', p->value_len) != NULL
+        || p->value[0] != '/' || p->value_len >= PATH_MAX)
+    {
+        gl_log_error(GL_LOG_ERR, 0, "request %d: SCRIPT_FILENAME \"%s\" is "
+                     "not a possible path (a NUL byte, not absolute or too "
+                     "long), not run", r->id, p->value);
+        return 403;
+    }
+
+    if (!gl_http_script_ext(r->conf, p->value, p->value_len)) {
+        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" does not end with one "
+                     "of the script_extensions, not run", p->value);
+        return 403;
     }
 
     if (realpath(p->value, buf) == NULL) {
@@ -638,14 +674,11 @@ gl_http_script(gl_http_t *h, char *buf)
     root = h->vm->docroot;
 
     if (root == NULL) {
-        p = gl_request_param(r, "DOCUMENT_ROOT", 13);
-        if (p == NULL || realpath(p->value, rootbuf) == NULL) {
-            gl_log_error(GL_LOG_ERR, 0, "no document_root is configured and "
-                         "the DOCUMENT_ROOT param is missing or not a "
-                         "directory: \"%s\" is not run", buf);
-            return 403;
-        }
-        root = rootbuf;
+        /* the config check requires document_root without a content
+           handler: not reached */
+        gl_log_error(GL_LOG_ERR, 0, "no document_root is configured: "
+                     "\"%s\" is not run", buf);
+        return 403;
     }
 
     len = strlen(root);
@@ -655,6 +688,13 @@ gl_http_script(gl_http_t *h, char *buf)
     {
         gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is outside the document "
                      "root \"%s\", not run", buf, root);
+        return 403;
+    }
+
+    if (!gl_http_script_ext(r->conf, buf, strlen(buf))) {
+        gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is \"%s\", which does "
+                     "not end with one of the script_extensions, not run",
+                     p->value, buf);
         return 403;
     }
 

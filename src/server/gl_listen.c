@@ -7,8 +7,10 @@
 #include "gl_log.h"
 #include "gl_worker.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@ static unsigned      gl_listen_next;
 static ev_timer      gl_listen_retry;
 static gl_listening_t *gl_listen_ls;
 static int           gl_listen_n;
+static gl_conf_t    *gl_listen_conf;      /* its allow and deny rules */
 
 
 /* GL_OK if path is free to bind (a stale socket file is removed) */
@@ -119,6 +122,18 @@ gl_listen_open_unix(gl_listen_conf_t *lc)
         return -1;
     }
 
+    /* owner=, group=, or as root the "user": nginx's user must connect,
+       ours remove the file at exit */
+    if ((lc->uid != (uid_t) -1 || lc->gid != (gid_t) -1)
+        && chown(lc->path, lc->uid, lc->gid) == -1)
+    {
+        gl_log_error(GL_LOG_EMERG, errno, "chown(\"%s\", %ld, %ld) failed",
+                     lc->path, (long) (int) lc->uid, (long) (int) lc->gid);
+        unlink(lc->path);
+        close(fd);
+        return -1;
+    }
+
     return fd;
 }
 
@@ -167,6 +182,108 @@ gl_listen_open_tcp(gl_listen_conf_t *lc)
     freeaddrinfo(res);
 
     return fd;
+}
+
+
+/*
+ * The allow and deny rules of conf for the peer of a TCP connection:
+ * the first that matches decides, none allows.  Unix sockets have their
+ * file permissions instead.
+ */
+static int
+gl_listen_allowed(gl_conf_t *conf, int fd, char *text, size_t size)
+{
+    int                       i, j, family;
+    socklen_t                 len;
+    const unsigned char      *a;
+    gl_access_rule_t         *rule;
+    struct sockaddr_storage   ss;
+    struct sockaddr_in       *sin;
+    struct sockaddr_in6      *sin6;
+
+    len = sizeof(ss);
+
+    if (getpeername(fd, (struct sockaddr *) &ss, &len) == -1) {
+        snprintf(text, size, "?");
+        return conf->naccess == 0;
+    }
+
+    if (ss.ss_family == AF_INET) {
+        sin = (struct sockaddr_in *) &ss;
+        a = (const unsigned char *) &sin->sin_addr;
+        family = AF_INET;
+        inet_ntop(AF_INET, a, text, size);
+
+    } else if (ss.ss_family == AF_INET6) {
+        sin6 = (struct sockaddr_in6 *) &ss;
+        a = sin6->sin6_addr.s6_addr;
+        family = AF_INET6;
+        inet_ntop(AF_INET6, a, text, size);
+
+        /* a dual-stack listen: ::ffff:10.1.2.3 is 10.1.2.3 to the rules */
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            a += 12;
+            family = AF_INET;
+        }
+
+    } else {
+        return 1;
+    }
+
+    for (i = 0; i < conf->naccess; i++) {
+        rule = &conf->access[i];
+
+        if (rule->family != 0) {
+            if (rule->family != family) {
+                continue;
+            }
+
+            for (j = 0; j < (family == AF_INET ? 4 : 16); j++) {
+                if ((a[j] & rule->mask[j]) != rule->addr[j]) {
+                    break;
+                }
+            }
+
+            if (j < (family == AF_INET ? 4 : 16)) {
+                continue;
+            }
+        }
+
+        return !rule->deny;
+    }
+
+    return 1;
+}
+
+
+/*
+ * GL_OK if the new connection fd on ls may go on; else it logs, closes fd
+ * and returns GL_DECLINED.
+ */
+static int
+gl_listen_access(gl_listening_t *ls, int fd)
+{
+    char  text[INET6_ADDRSTRLEN];
+
+    if (ls->conf->path != NULL || gl_listen_conf == NULL
+        || gl_listen_conf->naccess == 0
+        || gl_listen_allowed(gl_listen_conf, fd, text, sizeof(text)))
+    {
+        return GL_OK;
+    }
+
+    gl_log_error(GL_LOG_INFO, 0, "access forbidden by rule, client %s on %s",
+                 text, ls->conf->text);
+    close(fd);
+
+    return GL_DECLINED;
+}
+
+
+void
+gl_listen_set_conf(gl_conf_t *conf)
+{
+    gl_listen_conf = conf;
 }
 
 
@@ -255,6 +372,10 @@ gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             }
 
             return;
+        }
+
+        if (gl_listen_access(ls, fd) != GL_OK) {
+            continue;
         }
 
         gl_worker_post_conn(&gl_listen_workers[gl_listen_next++

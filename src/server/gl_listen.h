@@ -27,6 +27,12 @@ gl_listening_t *gl_listen_open(gl_conf_t *conf);
 void gl_listen_start(struct ev_loop *loop, gl_listening_t *ls, int n,
     gl_worker_t *workers, int nworkers);
 
+/*
+ * The config whose allow and deny rules the TCP listens apply from now
+ * on (set before gl_listen_start, and at each reload).
+ */
+void gl_listen_set_conf(gl_conf_t *conf);
+
 /* stops accepting, closes the sockets and removes the unix socket files */
 void gl_listen_close(struct ev_loop *loop, gl_listening_t *ls, int n);
 

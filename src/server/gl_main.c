@@ -18,9 +18,12 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <limits.h>
 #include <luajit.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static gl_conf_t       *gl_conf;
@@ -112,6 +115,93 @@ gl_write_pid(void)
 }
 
 
+/*
+ * As root: becomes conf->run_user (and its group, its supplementary
+ * groups), for good, before any Lua code runs.  The listen sockets, the
+ * error log and the pid file are open already; the error log file is
+ * given to the user, so that USR1 can reopen it.  Not root: a notice if
+ * "user" was given.  On error logs and returns GL_ERROR.
+ */
+static int
+gl_drop_privileges(void)
+{
+    int          i;
+    struct stat  st;
+    char         dir[PATH_MAX], *slash;
+
+    if (geteuid() != 0) {
+        if (gl_conf->user != NULL) {
+            gl_log_error(GL_LOG_NOTICE, 0, "the \"user\" directive is "
+                         "ignored: golapis is not running as root");
+        }
+        return GL_OK;
+    }
+
+    if (gl_conf->run_user == NULL) {
+        gl_log_error(GL_LOG_EMERG, 0, "running as root with no user to "
+                     "become");
+        return GL_ERROR;
+    }
+
+    if (strcmp(gl_conf->error_log, "stderr") != 0
+        && stat(gl_conf->error_log, &st) == 0 && S_ISREG(st.st_mode)
+        && chown(gl_conf->error_log, gl_conf->uid, (gid_t) -1) == -1)
+    {
+        gl_log_error(GL_LOG_WARN, errno, "chown(\"%s\") failed: USR1 will "
+                     "not reopen the log", gl_conf->error_log);
+    }
+
+    if (initgroups(gl_conf->run_user, gl_conf->gid) == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "initgroups(\"%s\", %ld) failed",
+                     gl_conf->run_user, (long) gl_conf->gid);
+        return GL_ERROR;
+    }
+
+    /* glibc applies these to every thread of the process */
+    if (setgid(gl_conf->gid) == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "setgid(%ld) failed",
+                     (long) gl_conf->gid);
+        return GL_ERROR;
+    }
+
+    if (setuid(gl_conf->uid) == -1) {
+        gl_log_error(GL_LOG_EMERG, errno, "setuid(%ld) failed",
+                     (long) gl_conf->uid);
+        return GL_ERROR;
+    }
+
+    if (gl_conf->uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+        gl_log_error(GL_LOG_EMERG, 0, "root privileges could be regained "
+                     "after setuid(%ld)", (long) gl_conf->uid);
+        return GL_ERROR;
+    }
+
+    gl_log_error(GL_LOG_NOTICE, 0, "running as user \"%s\" (uid %ld, "
+                 "gid %ld)", gl_conf->run_user, (long) gl_conf->uid,
+                 (long) gl_conf->gid);
+
+    /* what the user cannot remove at exit: say so now */
+    for (i = 0; i < gl_conf->nlisten; i++) {
+        if (gl_conf->listen[i].path == NULL) {
+            continue;
+        }
+
+        snprintf(dir, sizeof(dir), "%s", gl_conf->listen[i].path);
+        slash = strrchr(dir, '/');
+        *(slash == dir ? slash + 1 : slash) = '\0';
+
+        if (access(dir, W_OK | X_OK) == -1) {
+            gl_log_error(GL_LOG_WARN, errno, "user \"%s\" cannot remove "
+                         "the socket file \"%s\" at exit: its directory "
+                         "is not writable", gl_conf->run_user,
+                         gl_conf->listen[i].path);
+        }
+    }
+
+    return GL_OK;
+}
+
+
 static void
 gl_worker_exited(gl_worker_t *w)
 {
@@ -169,6 +259,14 @@ gl_reload_workers(void)
 }
 
 
+/* two strings, either of which may be NULL, are the same */
+static int
+gl_str_same(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+
 /* the configs replaced by SIGHUP: requests may still read them */
 static gl_conf_t  *gl_old_confs[64];
 static int         gl_nold_confs;
@@ -223,6 +321,14 @@ gl_reload_conf(void)
         }
     }
 
+    if (!gl_str_same(conf->user, gl_conf->user)
+        || !gl_str_same(conf->group, gl_conf->group))
+    {
+        gl_log_error(GL_LOG_WARN, 0, "\"user\" changes need a restart; "
+                     "golapis stays uid %ld gid %ld", (long) getuid(),
+                     (long) getgid());
+    }
+
     if (conf->workers != 0 && conf->workers != gl_nworkers) {
         gl_log_error(GL_LOG_WARN, 0, "\"workers\" changes need a restart; "
                      "%d workers stay", gl_nworkers);
@@ -250,6 +356,7 @@ gl_reload_conf(void)
     gl_conf = conf;
 
     gl_house_set_conf(conf);
+    gl_listen_set_conf(conf);
 
     for (i = 0; i < gl_nworkers; i++) {
         gl_worker_post_conf(&gl_workers[i], conf);
@@ -351,6 +458,14 @@ gl_run(void)
         gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
         return 1;
     }
+
+    if (gl_drop_privileges() != GL_OK) {
+        gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+        gl_remove_pid();
+        return 1;
+    }
+
+    gl_listen_set_conf(gl_conf);
 
     n = gl_conf->workers;
     if (n == 0) {

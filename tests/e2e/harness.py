@@ -238,6 +238,11 @@ class Golapis:
                     "document_root %s;\n"
                     "%s\n") % (self.sock, workers, self.error_log, log_level,
                                self.pid_file, docroot, conf_extra)
+            # as nginx's "user root;" below: as root golapis would become
+            # nobody, who cannot read these 0700 temp dirs
+            if os.geteuid() == 0 and not re.search(r"^\s*user\s",
+                                                   conf_extra, re.M):
+                conf += "user root;\n"
         with open(self.conf_path, "w") as f:
             f.write(conf)
         _register(self)

@@ -18,7 +18,8 @@ def conf_file(body, name="golapis.conf"):
     d = mktemp("conf-")
     path = os.path.join(d, name)
     with open(path, "w", newline="") as f:
-        f.write("listen unix:%s/golapis.sock;\n" % d + body)
+        f.write("listen unix:%s/golapis.sock; document_root %s;\n" % (d, d)
+                + body)
     return path
 
 

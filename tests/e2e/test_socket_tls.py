@@ -455,7 +455,7 @@ def test_tls_directives_checked():
     for i, (lines, rc, want) in enumerate(cases):
         path = os.path.join(d, "c%d.conf" % i)
         with open(path, "w") as f:
-            f.write("listen 127.0.0.1:1;\n" + lines)
+            f.write("listen 127.0.0.1:1; document_root %s;\n" % d + lines)
         got = golapis_cmd(["-t", "-c", path])
         assert got[0] == rc and want in got[1] + got[2], (lines, got)
 

@@ -315,7 +315,9 @@ gl_t_check_fails(int at, gl_module_t **modules, const char *text, int line,
 }
 
 
-#define LISTEN  "listen unix:s.sock;\n"
+/* document_root (or a content handler) is required: on the same line */
+#define LISTEN0 "listen unix:s.sock;"
+#define LISTEN  LISTEN0 " document_root .;\n"
 
 
 /* ---- the tests -------------------------------------------------------- */
@@ -349,7 +351,12 @@ gl_t_defaults(void)
     CHECK(conf->worker_connections == 1024);
     CHECK(conf->shutdown_timeout == 30);
     CHECK(conf->housekeeping_interval == 1);
-    CHECK(conf->document_root == NULL);
+    snprintf(want, sizeof(want), "%s/.", gl_t_dir);
+    CHECK_STR(conf->document_root, want);
+    CHECK(conf->nscript_ext == 1);
+    CHECK_STR(conf->script_ext[0], ".lua");
+    CHECK(conf->naccess == 0);
+    CHECK(conf->user == NULL);
     CHECK_STR(conf->error_log, "stderr");
     CHECK(conf->log_level == GL_LOG_ERR);
     CHECK(conf->pid == NULL);
@@ -589,7 +596,7 @@ gl_t_errors(void)
                 "invalid number of arguments in \"t_flag\" directive");
     CHECK_FAILS(LISTEN "t_pair a;\n", 2,
                 "invalid number of arguments in \"t_pair\" directive");
-    CHECK_FAILS(LISTEN "listen a b c;\n", 2,
+    CHECK_FAILS(LISTEN "listen a b c d e;\n", 2,
                 "invalid number of arguments in \"listen\" directive");
 
     /* duplicates, in the core and in the module */
@@ -685,7 +692,10 @@ gl_t_errors(void)
     CHECK_FAILS("workers 1;\n", 0, "no \"listen\" directive");
     snprintf(text, sizeof(text), "document_root \"%s/golapis.conf\" is not a "
              "directory", gl_t_dir);
-    CHECK_FAILS(LISTEN "document_root golapis.conf;\n", 0, text);
+    CHECK_FAILS(LISTEN0 "\ndocument_root golapis.conf;\n", 0, text);
+    CHECK_FAILS(LISTEN0 "\n", 0, "no \"document_root\": it is required "
+                "(scripts run only from inside it) unless content_by_lua_file "
+                "or content_by_lua_block is set");
     snprintf(text, sizeof(text), "content_by_lua_file \"%s/nowhere.lua\": "
              "No such file or directory", gl_t_dir);
     CHECK_FAILS(LISTEN "content_by_lua_file nowhere.lua;\n", 0, text);

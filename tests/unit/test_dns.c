@@ -879,7 +879,7 @@ gl_t_check_fails(int at, const char *text, int line, const char *want)
     gl_conf_free(conf);
 }
 
-#define LISTEN  "listen unix:s.sock;\n"
+#define LISTEN  "listen unix:s.sock; document_root .;\n"
 #define CHECK_FAILS(text, line, want)                                        \
     gl_t_check_fails(__LINE__, LISTEN text, line, want)
 
