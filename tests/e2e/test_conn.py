@@ -1,6 +1,7 @@
 """Connections through nginx: keep-alive, bodies, big and slow responses,
 concurrency, the spread over workers."""
 
+import os
 import socket
 import threading
 import time
@@ -113,7 +114,11 @@ def test_big_response_slow_reader():
     assert head.split()[1] == b"200", head[:200]
     check_big(body)
     growth = (peak - rss0) / 1024
-    assert growth < 100, \
+    # ngx.print waits while the output queue is over its high mark: about
+    # 2 MB of growth for the 10 MB answer, 12 MB without the wait.  The
+    # sanitizers keep freed memory aside, so their bound is loose.
+    bound = 100 if os.environ.get("GL_SANITIZER") else 6
+    assert growth < bound, \
         "golapis RSS grew by %.1f MB while serving a slow reader" % growth
     expect_hello(n.port)
 

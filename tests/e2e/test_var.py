@@ -7,7 +7,8 @@ import os
 import re
 import threading
 
-from harness import assert_same, diff_setup, http_get
+from harness import (Golapis, Nginx, assert_same, diff_setup, http_get,
+                     make_docroot)
 
 HOST = {"Host": "localhost"}
 REF_ONLY = os.environ.get("GL_REF_ONLY")
@@ -311,3 +312,28 @@ def test_more_core_variables():
                  b'\nwrite args true nil\n', b"\nwritten true 10000000\n",
                  b"\nafter output text/html 200 chunked\n"):
         assert want in rb, (want, rb)
+
+
+
+def test_remote_port_is_the_clients():
+    # REMOTE_PORT is the client's port as nginx saw it, not the server's
+    import socket as _socket
+    d = make_docroot(copy_scripts=False)
+    with open(os.path.join(d, "port.lua"), "w") as f:
+        f.write("ngx.say(ngx.var.remote_port, ' ', ngx.var.server_port)\n")
+    g = Golapis(docroot=d)
+    n = Nginx(g)
+    s = _socket.create_connection(("127.0.0.1", n.port), timeout=10)
+    try:
+        s.sendall(b"GET /port.lua HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while True:
+            c = s.recv(4096)
+            if not c:
+                break
+            data += c
+        mine = s.getsockname()[1]
+    finally:
+        s.close()
+    body = data.partition(b"\r\n\r\n")[2].decode()
+    assert body == "%d %d\n" % (mine, n.port), (body, mine, n.port)
