@@ -240,7 +240,7 @@ gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void) revents;
 
     gl_log_error(GL_LOG_WARN, 0, "worker_shutdown_timeout (%gs) expired, "
-                 "exiting with requests in flight",
+                 "exiting with requests in flight (exit status 1)",
                  gl_conf->shutdown_timeout);
 
     ev_break(loop, EVBREAK_ALL);
@@ -532,7 +532,10 @@ gl_run(void)
             }
         }
 
-        _exit(0);
+        /* not a clean stop: requests were cut, which the exit status says
+           (a service manager does not restart a unit it was told to
+           stop) */
+        _exit(EXIT_FAILURE);
     }
 
     gl_house_stop();
