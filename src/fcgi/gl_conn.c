@@ -204,7 +204,8 @@ gl_conn_init(gl_srv_t *s, int fd)
 
     c->last_active = ev_now(s->loop);
     ev_timer_init(&c->timer, gl_conn_timer_cb,
-                  s->conf->keepalive_timeout, 0);
+                  gl_min(s->conf->client_timeout,
+                         s->conf->keepalive_timeout), 0);
     c->timer.data = c;
     ev_timer_start(s->loop, &c->timer);
 
@@ -954,7 +955,7 @@ static void
 gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     int            wait;
-    double         timeout, left;
+    double         timeout, left, shortest;
     gl_conn_t     *c;
     gl_conf_t     *conf;
     gl_request_t  *r;
@@ -966,10 +967,11 @@ gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     conf = c->srv->conf;
 
     wait = gl_conn_waits(c, &r);
+    shortest = gl_min(conf->client_timeout, conf->keepalive_timeout);
 
     if (wait == GL_CONN_BUSY) {
         c->last_active = ev_now(loop);
-        timeout = gl_min(conf->client_timeout, conf->keepalive_timeout);
+        timeout = shortest;
         left = timeout;
 
     } else {
@@ -979,7 +981,13 @@ gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 
     if (left > 0.0005) {
-        ev_timer_set(w, left, 0);
+        /*
+         * what the connection waits for may change before then (input
+         * starts a record), and the new wait may be shorter; but it
+         * starts no earlier than now, so looking again after the
+         * shortest timeout is soon enough
+         */
+        ev_timer_set(w, gl_min(left, shortest), 0);
         ev_timer_start(loop, w);
         return;
     }
