@@ -237,6 +237,7 @@ def test_keepalive_timeout():
 
 def test_idle_closed_first_at_worker_connections():
     g = Golapis(workers=1, conf_extra="worker_connections 4;")
+    time.sleep(0.2)         # the start-up probe's connection is gone
     idle = [connect(g.sock) for _ in range(4)]
     wait_for(lambda: open_fds(g.pid) >= 4, 3, what="4 connections")
     time.sleep(0.2)
@@ -302,4 +303,33 @@ def test_abort_without_keep_conn_closes():
         "the connection stays open after an aborted request without " \
         "FCGI_KEEP_CONN"
     assert time.monotonic() - t0 < 1.5
+    assert g.stop() == 0
+
+
+def test_over_worker_connections_rate_limited():
+    # two connections in the middle of a record hold the limit; each new
+    # one makes the one before it (idle) go; the warning is written a few
+    # times a second, not once per connection
+    g = Golapis(workers=1, conf_extra="worker_connections 2;")
+    time.sleep(0.2)         # the start-up probe's connection is gone
+    busy = []
+    for _ in range(2):
+        s = connect(g.sock)
+        s.sendall(b"\x01\x01")          # part of a record: not idle
+        busy.append(s)
+        time.sleep(0.2)
+    conns = [connect(g.sock) for _ in range(300)]
+    for s in conns[-5:-1]:
+        assert closed_by_peer(s, 3), "a connection over the limit is open"
+    for s in conns:
+        s.close()
+    for s in busy:
+        assert not closed_by_peer(s, 0.1), "a busy connection was closed"
+    lines = [l for l in g.log().splitlines()
+             if "worker_connections are not enough" in l]
+    assert lines, g.tail()
+    assert len(lines) <= 30, "%d warnings for 300 connections over the " \
+        "limit" % len(lines)
+    for s in busy:
+        s.close()
     assert g.stop() == 0
