@@ -451,10 +451,11 @@ gl_timer_fire(gl_timers_t *st, gl_timer_t *tm, int premature, int now)
         gl_timer_push_handler(tm, L);
         lua_pop(L, tm->nargs);
         lua_getinfo(L, ">S", &ar);
-        gl_log_error(GL_LOG_ALERT, 0, "lua failed to run timer with function "
-                     "defined at %s:%d: %d lua_max_running_timers are not "
-                     "enough", ar.source ? ar.source : "(unknown)",
-                     ar.linedefined, max);
+        gl_log_error_limited(GL_LOG_ALERT, 0, "lua failed to run timer "
+                             "with function defined at %s:%d: %d "
+                             "lua_max_running_timers are not enough",
+                             ar.source ? ar.source : "(unknown)",
+                             ar.linedefined, max);
         gl_timer_free(st, tm, 1);
         return;
     }

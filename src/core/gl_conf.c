@@ -947,6 +947,10 @@ static const gl_conf_bounds_t  gl_conf_pool_size_bounds = {
     1, 1000000, "\"lua_socket_pool_size\" must be positive"
 };
 
+static const gl_conf_bounds_t  gl_conf_conn_timeout_bounds = {
+    0.001, 0, "must be at least 1ms"
+};
+
 static const gl_command_t  gl_conf_core_commands[] = {
 
     { "listen", GL_CONF_TAKE1234, gl_conf_set_listen,
@@ -1080,6 +1084,12 @@ static const gl_command_t  gl_conf_core_commands[] = {
     { "lua_sa_restart", GL_CONF_FLAG, gl_conf_set_flag_slot,
       gl_conf_core(noop_sa_restart), NULL },
 
+    { "client_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(client_timeout), &gl_conf_conn_timeout_bounds },
+
+    { "keepalive_timeout", GL_CONF_TAKE1, gl_conf_set_time_slot,
+      gl_conf_core(keepalive_timeout), &gl_conf_conn_timeout_bounds },
+
     gl_null_command
 };
 
@@ -1177,6 +1187,8 @@ gl_conf_core_init_conf(gl_conf_t *conf, void *mconf)
     gl_conf_init_size(conf->socket_buffer_size, 4096);
     gl_conf_init_value(conf->socket_pool_size, 30);
     gl_conf_init_value(conf->socket_log_errors, 1);
+    gl_conf_init_value(conf->client_timeout, 60);
+    gl_conf_init_value(conf->keepalive_timeout, 75);
 
     if (gl_conf_init_str(conf, &conf->error_log, "stderr") != GL_OK
         || gl_conf_init_str(conf, &conf->default_type, "text/html") != GL_OK

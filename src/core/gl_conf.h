@@ -216,6 +216,11 @@ struct gl_conf_s {
     int                 noop_rewrite_no_postpone;
     int                 noop_access_no_postpone;
     int                 noop_sa_restart;
+
+    /* the FastCGI connections (docs/limits.md) */
+    double              client_timeout;     /* a record, params or body
+                                               stalled this long: close */
+    double              keepalive_timeout;  /* idle this long: close */
 };
 
 /*

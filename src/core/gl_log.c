@@ -170,25 +170,28 @@ gl_log_prefix(char *buf, size_t size, int level)
 }
 
 
-void
-gl_log_error_core(int level, int err, const char *fmt, ...)
+static void
+gl_log_vline(int level, int err, const char *suffix, const char *fmt,
+    va_list args)
 {
     int        n, len;
     char       buf[8192], ebuf[128];
-    va_list    args;
 
     len = gl_log_prefix(buf, sizeof(buf), level);
 
-    va_start(args, fmt);
     n = vsnprintf(buf + len, sizeof(buf) - len, fmt, args);
-    va_end(args);
 
-    /* leave room for the errno text and the newline */
-    len = (n < 0) ? len : gl_min(len + n, (int) sizeof(buf) - 128);
+    /* leave room for the errno text, the suffix and the newline */
+    len = (n < 0) ? len : gl_min(len + n, (int) sizeof(buf) - 256);
 
     if (err) {
         n = snprintf(buf + len, sizeof(buf) - len, " (%d: %s)", err,
                      strerror_r(err, ebuf, sizeof(ebuf)));
+        len = gl_min(len + gl_max(n, 0), (int) sizeof(buf) - 129);
+    }
+
+    if (suffix != NULL) {
+        n = snprintf(buf + len, sizeof(buf) - len, "%s", suffix);
         len = gl_min(len + gl_max(n, 0), (int) sizeof(buf) - 1);
     }
 
@@ -199,6 +202,80 @@ gl_log_error_core(int level, int err, const char *fmt, ...)
     if (write(atomic_load(&gl_log_fd), buf, len) < 0) {
         /* nowhere left to report it */
     }
+}
+
+
+void
+gl_log_error_core(int level, int err, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    gl_log_vline(level, err, NULL, fmt, args);
+    va_end(args);
+}
+
+
+long long
+gl_log_limit_check(gl_log_limit_t *lim, long long now, int *since)
+{
+    long long           w;
+    unsigned long long  dropped;
+
+    w = atomic_load_explicit(&lim->window, memory_order_relaxed);
+
+    if (w != now
+        && atomic_compare_exchange_strong(&lim->window, &w, now))
+    {
+        /* the first line of a new second: counting starts again */
+        atomic_store(&lim->count, 0);
+    }
+
+    if (atomic_fetch_add(&lim->count, 1) >= GL_LOG_LIMIT_BURST) {
+        if (atomic_fetch_add(&lim->dropped, 1) == 0) {
+            atomic_store(&lim->first_drop, now);
+        }
+
+        return -1;
+    }
+
+    dropped = atomic_exchange(&lim->dropped, 0);
+
+    if (dropped > 0) {
+        *since = (int) gl_max(now - atomic_load(&lim->first_drop) + 1, 1);
+    }
+
+    return (long long) dropped;
+}
+
+
+void
+gl_log_error_limited_core(gl_log_limit_t *lim, int level, int err,
+    const char *fmt, ...)
+{
+    int              since;
+    char             suffix[96];
+    va_list          args;
+    long long        dropped;
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+
+    since = 0;
+    dropped = gl_log_limit_check(lim, (long long) ts.tv_sec, &since);
+
+    if (dropped < 0) {
+        return;
+    }
+
+    if (dropped > 0) {
+        snprintf(suffix, sizeof(suffix), ", and %lld more like it in the "
+                 "last %d s", dropped, since);
+    }
+
+    va_start(args, fmt);
+    gl_log_vline(level, err, dropped > 0 ? suffix : NULL, fmt, args);
+    va_end(args);
 }
 
 

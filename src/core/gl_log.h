@@ -85,6 +85,57 @@ void gl_log_write(int level, const char *msg, size_t len);
         }                                                                    \
     } while (0)
 
+/*
+ * Rate-limited lines: a call site that can fire once per connection or
+ * per event (accept failures, refused connections, timeouts) writes at
+ * most GL_LOG_LIMIT_BURST lines a second; the first line it writes after
+ * dropping some says how many: ", and 12345 more like it in the last 2 s".
+ * Lines dropped by a burst that then stops are reported with the site's
+ * next line, whenever that comes.
+ *
+ * One gl_log_limit_t per call site, shared by all threads: its counters
+ * are atomics, and a race at a second's boundary lets at most a few lines
+ * more through.  gl_log_error_limited() declares the site's own static
+ * limit; gl_log_error_rl() takes one the caller keeps.
+ */
+#define GL_LOG_LIMIT_BURST  10
+
+typedef struct {
+    _Atomic long long        window;    /* the second being counted */
+    _Atomic unsigned         count;     /* lines asked for in it */
+    _Atomic unsigned long long  dropped;   /* since the last line written */
+    _Atomic long long        first_drop;   /* the second of the first */
+} gl_log_limit_t;
+
+#define GL_LOG_LIMIT_INIT  { -1, 0, 0, 0 }
+
+/*
+ * Counts a line at second now: returns -1 to drop it, else how many were
+ * dropped before it (0 or more), and *since the seconds they span.
+ */
+long long gl_log_limit_check(gl_log_limit_t *lim, long long now,
+    int *since);
+
+void gl_log_error_limited_core(gl_log_limit_t *lim, int level, int err,
+    const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+#define gl_log_error_rl(lim, level, err, ...)                                \
+    do {                                                                     \
+        if ((level) <= gl_log_level) {                                       \
+            gl_log_error_limited_core(lim, level, err, __VA_ARGS__);         \
+        }                                                                    \
+    } while (0)
+
+#define gl_log_error_limited(level, err, ...)                                \
+    do {                                                                     \
+        static gl_log_limit_t  gl_log_site_ = GL_LOG_LIMIT_INIT;             \
+        gl_log_error_rl(&gl_log_site_, level, err, __VA_ARGS__);             \
+    } while (0)
+
 #if (GL_DEBUG)
 #define gl_log_debug(...)  gl_log_error(GL_LOG_DEBUG, 0, __VA_ARGS__)
 #else

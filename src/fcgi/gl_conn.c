@@ -32,6 +32,22 @@ static void gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void gl_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len);
 static void gl_conn_free(gl_conn_t *c);
+static void gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static gl_conn_t *gl_conn_find_idle(gl_srv_t *s);
+
+/* what a connection waits for (gl_conn_waits) */
+enum {
+    GL_CONN_BUSY = 0,     /* its requests run, or its output waits */
+    GL_CONN_IDLE,         /* nothing: keepalive_timeout */
+    GL_CONN_RECORD,       /* the rest of a record: client_timeout */
+    GL_CONN_PARAMS,       /* the rest of a request's params */
+    GL_CONN_BODY,         /* the rest of a request's body */
+    GL_CONN_LINGER        /* the rest of a finished request's body */
+};
+
+static const char  *gl_conn_wait_text[] = {
+    "", "", "a record", "the params", "the body", "the rest of a body"
+};
 
 
 void
@@ -133,9 +149,25 @@ gl_conn_init(gl_srv_t *s, int fd)
 {
     gl_conn_t  *c;
 
+    if (!s->exiting && s->nconns >= s->conf->worker_connections) {
+        /* make room: an idle connection goes first (nginx, when it gets
+           it on a kept connection, retries on a new one) */
+        c = gl_conn_find_idle(s);
+
+        if (c != NULL) {
+            gl_log_error_limited(GL_LOG_WARN, 0, "%d worker_connections "
+                                 "are not enough, closing an idle "
+                                 "connection", s->conf->worker_connections);
+            gl_conn_hold(c);
+            c->error = 1;
+            gl_conn_release(c);
+        }
+    }
+
     if (s->exiting || s->nconns >= s->conf->worker_connections) {
-        gl_log_error(GL_LOG_WARN, 0, "%d worker_connections are not enough, "
-                     "closing a new connection", s->conf->worker_connections);
+        gl_log_error_limited(GL_LOG_WARN, 0, "%d worker_connections are not "
+                             "enough, closing a new connection",
+                             s->conf->worker_connections);
         close(fd);
         return;
     }
@@ -169,6 +201,13 @@ gl_conn_init(gl_srv_t *s, int fd)
     ev_io_init(&c->wev, gl_conn_write_cb, fd, EV_WRITE);
     c->rev.data = c;
     c->wev.data = c;
+
+    c->last_active = ev_now(s->loop);
+    ev_timer_init(&c->timer, gl_conn_timer_cb,
+                  gl_min(s->conf->client_timeout,
+                         s->conf->keepalive_timeout), 0);
+    c->timer.data = c;
+    ev_timer_start(s->loop, &c->timer);
 
     c->next = s->conns;
     if (s->conns) {
@@ -280,6 +319,8 @@ gl_conn_write(gl_conn_t *c)
 
         if (c->out == NULL) {
             c->out_last = NULL;
+            /* the wait for input, if any, starts now */
+            c->last_active = ev_now(c->srv->loop);
         }
     }
 
@@ -311,6 +352,7 @@ gl_conn_write(gl_conn_t *c)
     if (!c->reading && c->out_bytes < GL_OUT_LOW && !c->closing) {
         ev_io_start(c->srv->loop, &c->rev);
         c->reading = 1;
+        c->last_active = ev_now(c->srv->loop);
     }
 }
 
@@ -449,6 +491,8 @@ gl_conn_request_done(gl_conn_t *c, gl_request_t *r)
     }
 
     gl_conn_unlink_request(c, r);
+
+    c->last_active = ev_now(c->srv->loop);
 }
 
 
@@ -563,6 +607,7 @@ gl_conn_begin(gl_conn_t *c, gl_fcgi_event_t *ev)
 static void
 gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len)
 {
+    int               keep;
     size_t            n;
     u_char            rec[16];
     gl_request_t     *r;
@@ -587,9 +632,17 @@ gl_conn_process(gl_conn_t *c, const u_char *buf, size_t len)
             if (r != NULL) {
                 gl_log_error(GL_LOG_INFO, 0, "connection %d: request %d "
                              "aborted by the web server", c->fd, ev.id);
+                /* the request may be gone after cancel */
+                keep = r->keep_conn;
                 gl_conn_unlink_request(c, r);
                 gl_request_cancel(r, 1);
                 gl_conn_end_request(c, ev.id, FCGI_REQUEST_COMPLETE);
+
+                if (!keep) {
+                    /* as at the end of the request: the connection
+                       closes once END_REQUEST is written */
+                    c->closing = 1;
+                }
             }
             break;
 
@@ -665,7 +718,6 @@ gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     ssize_t     n;
     gl_conn_t  *c;
 
-    (void) loop;
     (void) revents;
 
     c = w->data;
@@ -674,6 +726,9 @@ gl_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     n = read(c->fd, c->ibuf, sizeof(c->ibuf));
 
     if (n > 0) {
+        /* no timer restarts per read: the timer looks at this when it
+           fires, and waits on if it came since */
+        c->last_active = ev_now(loop);
         gl_conn_process(c, c->ibuf, n);
 
     } else if (n == 0) {
@@ -777,6 +832,7 @@ gl_conn_free(gl_conn_t *c)
     ev_io_stop(s->loop, &c->rev);
     ev_io_stop(s->loop, &c->wev);
     ev_timer_stop(s->loop, &c->abort_timer);
+    ev_timer_stop(s->loop, &c->timer);
     close(c->fd);
 
     while (c->out) {
@@ -829,4 +885,158 @@ gl_srv_close_idle(gl_srv_t *s)
             gl_conn_release(c);
         }
     }
+}
+
+
+/*
+ * What the connection waits for: the web server's input that it needs
+ * (the rest of a record, of a request's params or body), nothing at all
+ * (idle), or neither: its requests run (their scripts may sleep or wait
+ * on sockets for long) or its output waits for the web server to read.
+ */
+static int
+gl_conn_waits(gl_conn_t *c, gl_request_t **rp)
+{
+    gl_request_t  *r;
+
+    *rp = NULL;
+
+    if (c->error || c->closing || c->abort_id != -1 || !c->reading
+        || c->out != NULL)
+    {
+        return GL_CONN_BUSY;
+    }
+
+    for (r = c->requests; r; r = r->next) {
+        if (!r->params_done) {
+            *rp = r;
+            return GL_CONN_PARAMS;
+        }
+
+        if (!r->stdin_done) {
+            *rp = r;
+            return GL_CONN_BODY;
+        }
+    }
+
+    /* gl_fcgi.c's parser is between records in its first state (0) with
+       no header byte read */
+    if (c->parser.state != 0 || c->parser.hdr_n != 0 || c->gv_len != 0) {
+        return GL_CONN_RECORD;
+    }
+
+    if (c->linger_id != -1) {
+        return GL_CONN_LINGER;
+    }
+
+    return c->nrequests == 0 ? GL_CONN_IDLE : GL_CONN_BUSY;
+}
+
+
+static size_t
+gl_conn_log_ctx(gl_log_ctx_t *ctx, char *buf, size_t size)
+{
+    (void) ctx;
+    (void) buf;
+    (void) size;
+
+    return 0;
+}
+
+
+/*
+ * One timer per connection, set for the earliest time it could expire,
+ * never restarted on input: when it fires, it looks at what the
+ * connection waits for and since when (last_active), and either closes
+ * it or sets itself for the rest (libev's "be smart about timeouts").
+ * A busy connection is looked at again after the shorter timeout.
+ */
+static void
+gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    int            wait;
+    double         timeout, left, shortest;
+    gl_conn_t     *c;
+    gl_conf_t     *conf;
+    gl_request_t  *r;
+    gl_log_ctx_t   ctx, *saved;
+
+    (void) revents;
+
+    c = w->data;
+    conf = c->srv->conf;
+
+    wait = gl_conn_waits(c, &r);
+    shortest = gl_min(conf->client_timeout, conf->keepalive_timeout);
+
+    if (wait == GL_CONN_BUSY) {
+        c->last_active = ev_now(loop);
+        timeout = shortest;
+        left = timeout;
+
+    } else {
+        timeout = (wait == GL_CONN_IDLE) ? conf->keepalive_timeout
+                                         : conf->client_timeout;
+        left = c->last_active + timeout - ev_now(loop);
+    }
+
+    if (left > 0.0005) {
+        /*
+         * what the connection waits for may change before then (input
+         * starts a record), and the new wait may be shorter; but it
+         * starts no earlier than now, so looking again after the
+         * shortest timeout is soon enough
+         */
+        ev_timer_set(w, gl_min(left, shortest), 0);
+        ev_timer_start(loop, w);
+        return;
+    }
+
+    gl_conn_hold(c);
+
+    if (wait == GL_CONN_IDLE) {
+        gl_log_debug("conn %d: keepalive timeout", c->fd);
+
+    } else {
+        ctx.handler = gl_conn_log_ctx;
+        ctx.conn = c->number;
+        saved = gl_log_set_ctx(&ctx);
+
+        if (r != NULL) {
+            gl_log_error_limited(GL_LOG_INFO, 0, "client timed out (%gs) "
+                                 "while reading %s of request %d, closing "
+                                 "connection %d", timeout,
+                                 gl_conn_wait_text[wait], r->id, c->fd);
+        } else {
+            gl_log_error_limited(GL_LOG_INFO, 0, "client timed out (%gs) "
+                                 "while reading %s, closing connection %d",
+                                 timeout, gl_conn_wait_text[wait], c->fd);
+        }
+
+        (void) gl_log_set_ctx(saved);
+    }
+
+    c->error = 1;
+    gl_conn_release(c);
+}
+
+
+/* the idle connection that has been idle the longest; NULL: none */
+static gl_conn_t *
+gl_conn_find_idle(gl_srv_t *s)
+{
+    gl_conn_t     *c, *idle;
+    gl_request_t  *r;
+
+    idle = NULL;
+
+    for (c = s->conns; c; c = c->next) {
+        if (c->busy == 0 && gl_conn_waits(c, &r) == GL_CONN_IDLE
+            && (idle == NULL || c->last_active < idle->last_active))
+        {
+            idle = c;
+        }
+    }
+
+    return idle;
 }

@@ -136,6 +136,11 @@ struct gl_conn_s {
     int                 abort_tries;
     ev_timer            abort_timer;
 
+    ev_timer            timer;        /* client_timeout, keepalive_timeout:
+                                         checked lazily (gl_conn_timer_cb) */
+    ev_tstamp           last_active;  /* input came, or the connection
+                                         went idle, or reading resumed */
+
     unsigned            reading:1;    /* rev started */
     unsigned            closing:1;    /* close once the output is written */
     unsigned            error:1;      /* dead: free on the way out */

@@ -19,10 +19,16 @@
 
 #define GL_LISTEN_BACKLOG   4096
 
+/* out of descriptors or memory: accepting stops for this long, doubling
+   while it lasts, up to the max (docs/limits.md) */
+#define GL_LISTEN_RETRY_MIN   0.1
+#define GL_LISTEN_RETRY_MAX   1.0
+
 static gl_worker_t  *gl_listen_workers;
 static int           gl_listen_nworkers;
 static unsigned      gl_listen_next;
 static ev_timer      gl_listen_retry;
+static double        gl_listen_delay = GL_LISTEN_RETRY_MIN;
 static gl_listening_t *gl_listen_ls;
 static int           gl_listen_n;
 static gl_conf_t    *gl_listen_conf;      /* its allow and deny rules */
@@ -338,7 +344,7 @@ failed:
 static void
 gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-    int              fd, i;
+    int              fd, i, j;
     gl_listening_t  *ls;
 
     (void) revents;
@@ -355,24 +361,39 @@ gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
                 return;
             }
 
-            gl_log_error(GL_LOG_ALERT, errno, "accept4() on %s failed",
-                         ls->conf->text);
-
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
-                || errno == ENOMEM)
+            if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS
+                && errno != ENOMEM)
             {
-                /* stop accepting for a while rather than spin */
-                int  j;
-
-                for (j = 0; j < gl_listen_n; j++) {
-                    ev_io_stop(loop, &gl_listen_ls[j].io);
-                }
-
-                ev_timer_start(loop, &gl_listen_retry);
+                gl_log_error_limited(GL_LOG_ALERT, errno, "accept4() on %s "
+                                     "failed", ls->conf->text);
+                return;
             }
 
+            /*
+             * out of descriptors (or memory): the connection waits in the
+             * backlog; stop accepting for a while rather than spin, and
+             * wait longer while it lasts.  A timer that fired must be set
+             * again before it starts, or it fires at once.
+             */
+            gl_log_error_limited(GL_LOG_ALERT, errno, "accept4() on %s "
+                                 "failed, accepting again in %d ms",
+                                 ls->conf->text,
+                                 (int) (gl_listen_delay * 1000));
+
+            for (j = 0; j < gl_listen_n; j++) {
+                ev_io_stop(loop, &gl_listen_ls[j].io);
+            }
+
+            ev_timer_stop(loop, &gl_listen_retry);
+            ev_timer_set(&gl_listen_retry, gl_listen_delay, 0);
+            ev_timer_start(loop, &gl_listen_retry);
+
+            gl_listen_delay = gl_min(gl_listen_delay * 2,
+                                     GL_LISTEN_RETRY_MAX);
             return;
         }
+
+        gl_listen_delay = GL_LISTEN_RETRY_MIN;
 
         if (gl_listen_access(ls, fd) != GL_OK) {
             continue;
@@ -393,7 +414,9 @@ gl_listen_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void) revents;
 
     for (i = 0; i < gl_listen_n; i++) {
-        ev_io_start(loop, &gl_listen_ls[i].io);
+        if (gl_listen_ls[i].fd != -1) {
+            ev_io_start(loop, &gl_listen_ls[i].io);
+        }
     }
 }
 
@@ -409,7 +432,7 @@ gl_listen_start(struct ev_loop *loop, gl_listening_t *ls, int n,
     gl_listen_ls = ls;
     gl_listen_n = n;
 
-    ev_timer_init(&gl_listen_retry, gl_listen_retry_cb, 0.5, 0);
+    ev_timer_init(&gl_listen_retry, gl_listen_retry_cb, GL_LISTEN_RETRY_MIN, 0);
 
     for (i = 0; i < n; i++) {
         ev_io_init(&ls[i].io, gl_listen_accept_cb, ls[i].fd, EV_READ);
