@@ -683,9 +683,10 @@ gl_lua_file_searcher(lua_State *L)
     rc = luaL_loadbuffer(L, file.text, file.len, lua_tostring(L, -1));
 
     if (rc == 0) {
-        /* a young module is watched too, by the stat it was read with:
-           if it was being written, its completion is a change, and a
-           reload replaces it (package.loaded keeps what require gave) */
+        /* a young module is watched too (unvetted), by the stat it was
+           read with: if it was being written, its completion is a
+           change, and a reload replaces it (package.loaded keeps what
+           require gave) */
         gl_lua_file_loaded(path, &file);
     }
 
