@@ -2,12 +2,14 @@
  * The housekeeping thread.
  *
  * Watched files are kept with the stat (mtime, size, inode) they had when
- * they were loaded.  A file whose stat differs is "changing"; it is taken
+ * they were read.  A file whose stat differs is "changing"; it is taken
  * as changed only when the next turn finds the same new stat, so a file
  * still being written is never loaded half-written.  Changed files are
  * test-compiled first: if one does not compile, its error is logged with
  * file:line and nothing is reloaded (a new generation would load it), until
- * it is fixed.
+ * it is fixed.  A changed file that cannot be loaded at all (a directory,
+ * a FIFO, unreadable, too large, a dangling symlink) is logged once and
+ * taken as gone: it does not hold the other changes back.
  */
 #include "gl_core.h"
 #include "gl_conf.h"
@@ -15,33 +17,33 @@
 #include "gl_log.h"
 #include "gl_shdict.h"
 
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
-
-typedef struct {
-    dev_t            dev;
-    ino_t            ino;
-    off_t            size;
-    struct timespec  mtime;
-    int              exists;
-} gl_house_stat_t;
+#include <unistd.h>
 
 typedef struct {
     char             *path;
-    char             *text;       /* the vetted content, for new loads */
+    char             *text;       /* the vetted content, for new loads;
+                                     NULL: gone or not loadable */
     size_t            len;
     char             *next_text;  /* a changed content, once it compiles */
     size_t            next_len;
     gl_house_stat_t   loaded;     /* as loaded (or last reloaded) */
     gl_house_stat_t   seen;       /* a new stat seen once, to confirm */
     gl_house_stat_t   bad;        /* a version that did not compile */
+    gl_house_stat_t   unusable;   /* a version that could not be read */
     unsigned          pending:1;
     unsigned          is_bad:1;
+    unsigned          is_unusable:1;
+    unsigned          young:1;    /* text not vetted yet: read while the
+                                     file was young */
 } gl_house_file_t;
 
 static pthread_mutex_t   gl_house_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -57,21 +59,30 @@ static void            (*gl_house_reload)(void);
 
 
 static void
+gl_house_from_stat(gl_house_stat_t *hs, const struct stat *st)
+{
+    memset(hs, 0, sizeof(*hs));
+
+    hs->exists = 1;
+    hs->dev = st->st_dev;
+    hs->ino = st->st_ino;
+    hs->size = st->st_size;
+    hs->mtime = st->st_mtim;
+}
+
+
+static void
 gl_house_stat(const char *path, gl_house_stat_t *hs)
 {
     struct stat  st;
 
-    memset(hs, 0, sizeof(*hs));
-
     if (stat(path, &st) == -1) {
+        memset(hs, 0, sizeof(*hs));
+        hs->err = errno;
         return;
     }
 
-    hs->exists = 1;
-    hs->dev = st.st_dev;
-    hs->ino = st.st_ino;
-    hs->size = st.st_size;
-    hs->mtime = st.st_mtim;
+    gl_house_from_stat(hs, &st);
 }
 
 
@@ -85,7 +96,8 @@ gl_house_same(const gl_house_stat_t *a, const gl_house_stat_t *b)
 
 
 void
-gl_house_watch(const char *path, const char *text, size_t len)
+gl_house_watch(const char *path, const char *text, size_t len,
+    const gl_house_stat_t *st, int young)
 {
     size_t            i, size;
     gl_house_file_t  *f;
@@ -127,7 +139,8 @@ gl_house_watch(const char *path, const char *text, size_t len)
     memcpy(f->text, text, len);
     f->len = len;
 
-    gl_house_stat(path, &f->loaded);
+    f->loaded = *st;
+    f->young = young ? 1 : 0;
     gl_house_nfiles++;
 
     pthread_mutex_unlock(&gl_house_lock);
@@ -153,6 +166,12 @@ gl_house_text(const char *path, size_t *len)
 
     for (i = 0; i < gl_house_nfiles; i++) {
         if (strcmp(gl_house_files[i].path, path) == 0) {
+            if (gl_house_files[i].text == NULL || gl_house_files[i].young) {
+                /* gone or not loadable when last seen, or not vetted
+                   yet: the disk tells */
+                break;
+            }
+
             text = malloc(gl_house_files[i].len + 1);
             if (text != NULL) {
                 memcpy(text, gl_house_files[i].text, gl_house_files[i].len);
@@ -168,44 +187,171 @@ gl_house_text(const char *path, size_t *len)
 }
 
 
-/* reads path whole; NULL if it cannot, or if it changed from `expect`
-   while we read */
-static char *
-gl_house_read(const char *path, const gl_house_stat_t *expect, size_t *len)
+int
+gl_house_read_file(const char *path, char **text, size_t *len,
+    gl_house_stat_t *st, char *err, size_t err_size)
 {
-    FILE             *f;
-    char             *buf;
-    long              size;
-    gl_house_stat_t   after;
+    int            fd, rc;
+    char          *buf, extra;
+    size_t         got;
+    ssize_t        n;
+    struct stat    before, after;
 
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return NULL;
-    }
-
+    *text = NULL;
     buf = NULL;
 
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0
-        && fseek(f, 0, SEEK_SET) == 0
-        && (buf = malloc(size + 1)) != NULL
-        && fread(buf, 1, size, f) == (size_t) size)
+    /* O_NONBLOCK: opening a FIFO for reading must not wait for a writer */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd == -1) {
+        snprintf(err, err_size, "%s", strerror(errno));
+        return (errno == ENOENT || errno == ENOTDIR) ? GL_DECLINED
+                                                    : GL_ERROR;
+    }
+
+    if (fstat(fd, &before) == -1) {
+        snprintf(err, err_size, "%s", strerror(errno));
+        rc = GL_ERROR;
+        goto done;
+    }
+
+    if (S_ISDIR(before.st_mode)) {
+        snprintf(err, err_size, "is a directory");
+        rc = GL_ERROR;
+        goto done;
+    }
+
+    if (!S_ISREG(before.st_mode)) {
+        snprintf(err, err_size, "is not a regular file");
+        rc = GL_ERROR;
+        goto done;
+    }
+
+    if (before.st_size < 0 || before.st_size > GL_HOUSE_MAX_FILE) {
+        snprintf(err, err_size, "too large (%jd bytes, at most %d)",
+                 (intmax_t) before.st_size, GL_HOUSE_MAX_FILE);
+        rc = GL_ERROR;
+        goto done;
+    }
+
+    buf = malloc((size_t) before.st_size + 1);
+    if (buf == NULL) {
+        snprintf(err, err_size, "no memory for %jd bytes",
+                 (intmax_t) before.st_size);
+        rc = GL_ERROR;
+        goto done;
+    }
+
+    rc = GL_AGAIN;
+    got = 0;
+
+    while (got < (size_t) before.st_size) {
+        n = read(fd, buf + got, (size_t) before.st_size - got);
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n == -1) {
+            snprintf(err, err_size, "%s", strerror(errno));
+            rc = GL_ERROR;
+            goto done;
+        }
+
+        if (n == 0) {
+            snprintf(err, err_size, "changed while read (shrank)");
+            goto done;
+        }
+
+        got += n;
+    }
+
+    do {
+        n = read(fd, &extra, 1);
+    } while (n == -1 && errno == EINTR);
+
+    if (n != 0) {
+        snprintf(err, err_size, "changed while read (grew)");
+        goto done;
+    }
+
+    if (fstat(fd, &after) == -1
+        || after.st_size != before.st_size
+        || after.st_mtim.tv_sec != before.st_mtim.tv_sec
+        || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)
     {
-        *len = size;
-    } else {
-        free(buf);
-        buf = NULL;
+        snprintf(err, err_size, "changed while read");
+        goto done;
     }
 
-    fclose(f);
+    buf[got] = '\0';
+    *text = buf;
+    *len = got;
+    gl_house_from_stat(st, &before);
+    buf = NULL;
+    rc = GL_OK;
 
-    gl_house_stat(path, &after);
+done:
 
-    if (buf != NULL && !gl_house_same(&after, expect)) {
-        free(buf);
-        buf = NULL;
+    free(buf);
+    close(fd);
+
+    return rc;
+}
+
+
+static int
+gl_house_young_within(const gl_house_stat_t *st, double interval)
+{
+    double           age;
+    struct timespec  now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+
+    age = (double) (now.tv_sec - st->mtime.tv_sec)
+          + (now.tv_nsec - st->mtime.tv_nsec) / 1e9;
+
+    /* a time far in the future (a skewed clock, touch -d) is no sign of a
+       writer at work now: such a file would never be cached */
+    return age < interval && age > -interval;
+}
+
+
+int
+gl_house_young(const gl_house_stat_t *st)
+{
+    double  interval;
+
+    pthread_mutex_lock(&gl_house_lock);
+    interval = gl_house_interval;
+    pthread_mutex_unlock(&gl_house_lock);
+
+    return gl_house_young_within(st, interval);
+}
+
+
+/* as gl_house_young(), gl_house_lock held */
+static int
+gl_house_young_locked(const gl_house_stat_t *st)
+{
+    return gl_house_young_within(st, gl_house_interval);
+}
+
+
+/* a watched file cannot be loaded as it is now: say why, once for this
+   version of it */
+static void
+gl_house_unusable(gl_house_file_t *f, const gl_house_stat_t *now,
+    const char *reason)
+{
+    if (f->is_unusable && gl_house_same(now, &f->unusable)) {
+        return;
     }
 
-    return buf;
+    f->unusable = *now;
+    f->is_unusable = 1;
+
+    gl_log_error(GL_LOG_ERR, 0, "cannot load \"%s\": %s, taken as gone",
+                 f->path, reason);
 }
 
 
@@ -231,6 +377,10 @@ gl_house_scan(lua_State *L)
         if (gl_house_same(&now, &f->loaded)) {
             f->pending = 0;
             f->is_bad = 0;
+            if (f->young && !gl_house_young_locked(&f->loaded)) {
+                /* held still for an interval since it was read */
+                f->young = 0;
+            }
             continue;
         }
 
@@ -250,12 +400,31 @@ gl_house_scan(lua_State *L)
 
         /* changed, and stable: does it compile? */
         if (now.exists) {
-            size_t   len;
-            char    *text;
+            int              rc;
+            size_t           len;
+            char            *text, err[128];
+            gl_house_stat_t  st;
 
-            text = gl_house_read(f->path, &now, &len);
+            rc = gl_house_read_file(f->path, &text, &len, &st, err,
+                                    sizeof(err));
 
-            if (text == NULL) {
+            if (rc == GL_OK && !gl_house_same(&st, &now)) {
+                free(text);
+                rc = GL_AGAIN;
+            }
+
+            if (rc == GL_ERROR) {
+                /* not loadable as it is: as if it were gone, so that it
+                   does not hold the other changes back */
+                gl_house_unusable(f, &now, err);
+                free(f->next_text);
+                f->next_text = NULL;
+                f->next_len = 0;
+                reload = 1;
+                continue;
+            }
+
+            if (rc != GL_OK) {
                 /* moving again: wait */
                 f->pending = 0;
                 broken = 1;
@@ -282,6 +451,15 @@ gl_house_scan(lua_State *L)
             f->next_len = len;
 
         } else {
+            struct stat  lst;
+
+            if (now.err != ENOENT && now.err != ENOTDIR) {
+                gl_house_unusable(f, &now, strerror(now.err));
+
+            } else if (lstat(f->path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+                gl_house_unusable(f, &now, "a dangling symbolic link");
+            }
+
             free(f->next_text);
             f->next_text = NULL;
             f->next_len = 0;
@@ -306,10 +484,15 @@ gl_house_scan(lua_State *L)
                 f->next_text = NULL;
                 f->next_len = 0;
 
-                if (f->text == NULL) {
-                    /* gone: the next load looks at the disk again */
-                    f->text = strdup("");
+                f->young = 0;
+
+                if (f->text != NULL) {
+                    /* a good version: a later unusable one is news */
+                    f->is_unusable = 0;
                 }
+
+                /* f->text NULL: gone or not loadable, the next load
+                   looks at the disk again */
             }
         }
     }

@@ -17,9 +17,11 @@
 #include "gl_lua_lib.h"
 #include "gl_module.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <lualib.h>
 
 _Thread_local gl_vm_t  *gl_vm_self;
@@ -29,10 +31,20 @@ static char  gl_lua_env_mt_key;     /* registry: metatable of request envs */
 static char  gl_lua_ngx_key;        /* registry: the ngx table */
 static char  gl_lua_gen_key;        /* registry: the state's gl_lua_gen_t */
 
+/* a Lua file's text, as gl_lua_file_text() found it */
+typedef struct {
+    char             *text;       /* malloc()ed */
+    size_t            len;
+    gl_house_stat_t   st;         /* as read from the disk */
+    unsigned          vetted:1;   /* the housekeeping thread's copy */
+    unsigned          young:1;    /* from the disk, modified within the
+                                     last housekeeping_interval */
+} gl_lua_file_t;
+
 static void gl_lua_watch_modules(lua_State *L);
-static char *gl_lua_file_text(lua_State *L, const char *path, size_t *len);
-static void gl_lua_file_loaded(const char *path, const char *text,
-    size_t len);
+static int gl_lua_file_text(lua_State *L, const char *path,
+    gl_lua_file_t *file);
+static void gl_lua_file_loaded(const char *path, const gl_lua_file_t *file);
 
 /* init_by_lua and init_worker_by_lua run as plain calls of this task */
 static void gl_vm_task_nop(gl_task_t *t);
@@ -583,56 +595,107 @@ gl_lua_gen_release(gl_lua_gen_t *g)
 
 
 /*
+ * package.searchpath(name, path), but a file is tried with a non-blocking
+ * open(), not fopen(): a FIFO on the path must not hold the worker.
+ * Pushes the file name and returns it, or pushes the "no file" list and
+ * returns NULL.
+ */
+static const char *
+gl_lua_search(lua_State *L, const char *name, const char *path)
+{
+    int          fd, top;
+    const char  *p, *e, *file;
+
+    top = lua_gettop(L);
+
+    name = luaL_gsub(L, name, ".", LUA_DIRSEP);
+    lua_pushliteral(L, "");
+
+    for (p = path; *p != '\0'; p = e) {
+        if (*p == ';') {
+            e = p + 1;
+            continue;
+        }
+
+        e = strchr(p, ';');
+        if (e == NULL) {
+            e = p + strlen(p);
+        }
+
+        lua_pushlstring(L, p, e - p);
+        file = luaL_gsub(L, lua_tostring(L, -1), LUA_PATH_MARK, name);
+        lua_remove(L, -2);
+
+        fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd != -1) {
+            close(fd);
+            lua_replace(L, top + 1);
+            lua_settop(L, top + 1);
+            return lua_tostring(L, -1);
+        }
+
+        lua_pushfstring(L, "\n\tno file '%s'", file);
+        lua_remove(L, -2);
+        lua_concat(L, 2);
+    }
+
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+
+    return NULL;
+}
+
+
+/*
  * The Lua file searcher of package.loaders, replaced: it finds the file
- * as Lua's does (package.searchpath), loads it through gl_lua_file_text()
+ * as Lua's does (package.path), loads it through gl_lua_file_text()
  * (so that require()d files are watched, and reloads load their vetted
  * text).
  */
 static int
 gl_lua_file_searcher(lua_State *L)
 {
-    int          rc;
-    char        *text;
-    size_t       len;
-    const char  *name, *path;
+    int             rc;
+    const char     *name, *path;
+    gl_lua_file_t   file;
 
     name = luaL_checkstring(L, 1);
 
     lua_getglobal(L, "package");
-    lua_getfield(L, -1, "searchpath");
-    lua_pushstring(L, name);
-    lua_getfield(L, -3, "path");
-    lua_call(L, 2, 2);
+    lua_getfield(L, -1, "path");
 
-    path = lua_tostring(L, -2);
+    if (!lua_isstring(L, -1)) {
+        return luaL_error(L, "'package.path' must be a string");
+    }
+
+    path = gl_lua_search(L, name, lua_tostring(L, -1));
     if (path == NULL) {
         /* not found: the message lists the places looked at */
         return 1;
     }
 
-    text = gl_lua_file_text(L, path, &len);
-    if (text == NULL) {
+    if (gl_lua_file_text(L, path, &file) != GL_OK) {
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s",
                           name, path, lua_tostring(L, -1));
     }
 
     lua_pushfstring(L, "@%s", path);
-    rc = luaL_loadbuffer(L, text, len, lua_tostring(L, -1));
+    rc = luaL_loadbuffer(L, file.text, file.len, lua_tostring(L, -1));
 
     if (rc == 0) {
-        gl_lua_file_loaded(path, text, len);
+        /* a young module is watched too (unvetted), by the stat it was
+           read with: if it was being written, its completion is a
+           change, and a reload replaces it (package.loaded keeps what
+           require gave) */
+        gl_lua_file_loaded(path, &file);
     }
 
-    free(text);
+    free(file.text);
 
     if (rc != 0) {
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s",
                           name, path, lua_tostring(L, -1));
     }
-
-    lua_pushvalue(L, -2);
-    lua_remove(L, -3);
-    lua_pop(L, 1);
 
     return 1;
 }
@@ -656,89 +719,89 @@ gl_lua_watch_modules(lua_State *L)
 /*
  * The text of a Lua file: the housekeeping thread's vetted copy when the
  * file is watched (a new generation then loads exactly what was checked,
- * never a file being rewritten), else the disk.  Caller frees; NULL with
- * a message pushed on error.
+ * never a file being rewritten), else the disk, read safely (no FIFO,
+ * no directory, at most GL_HOUSE_MAX_FILE, not while it changes).
+ * GL_OK, file->text to free; or GL_ERROR with a message pushed.
  */
-static char *
-gl_lua_file_text(lua_State *L, const char *path, size_t *len)
+static int
+gl_lua_file_text(lua_State *L, const char *path, gl_lua_file_t *file)
 {
-    FILE    *f;
-    long     size;
-    char    *text;
-    int      watch;
+    int    rc, cache;
+    char   err[128];
+
+    memset(file, 0, sizeof(*file));
 
     /* lua_code_cache off reads the disk every time, as OpenResty */
-    watch = gl_vm_self != NULL && gl_vm_self->conf->code_cache;
+    cache = gl_vm_self != NULL && gl_vm_self->conf->code_cache;
 
-    if (watch) {
-        text = gl_house_text(path, len);
-        if (text != NULL) {
-            return text;
+    if (cache) {
+        file->text = gl_house_text(path, &file->len);
+        if (file->text != NULL) {
+            file->vetted = 1;
+            return GL_OK;
         }
     }
 
-    f = fopen(path, "r");
-    if (f == NULL) {
-        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
+    rc = gl_house_read_file(path, &file->text, &file->len, &file->st, err,
+                            sizeof(err));
+
+    if (rc == GL_AGAIN) {
+        /* being written: once more, then give up for this time */
+        rc = gl_house_read_file(path, &file->text, &file->len, &file->st,
+                                err, sizeof(err));
     }
 
-    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
-        || fseek(f, 0, SEEK_SET) == -1)
-    {
-        lua_pushfstring(L, "cannot read %s: %s", path, strerror(errno));
-        fclose(f);
-        return NULL;
+    if (rc != GL_OK) {
+        lua_pushfstring(L, "cannot load %s: %s", path, err);
+        return GL_ERROR;
     }
 
-    text = malloc(size + 1);
-    if (text == NULL) {
-        fclose(f);
-        lua_pushfstring(L, "no memory to load %s", path);
-        return NULL;
-    }
+    file->young = cache && gl_house_young(&file->st);
 
-    if (fread(text, 1, size, f) != (size_t) size) {
-        free(text);
-        fclose(f);
-        lua_pushfstring(L, "cannot read %s", path);
-        return NULL;
-    }
-
-    fclose(f);
-    *len = size;
-
-    return text;
+    return GL_OK;
 }
 
 
 /* the file's text compiled: watch it from now on (a file that does not
    compile is read from the disk again next time) */
 static void
-gl_lua_file_loaded(const char *path, const char *text, size_t len)
+gl_lua_file_loaded(const char *path, const gl_lua_file_t *file)
 {
-    if (gl_vm_self != NULL && gl_vm_self->conf->code_cache) {
-        gl_house_watch(path, text, len);
+    if (gl_vm_self != NULL && gl_vm_self->conf->code_cache
+        && !file->vetted)
+    {
+        gl_house_watch(path, file->text, file->len, &file->st, file->young);
     }
 }
 
 
-/* compiles path into a factory on top of the stack; or pushes the error
-   message and returns GL_ERROR */
+/*
+ * Compiles path into a factory on top of the stack; or pushes the error
+ * message and returns GL_ERROR.  *cache is 0 when the file was read from
+ * the disk while young (modified within the last housekeeping_interval):
+ * it may be half-written, so it is not cached, and it is watched as
+ * young (not vetted): the next request reads it again, until it held
+ * still for an interval -- the first load's hold-still rule.
+ */
 static int
-gl_lua_load(lua_State *L, const char *path)
+gl_lua_load(lua_State *L, const char *path, int *cache)
 {
     static const char  head[] = "return function(...) ";
     static const char  tail[] = "\nend";
 
-    int      rc;
-    char    *text, *buf, *p;
-    size_t   n;
+    int             rc;
+    char           *text, *buf, *p;
+    size_t          n;
+    gl_lua_file_t   file;
 
-    text = gl_lua_file_text(L, path, &n);
-    if (text == NULL) {
+    *cache = 1;
+
+    if (gl_lua_file_text(L, path, &file) != GL_OK) {
         return GL_ERROR;
     }
+
+    text = file.text;
+    n = file.len;
 
     buf = malloc(sizeof(head) + 2 + n + sizeof(tail));
     if (buf == NULL) {
@@ -768,7 +831,8 @@ gl_lua_load(lua_State *L, const char *path)
     free(buf);
 
     if (rc == 0) {
-        gl_lua_file_loaded(path, text, n);
+        *cache = !file.young;
+        gl_lua_file_loaded(path, &file);
     }
 
     free(text);
@@ -817,6 +881,7 @@ static int
 gl_lua_factory(lua_State *L, gl_conf_t *conf, gl_lua_handler_t *h,
     const char *path)
 {
+    int          cache;
     const char  *key;
 
     if (h != NULL) {
@@ -836,7 +901,9 @@ gl_lua_factory(lua_State *L, gl_conf_t *conf, gl_lua_handler_t *h,
 
     lua_pop(L, 1);
 
-    if ((path ? gl_lua_load(L, path)
+    cache = 1;
+
+    if ((path ? gl_lua_load(L, path, &cache)
               : gl_lua_load_code(L, h->code, h->code_len, h->chunkname))
         != GL_OK)
     {
@@ -844,8 +911,9 @@ gl_lua_factory(lua_State *L, gl_conf_t *conf, gl_lua_handler_t *h,
         return GL_ERROR;
     }
 
-    /* inline code is compiled once even with lua_code_cache off */
-    if (conf->code_cache || path == NULL) {
+    /* inline code is compiled once even with lua_code_cache off; a young
+       file not yet */
+    if ((conf->code_cache || path == NULL) && cache) {
         lua_pushvalue(L, -1);
         lua_setfield(L, -3, key);
     }
@@ -893,7 +961,7 @@ gl_lua_new_env(lua_State *L)
 int
 gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size)
 {
-    int                i, rc;
+    int                i, rc, cache;
     lua_State         *L;
     gl_lua_handler_t  *h;
 
@@ -909,7 +977,7 @@ gl_lua_check_conf(gl_conf_t *conf, char *err, size_t size)
         h = &conf->handlers[i];
 
         if (h->file != NULL) {
-            rc = gl_lua_load(L, h->file);
+            rc = gl_lua_load(L, h->file, &cache);
         } else if (h->code != NULL) {
             rc = gl_lua_load_code(L, h->code, h->code_len, h->chunkname);
         } else {
