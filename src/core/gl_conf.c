@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -1738,43 +1740,77 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
 }
 
 
-/* reads the whole file into a string; NULL (err set) on error */
+/* a config file bigger than this is refused: it is a mistake */
+#define GL_CONF_MAX_FILE  (16 * 1024 * 1024)
+
+/*
+ * Reads the whole file into a string; NULL (err set) on error.  Only a
+ * regular file is read (a directory, a FIFO, a device is refused without
+ * blocking: opened O_NONBLOCK, checked with fstat on that descriptor),
+ * and at most GL_CONF_MAX_FILE bytes.
+ */
 static char *
 gl_conf_read_file(const char *path, size_t *len, char *err, size_t err_size)
 {
-    FILE  *f;
-    char  *text;
-    long   size;
+    int           fd;
+    char         *text;
+    size_t        size, got;
+    ssize_t       n;
+    struct stat   st;
 
-    f = fopen(path, "r");
-    if (f == NULL) {
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1) {
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
         return NULL;
     }
 
-    if (fseek(f, 0, SEEK_END) == -1 || (size = ftell(f)) < 0
-        || fseek(f, 0, SEEK_SET) == -1)
-    {
+    if (fstat(fd, &st) == -1) {
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
-        fclose(f);
+        close(fd);
         return NULL;
     }
+
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_size, "%s: %s", path, S_ISDIR(st.st_mode)
+                 ? "is a directory" : "is not a regular file");
+        close(fd);
+        return NULL;
+    }
+
+    if (st.st_size > GL_CONF_MAX_FILE) {
+        snprintf(err, err_size, "%s: too large (%lld bytes, at most %d)",
+                 path, (long long) st.st_size, GL_CONF_MAX_FILE);
+        close(fd);
+        return NULL;
+    }
+
+    size = (size_t) st.st_size;
 
     text = malloc(size + 1);
     if (text == NULL) {
         snprintf(err, err_size, "out of memory");
-        fclose(f);
+        close(fd);
         return NULL;
     }
 
-    if (fread(text, 1, size, f) != (size_t) size) {
-        snprintf(err, err_size, "%s: read error", path);
-        fclose(f);
-        free(text);
-        return NULL;
+    for (got = 0; got < size; got += (size_t) n) {
+        n = read(fd, text + got, size - got);
+
+        if (n == -1 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            snprintf(err, err_size, "%s: %s", path,
+                     n == 0 ? "shrank while read" : strerror(errno));
+            close(fd);
+            free(text);
+            return NULL;
+        }
     }
 
-    fclose(f);
+    close(fd);
     text[size] = '\0';
     *len = size;
 

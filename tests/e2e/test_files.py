@@ -211,3 +211,16 @@ def test_first_load_half_written():
         bad[:4],)
     rc = g.stop()
     assert rc == 0, "golapis exit status %s:\n%s" % (rc, g.tail())
+
+
+def test_config_file_not_regular():
+    # the config file (or an include) that is a directory or a FIFO is
+    # refused at once, not read as gigabytes or waited on
+    from harness import golapis_cmd, mktemp
+    d = mktemp("conf-")
+    fifo = os.path.join(d, "fifo.conf")
+    os.mkfifo(fifo)
+    for path, why in ((d, "is a directory"),
+                      (fifo, "is not a regular file")):
+        rc, out, err = golapis_cmd(["-t", "-c", path], timeout=5)
+        assert rc == 1 and "%s: %s" % (path, why) in err, (path, rc, err)

@@ -1457,3 +1457,44 @@ def test_tcp_rewrite_and_access():
         rewrite's socket 6 again 1
         access's socket 0
     ''')
+
+
+# ---------------------------------------------------------------------------
+# a pool hands out the connection kept last (upstream's pools are LIFO):
+# A is kept after one reuse, B fresh, B last; the next connect gets B
+
+POOL_LIFO = r'''
+local function conn()
+    local s = ngx.socket.tcp()
+    s:settimeout(2000)
+    assert(s:connect("127.0.0.1", PORT, { pool = "lifo" }))
+    return s
+end
+local a = conn()
+a:send("e\n")
+a:setkeepalive()
+a = conn()
+p("a reused", a:getreusedtimes())
+local b = conn()
+b:send("e\n")
+p("b reused", b:getreusedtimes())
+a:setkeepalive()
+b:setkeepalive()
+local c = conn()
+p("next reused", c:getreusedtimes())
+local d = conn()
+p("then reused", d:getreusedtimes())
+c:close()
+d:close()
+done()
+'''
+
+
+def test_tcp_pool_lifo():
+    out = run(POOL_LIFO, min_lines=4)
+    check(out, r'''
+        a reused 1
+        b reused 0
+        next reused 1
+        then reused 2
+    ''')
