@@ -8,6 +8,7 @@ coroutine.*, threads in the rewrite and access phases.  Each script prints
 a line per case; golapis and nginx must print the same lines.
 """
 
+import os
 import re
 import time
 
@@ -976,6 +977,13 @@ def test_thread_output():
 
 
 def test_thread_output_does_not_wait():
+    if os.environ.get("GL_FAULTS_LIB"):
+        # the order it expects holds when a flush's write goes at once;
+        # make test-faults makes writes wait at random, as a slow client
+        # would (nginx's module then answers in another order too)
+        print("SKIPPED under make test-faults: the expected order assumes "
+              "writes that never wait")
+        return
     g, n, ours, ref = _raw("nowait.lua", OUTPUT_NO_WAIT)
     _same(ours, ref, 200, b"hello from f\nf after flush\nhello from g\n"
           b"g after flush\n" + b"x" * 400000 + b"\na after the big print\n"
