@@ -209,6 +209,10 @@ gl_conn_init(gl_srv_t *s, int fd)
     c->timer.data = c;
     ev_timer_start(s->loop, &c->timer);
 
+    if (s->on_conn != NULL) {
+        s->on_conn(s, fd, 1);
+    }
+
     c->next = s->conns;
     if (s->conns) {
         s->conns->prev = c;
@@ -833,6 +837,11 @@ gl_conn_free(gl_conn_t *c)
     ev_io_stop(s->loop, &c->wev);
     ev_timer_stop(s->loop, &c->abort_timer);
     ev_timer_stop(s->loop, &c->timer);
+
+    if (s->on_conn != NULL) {
+        s->on_conn(s, c->fd, 0);
+    }
+
     close(c->fd);
 
     while (c->out) {

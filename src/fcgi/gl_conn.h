@@ -83,6 +83,9 @@ struct gl_srv_s {
 
     /* a connection or a detached request ended */
     void                       (*on_idle)(gl_srv_t *s);
+    /* a connection's socket was taken (open 1) or is about to be closed
+       (open 0); NULL: nobody asks */
+    void                       (*on_conn)(gl_srv_t *s, int fd, int open);
     void                        *data;
 
     gl_conn_t                   *conns;

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,13 @@ typedef struct {
     uint64_t            stopped_run;
     uint64_t            stuck_run;
 
+    /* its connections' sockets (the worker adds and removes, the watchdog
+       shuts them down), under lock */
+    pthread_mutex_t     lock;
+    int                *fds;
+    int                 nfds;
+    int                 cap;
+
     /* the worker's own */
     int                 depth;
     unsigned            stopping:1;
@@ -76,6 +84,8 @@ extern gl_module_t  gl_lua_watch_module;
 
 static _Thread_local gl_watch_t          *gl_watch_self;
 static _Thread_local lua_State *volatile  gl_watch_L;
+
+static atomic_int        gl_watch_stuck_flags[GL_WATCH_MAX];
 
 static pthread_mutex_t   gl_watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static gl_watch_t       *gl_watch_workers[GL_WATCH_MAX];
@@ -222,6 +232,11 @@ gl_watch_end(lua_State *L)
     gl_watch_L = NULL;
     atomic_store(&w->ask, 0);
 
+    if (w->id >= 0 && w->id < GL_WATCH_MAX) {
+        atomic_store_explicit(&gl_watch_stuck_flags[w->id], 0,
+                              memory_order_relaxed);
+    }
+
     if (w->stopping) {
         w->stopping = 0;
 
@@ -233,6 +248,84 @@ gl_watch_end(lua_State *L)
 
 
 /* the watchdog thread */
+
+/* a stuck worker: the acceptor passes it by, and its connections are
+   shut down (nginx sees them end, answers their requests 502 at once and
+   opens new connections, which go to the other workers); returns how
+   many */
+static int
+gl_watch_shut(gl_watch_t *w)
+{
+    int  i, n;
+
+    if (w->id >= 0 && w->id < GL_WATCH_MAX) {
+        atomic_store_explicit(&gl_watch_stuck_flags[w->id], 1,
+                              memory_order_relaxed);
+    }
+
+    pthread_mutex_lock(&w->lock);
+
+    n = w->nfds;
+    for (i = 0; i < n; i++) {
+        (void) shutdown(w->fds[i], SHUT_RDWR);
+    }
+
+    pthread_mutex_unlock(&w->lock);
+
+    return n;
+}
+
+
+int
+gl_watch_stuck(int id)
+{
+    if (id < 0 || id >= GL_WATCH_MAX) {
+        return 0;
+    }
+
+    return atomic_load_explicit(&gl_watch_stuck_flags[id],
+                                memory_order_relaxed);
+}
+
+
+void
+gl_watch_conn(int fd, int open)
+{
+    int          i, *p;
+    gl_watch_t  *w;
+
+    w = gl_watch_self;
+    if (w == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&w->lock);
+
+    if (open) {
+        if (w->nfds == w->cap) {
+            p = realloc(w->fds, sizeof(int) * (w->cap ? w->cap * 2 : 64));
+            if (p == NULL) {
+                pthread_mutex_unlock(&w->lock);
+                return;
+            }
+            w->fds = p;
+            w->cap = w->cap ? w->cap * 2 : 64;
+        }
+
+        w->fds[w->nfds++] = fd;
+
+    } else {
+        for (i = w->nfds - 1; i >= 0; i--) {
+            if (w->fds[i] == fd) {
+                w->fds[i] = w->fds[--w->nfds];
+                break;
+            }
+        }
+    }
+
+    pthread_mutex_unlock(&w->lock);
+}
+
 
 static void *
 gl_watch_thread(void *arg)
@@ -300,8 +393,10 @@ gl_watch_thread(void *arg)
                 gl_log_error(GL_LOG_CRIT, 0, "worker %d has run lua code "
                              "for %llums and cannot be interrupted (a loop "
                              "compiled by the JIT, or a C call that does "
-                             "not return): its requests wait until it "
-                             "yields", w->id, (unsigned long long) el);
+                             "not return): it gets no new connection, and "
+                             "its %d connections are shut down",
+                             w->id, (unsigned long long) el,
+                             gl_watch_shut(w));
             }
         }
 
@@ -370,6 +465,7 @@ gl_watch_worker_start(int id)
 
     w->tid = pthread_self();
     w->id = id;
+    pthread_mutex_init(&w->lock, NULL);
 
     pthread_mutex_lock(&gl_watch_lock);
 
@@ -422,6 +518,12 @@ gl_watch_worker_stop(void)
 
     pthread_mutex_unlock(&gl_watch_lock);
 
+    if (w->id >= 0 && w->id < GL_WATCH_MAX) {
+        atomic_store(&gl_watch_stuck_flags[w->id], 0);
+    }
+
+    pthread_mutex_destroy(&w->lock);
+    free(w->fds);
     free(w);
 }
 

@@ -26,6 +26,15 @@
 void gl_watch_worker_start(int id);
 void gl_watch_worker_stop(void);
 
+/* a connection of the worker's was opened or is about to be closed: the
+   watchdog shuts a stuck worker's connections down, so that nginx answers
+   at once and opens new ones elsewhere */
+void gl_watch_conn(int fd, int open);
+
+/* worker id is stuck in Lua code that cannot be interrupted: the acceptor
+   gives it no new connection */
+int gl_watch_stuck(int id);
+
 /* around a run of Lua code in a worker (nested runs count as one) */
 void gl_watch_begin(lua_State *L);
 void gl_watch_end(lua_State *L);

@@ -4,6 +4,7 @@
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_listen.h"
+#include "gl_watch.h"
 #include "gl_log.h"
 #include "gl_worker.h"
 
@@ -341,6 +342,9 @@ failed:
 }
 
 
+static gl_worker_t *gl_listen_pick(void);
+
+
 static void
 gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -399,9 +403,26 @@ gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             continue;
         }
 
-        gl_worker_post_conn(&gl_listen_workers[gl_listen_next++
-                                               % gl_listen_nworkers], fd);
+        gl_worker_post_conn(gl_listen_pick(), fd);
     }
+}
+
+
+/* the next worker, in turn, passing by those the watchdog says are stuck
+   (if all are, the next one all the same) */
+static gl_worker_t *
+gl_listen_pick(void)
+{
+    int           k;
+    gl_worker_t  *w;
+
+    w = &gl_listen_workers[gl_listen_next++ % gl_listen_nworkers];
+
+    for (k = 1; k < gl_listen_nworkers && gl_watch_stuck(w->id); k++) {
+        w = &gl_listen_workers[gl_listen_next++ % gl_listen_nworkers];
+    }
+
+    return w;
 }
 
 

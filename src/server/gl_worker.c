@@ -97,6 +97,17 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 }
 
 
+/* the watchdog keeps the worker's connections, to shut them down if the
+   worker gets stuck in Lua code */
+static void
+gl_worker_srv_conn(gl_srv_t *s, int fd, int open)
+{
+    (void) s;
+
+    gl_watch_conn(fd, open);
+}
+
+
 static void *
 gl_worker_thread(void *arg)
 {
@@ -158,6 +169,7 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
 
     gl_srv_init(&w->srv, w->loop, conf, &gl_http_handler);
     w->srv.on_idle = gl_worker_srv_idle;
+    w->srv.on_conn = gl_worker_srv_conn;
     w->srv.data = w;
 
     if (gl_vm_init(&w->vm, id, w->loop, conf) != GL_OK) {

@@ -160,3 +160,28 @@ def test_jit_loop_stuck_exits_when_every_worker_is():
     log = g.log()
     assert "cannot be interrupted" in log, log
     assert "every worker is stuck in lua code" in log, log
+
+
+def test_jit_loop_stuck_worker_is_passed_by():
+    # two workers, one stuck in a compiled loop: its connections are shut
+    # down (nginx answers the stuck request 502 at once, not after its own
+    # timeout), new connections go to the other worker, golapis stays up
+    g, n = _setup(workers=2, conf=CONF + "worker_shutdown_timeout 1s;\n")
+    out = {}
+
+    def fire():
+        out["stuck"] = _timed(n, "/jit.lua")
+    t = threading.Thread(target=fire, daemon=True)
+    t.start()
+    wait_for(lambda: "connections are shut down" in g.log(), 5,
+             what="the stuck worker's report")
+    t.join(5)
+    st, body, took = out["stuck"]
+    assert st == 502 and took < 3, (st, took)
+    for _ in range(10):
+        st, body, took = _timed(n, "/hello.lua")
+        assert st == 200 and took < 2, (st, body, took)
+    assert g.running()
+    assert "every worker is stuck" not in g.log()
+    # the stop cannot wait for the stuck worker: its timeout cuts it
+    assert g.stop(timeout=10) == 1
