@@ -14,6 +14,7 @@
 #include "gl_house.h"
 #include "gl_log.h"
 #include "gl_lua.h"
+#include "gl_watch.h"
 #include "gl_lua_lib.h"
 #include "gl_module.h"
 
@@ -301,6 +302,8 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
         return NULL;
     }
 
+    gl_watch_state(L, vm->conf);
+
     g->L = L;
     g->refs = 1;        /* the vm's own, while it is current */
     g->id = ++vm->gen_seq;
@@ -376,7 +379,7 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
 
     if (gl_lua_run_init(vm, GL_PHASE_INIT) != GL_OK) {
         vm->gen = cur;
-        lua_close(L);
+        gl_watch_state_close(L);
         free(g);
         return NULL;
     }
@@ -589,7 +592,7 @@ gl_lua_gen_release(gl_lua_gen_t *g)
 
     gl_log_debug("closing Lua generation %u", g->id);
 
-    lua_close(g->L);
+    gl_watch_state_close(g->L);
     free(g);
 }
 

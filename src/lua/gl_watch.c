@@ -78,7 +78,17 @@ typedef struct {
 typedef struct {
     double              max_run_time;
     double              block_warn_time;
+    size_t              max_memory;
 } gl_watch_conf_t;
+
+/* a Lua state's allocator under lua_max_memory */
+typedef struct {
+    lua_Alloc           alloc;      /* LuaJIT's own */
+    void               *ud;
+    size_t              total;      /* bytes it holds */
+    size_t              limit;
+    size_t              refused;    /* allocations refused */
+} gl_watch_mem_t;
 
 extern gl_module_t  gl_lua_watch_module;
 
@@ -190,6 +200,115 @@ gl_watch_signal(int signo)
 }
 
 
+static _Thread_local int  gl_watch_running;    /* a run goes on (any
+                                                 thread's: -t, tests) */
+
+
+static void *
+gl_watch_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    void            *p;
+    gl_watch_mem_t  *m;
+
+    m = ud;
+
+    if (nsize > osize && gl_watch_running
+        && m->total + (nsize - osize) > m->limit)
+    {
+        /* LuaJIT raises "not enough memory" where the code is */
+        m->refused++;
+        return NULL;
+    }
+
+    p = m->alloc(m->ud, ptr, osize, nsize);
+
+    if (p != NULL || nsize == 0) {
+        m->total = m->total - (ptr != NULL ? osize : 0) + nsize;
+    }
+
+    return p;
+}
+
+
+void
+gl_watch_state(lua_State *L, gl_conf_t *conf)
+{
+    void             *ud;
+    gl_watch_mem_t   *m;
+    gl_watch_conf_t  *wcf;
+
+    wcf = gl_conf_module(conf, &gl_lua_watch_module);
+
+    if (wcf == NULL || wcf->max_memory == 0) {
+        return;
+    }
+
+    m = calloc(1, sizeof(gl_watch_mem_t));
+    if (m == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "calloc() failed: no "
+                     "lua_max_memory for a Lua state");
+        return;
+    }
+
+    m->alloc = lua_getallocf(L, &ud);
+    m->ud = ud;
+    m->limit = wcf->max_memory;
+    /* what the state holds already (its first blocks) */
+    m->total = (size_t) lua_gc(L, LUA_GCCOUNT, 0) * 1024
+               + (size_t) lua_gc(L, LUA_GCCOUNTB, 0);
+
+    lua_setallocf(L, gl_watch_alloc, m);
+}
+
+
+void
+gl_watch_state_close(lua_State *L)
+{
+    void       *ud;
+    lua_Alloc   f;
+
+    f = lua_getallocf(L, &ud);
+
+    lua_close(L);
+
+    if (f == gl_watch_alloc) {
+        free(ud);
+    }
+}
+
+
+/* before a run: a heap that went near its limit (or past it: a refusal)
+   is collected, so that the run starts with room */
+static void
+gl_watch_mem_check(lua_State *L)
+{
+    void            *ud;
+    size_t           before;
+    gl_watch_mem_t  *m;
+
+    if (lua_getallocf(L, &ud) != gl_watch_alloc) {
+        return;
+    }
+
+    m = ud;
+
+    if (m->refused == 0 && m->total < m->limit / 10 * 9) {
+        return;
+    }
+
+    before = m->total;
+    lua_gc(L, LUA_GCCOLLECT, 0);
+
+    if (m->refused) {
+        gl_log_error(GL_LOG_ERR, 0, "lua_max_memory (%zu bytes) reached: "
+                     "%zu allocations refused; the heap went from %zu to "
+                     "%zu bytes after a full collection", m->limit,
+                     m->refused, before, m->total);
+        m->refused = 0;
+    }
+}
+
+
 void
 gl_watch_begin(lua_State *L)
 {
@@ -201,6 +320,12 @@ gl_watch_begin(lua_State *L)
     if (w == NULL || w->depth++ > 0) {
         return;
     }
+
+    /* the last run's garbage goes first if it came near the limit (the
+       coroutine that held it has ended by now) */
+    gl_watch_mem_check(L);
+
+    gl_watch_running = 1;
 
     if (gl_vm_self != NULL) {
         wcf = gl_conf_module(gl_vm_self->conf, &gl_lua_watch_module);
@@ -231,6 +356,7 @@ gl_watch_end(lua_State *L)
     atomic_store(&w->since, 0);
     gl_watch_L = NULL;
     atomic_store(&w->ask, 0);
+    gl_watch_running = 0;
 
     if (w->id >= 0 && w->id < GL_WATCH_MAX) {
         atomic_store_explicit(&gl_watch_stuck_flags[w->id], 0,
@@ -539,10 +665,19 @@ gl_watch_init_conf(gl_conf_t *conf, void *mconf)
 
     gl_conf_init_value(wcf->max_run_time, 30);
     gl_conf_init_value(wcf->block_warn_time, 0.1);
+    gl_conf_init_size(wcf->max_memory, 0);
+
+    if (wcf->max_memory != 0 && wcf->max_memory < 1024 * 1024) {
+        return "\"lua_max_memory\" must be 0 (no limit) or at least 1m";
+    }
 
     return NULL;
 }
 
+
+static const gl_conf_bounds_t  gl_watch_memory_bounds = {
+    0, 0, "\"lua_max_memory\" must be 0 (no limit) or at least 1m"
+};
 
 static const gl_command_t  gl_watch_commands[] = {
 
@@ -551,6 +686,10 @@ static const gl_command_t  gl_watch_commands[] = {
 
     { "lua_block_warn_time", GL_CONF_TAKE1, gl_conf_set_time_slot,
       GL_CONF_MODULE, offsetof(gl_watch_conf_t, block_warn_time), NULL },
+
+    { "lua_max_memory", GL_CONF_TAKE1, gl_conf_set_size_slot,
+      GL_CONF_MODULE, offsetof(gl_watch_conf_t, max_memory),
+      &gl_watch_memory_bounds },
 
     gl_null_command
 };

@@ -18,6 +18,7 @@
 #define GL_WATCH_H
 
 #include "gl_core.h"
+#include "gl_conf.h"
 
 #include <lua.h>
 
@@ -34,6 +35,16 @@ void gl_watch_conn(int fd, int open);
 /* worker id is stuck in Lua code that cannot be interrupted: the acceptor
    gives it no new connection */
 int gl_watch_stuck(int id);
+
+/*
+ * lua_max_memory: a new Lua state of conf gets an allocator that refuses
+ * to grow its heap past the limit while Lua code runs (the code then gets
+ * "not enough memory", as on a real shortage, and its request fails
+ * alone); outside a run (the worker's own pushes) it never refuses.
+ * gl_watch_state_close() closes the state and frees what this adds.
+ */
+void gl_watch_state(lua_State *L, gl_conf_t *conf);
+void gl_watch_state_close(lua_State *L);
 
 /* around a run of Lua code in a worker (nested runs count as one) */
 void gl_watch_begin(lua_State *L);

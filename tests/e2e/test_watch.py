@@ -185,3 +185,46 @@ def test_jit_loop_stuck_worker_is_passed_by():
     assert "every worker is stuck" not in g.log()
     # the stop cannot wait for the stuck worker: its timeout cuts it
     assert g.stop(timeout=10) == 1
+
+
+# lua_max_memory: a request that grows the heap past the limit fails alone
+# ("not enough memory", 500); the heap is collected after it, so that the
+# next requests run
+
+MEM = {
+    "hog.lua": ("local t = {}\nfor i = 1, 1e9 do\n"
+                "    t[i] = string.rep('x', 100) .. i\nend\n"),
+    "small.lua": ("local t = {}\nfor i = 1, 1000 do t[i] = tostring(i) end\n"
+                  "ngx.say(#t, ' ', collectgarbage('count') < 16 * 1024)\n"),
+}
+
+
+def test_max_memory():
+    d = make_docroot()
+    for name, text in MEM.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    g = Golapis(docroot=d, workers=1, conf_extra="lua_max_memory 16m;\n")
+    n = Nginx(g)
+    for _ in range(2):
+        st, body, _ = _timed(n, "/hog.lua")
+        assert st == 500, (st, body, g.tail())
+        st, body, _ = _timed(n, "/small.lua")
+        assert (st, body) == (200, b"1000 true\n"), (st, body, g.tail())
+    log = g.log()
+    assert "not enough memory" in log, log
+    assert re.search(r"lua_max_memory \(16777216 bytes\) reached: \d+ "
+                     r"allocations refused", log), log
+    assert _timed(n, "/hello.lua")[0] == 200
+    assert g.running()
+
+
+def test_max_memory_checked():
+    from harness import golapis_cmd, mktemp
+    path = os.path.join(mktemp("mem-"), "c.conf")
+    with open(path, "w") as f:
+        f.write("listen 127.0.0.1:1;\ndocument_root .;\n"
+                "lua_max_memory 100k;\n")
+    rc, out, err = golapis_cmd(["-t", "-c", path])
+    assert rc == 1 and "\"lua_max_memory\" must be 0 (no limit) or at " \
+        "least 1m" in err, (rc, err)
