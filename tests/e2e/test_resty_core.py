@@ -753,9 +753,8 @@ def _line_of(script, text):
     raise AssertionError("%r not in the script" % text)
 
 
-# Debian's client libraries index ngx.socket.tcp (and udp) as they load;
-# with cosockets they must load on golapis as they do in nginx, without
-# them the require fails on that line, and nowhere else
+# Debian's client libraries index ngx.socket.tcp (and udp) as they load:
+# they load on golapis as they do in nginx (test_socket_libs.py runs them)
 CLIENTS = r"""
 require "resty.core"
 ngx.header["Content-Type"] = "text/plain"
@@ -780,15 +779,4 @@ def test_resty_core_client_libraries():
                    b"nginx.redis ok table function 0.27\n"
                    b"nginx.memcached ok table function 0.13\n"
                    b"nginx.dns.resolver ok table function 0.20\n"), ref
-    if ours.startswith(b"true\n"):
-        assert ours == ref, ours
-    else:
-        # no cosockets yet (docs/api-resty-core.md)
-        assert ours == (
-            b"false\n"
-            b"nginx.redis err redis.lua:6: attempt to index field 'socket' "
-            b"(a nil value)\n"
-            b"nginx.memcached err memcached.lua:8: attempt to index field "
-            b"'socket' (a nil value)\n"
-            b"nginx.dns.resolver err resolver.lua:6: attempt to index field "
-            b"'socket' (a nil value)\n"), ours
+    assert ours == ref, ours
