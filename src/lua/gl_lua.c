@@ -302,6 +302,7 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
         return NULL;
     }
 
+    lua_atpanic(L, gl_lua_panic);
     gl_watch_state(L, vm->conf);
 
     g->L = L;
@@ -1116,6 +1117,21 @@ gl_lua_traceback(lua_State *L)
                         1);
 
     return 1;
+}
+
+
+int
+gl_lua_panic(lua_State *L)
+{
+    const char  *msg;
+
+    msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "not a string";
+
+    gl_log_error(GL_LOG_EMERG, 0, "PANIC: unprotected error in call to Lua "
+                 "API (%s): golapis exits with status 1", msg);
+
+    /* LuaJIT ends the process when this returns */
+    return 0;
 }
 
 

@@ -147,6 +147,14 @@ void gl_lua_free_ctx(gl_task_t *t);
 /* the phase now: the task's; -1 in init_by_lua's */
 int gl_lua_get_phase(void);
 
+/*
+ * The panic handler of every Lua state (lua_atpanic): an error outside any
+ * protected call (a shortage of memory in the worker's own Lua calls) ends
+ * the process, as LuaJIT does after it; this says so in the error log
+ * first, with the message, so that the exit is not silent.
+ */
+int gl_lua_panic(lua_State *L);
+
 /* the message handler of a lua_pcall of a chunk (init_by_lua, filters):
    the message and lua-nginx-module's traceback */
 int gl_lua_traceback(lua_State *L);
