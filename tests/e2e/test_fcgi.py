@@ -2,6 +2,7 @@
 management records, bad input, an independent client (cgi-fcgi)."""
 
 import os
+import socket
 import random
 import re
 import struct
@@ -297,3 +298,69 @@ def test_duplicate_begin_closes():
         "a BEGIN_REQUEST for an active id should close: %r" % r
     r = mux(g.sock, ["-r", "-f", HELLO])
     assert r.http(1)[2] == b"hello, world\n", r
+
+
+def _params(rid, pairs):
+    body = b""
+    for k, v in pairs.items():
+        k, v = k.encode(), v.encode()
+        body += bytes([len(k)]) if len(k) < 128 else struct.pack(
+            ">I", len(k) | 0x80000000)
+        body += bytes([len(v)]) if len(v) < 128 else struct.pack(
+            ">I", len(v) | 0x80000000)
+        body += k + v
+    return record(4, rid, body) + record(4, rid)
+
+
+def test_read_pause_with_a_slow_reader():
+    # a connection whose output queue is over its high mark is not read
+    # any further: the client that sends requests without reading answers
+    # gets no more of them started (each request here has a 64k body, so
+    # that no single read takes many at once)
+    files = {
+        "big.lua": 'ngx.print(string.rep("x", 2 * 1024 * 1024))\n',
+        "count.lua": ('ngx.shared.c:incr("n", 1, 0)\n'
+                      'ngx.print(string.rep("y", 100000))\n'),
+        "get.lua": 'ngx.say(ngx.shared.c:get("n") or 0)\n',
+    }
+    www = make_docroot(files)
+    g = Golapis(docroot=www, workers=1, conf_extra="lua_shared_dict c 1m;\n")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(g.sock)
+    s.settimeout(0.2)
+    chunk = b"z" * 65535
+
+    def req(rid, script, body=b""):
+        out = begin(rid) + _params(rid, {
+            "SCRIPT_FILENAME": os.path.join(www, script),
+            "REQUEST_METHOD": "POST" if body else "GET",
+            "CONTENT_LENGTH": str(len(body))})
+        if body:
+            out += record(5, rid, body)
+        return out + record(5, rid)
+
+    sent = 0
+    try:
+        s.sendall(req(1, "big.lua"))
+        deadline = time.monotonic() + 2
+        rid = 2
+        while time.monotonic() < deadline and rid < 200:
+            try:
+                s.sendall(req(rid, "count.lua", chunk))
+                sent += 1
+                rid += 1
+            except socket.timeout:
+                break
+        time.sleep(0.3)
+        r = mux(g.sock, ["-r", "-f", os.path.join(www, "get.lua")],
+                timeout=5)
+        started = int(r.http(1)[2])
+    finally:
+        s.close()
+    # a few requests at most got in before the pause (the big answer goes
+    # over the mark within its first prints); without the pause, every
+    # request sent would have started
+    assert started <= 4, (started, sent)
+    assert sent < 100, sent
+    assert g.running()
