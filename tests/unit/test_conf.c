@@ -19,18 +19,7 @@
 #include <unistd.h>
 
 
-static int  gl_t_passed;
-static int  gl_t_failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            gl_t_passed++;                                                   \
-        } else {                                                             \
-            gl_t_failed++;                                                   \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                    \
-    } while (0)
+#include "gl_test.h"
 
 #define CHECK_STR(got, want)                                                 \
     gl_t_check_str(__LINE__, #got, got, want)

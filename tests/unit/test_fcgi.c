@@ -10,18 +10,7 @@
 #include <stdio.h>
 
 
-static int  gl_t_passed;
-static int  gl_t_failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            gl_t_passed++;                                                   \
-        } else {                                                             \
-            gl_t_failed++;                                                   \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                    \
-    } while (0)
+#include "gl_test.h"
 
 #define CHECK_MEM(got, got_len, want, want_len)                              \
     gl_t_check_mem(__LINE__, #got, got, got_len, want, want_len)

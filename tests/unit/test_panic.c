@@ -22,18 +22,7 @@
 #define gl_t_no_leak_check()
 #endif
 
-static int  gl_t_passed, gl_t_failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            gl_t_passed++;                                                   \
-        } else {                                                             \
-            gl_t_failed++;                                                   \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__,          \
-                    __LINE__, #cond);                                        \
-        }                                                                    \
-    } while (0)
+#include "gl_test.h"
 
 
 int

@@ -12,19 +12,7 @@
 #include <stdio.h>
 
 
-static int  gl_t_passed;
-static int  gl_t_failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            gl_t_passed++;                                                   \
-        } else {                                                             \
-            gl_t_failed++;                                                   \
-            printf("FAIL %s:%d [%s]: %s\n", __FILE__, __LINE__, gl_t_cfg,     \
-                   #cond);                                                   \
-        }                                                                    \
-    } while (0)
+#include "gl_test.h"
 
 
 static const char         *gl_t_cfg = "-";
