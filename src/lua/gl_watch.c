@@ -96,6 +96,7 @@ static _Thread_local gl_watch_t          *gl_watch_self;
 static _Thread_local lua_State *volatile  gl_watch_L;
 
 static atomic_int        gl_watch_stuck_flags[GL_WATCH_MAX];
+static void            (*gl_watch_stuck_cb)(void);
 
 static pthread_mutex_t   gl_watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static gl_watch_t       *gl_watch_workers[GL_WATCH_MAX];
@@ -402,6 +403,13 @@ gl_watch_shut(gl_watch_t *w)
 }
 
 
+void
+gl_watch_on_stuck(void (*fn)(void))
+{
+    gl_watch_stuck_cb = fn;
+}
+
+
 int
 gl_watch_stuck(int id)
 {
@@ -523,12 +531,18 @@ gl_watch_thread(void *arg)
                              "its %d connections are shut down",
                              w->id, (unsigned long long) el,
                              gl_watch_shut(w));
+
+                if (gl_watch_stuck_cb != NULL) {
+                    gl_watch_stuck_cb();
+                }
             }
         }
 
         pthread_mutex_unlock(&gl_watch_lock);
 
-        if (n > 0 && nstuck == n) {
+        /* with a callback, the main thread decides (it may start other
+           workers first) */
+        if (n > 0 && nstuck == n && gl_watch_stuck_cb == NULL) {
             gl_log_error(GL_LOG_CRIT, 0, "every worker is stuck in lua code "
                          "that cannot be interrupted: exiting with status 1 "
                          "(the service manager restarts golapis)");

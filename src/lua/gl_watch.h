@@ -36,6 +36,10 @@ void gl_watch_conn(int fd, int open);
    gives it no new connection */
 int gl_watch_stuck(int id);
 
+/* fn() is called (from the watchdog's thread) each time a worker is found
+   stuck: the main thread may start another in its place */
+void gl_watch_on_stuck(void (*fn)(void));
+
 /*
  * lua_max_memory: a new Lua state of conf gets an allocator that refuses
  * to grow its heap past the limit while Lua code runs (the code then gets

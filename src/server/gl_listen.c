@@ -443,6 +443,14 @@ gl_listen_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 
 void
+gl_listen_set_workers(gl_worker_t *workers, int nworkers)
+{
+    gl_listen_workers = workers;
+    gl_listen_nworkers = nworkers;
+}
+
+
+void
 gl_listen_start(struct ev_loop *loop, gl_listening_t *ls, int n,
     gl_worker_t *workers, int nworkers)
 {

@@ -24,6 +24,9 @@ typedef struct {
 gl_listening_t *gl_listen_open(gl_conf_t *conf);
 
 /* starts accepting, handing connections round robin to the workers */
+/* the workers connections go to changed (one was added): main thread */
+void gl_listen_set_workers(gl_worker_t *workers, int nworkers);
+
 void gl_listen_start(struct ev_loop *loop, gl_listening_t *ls, int n,
     gl_worker_t *workers, int nworkers);
 

@@ -14,6 +14,7 @@
 #include "gl_lua.h"
 #include "gl_modules.h"
 #include "gl_worker.h"
+#include "gl_watch.h"
 
 #include <ev.h>
 #include <fcntl.h>
@@ -29,6 +30,9 @@
 static gl_conf_t       *gl_conf;
 static gl_worker_t     *gl_workers;
 static int              gl_nworkers;
+static int              gl_workers_cap;     /* room for replacements */
+static int              gl_workers_want;    /* the configured number */
+static ev_async         gl_stuck_async;
 static gl_listening_t  *gl_listening;
 static int              gl_stopping;
 static int              gl_pid_written;
@@ -209,6 +213,69 @@ gl_worker_exited(gl_worker_t *w)
 
     /* runs in the worker thread: wake the main loop */
     ev_async_send(ev_default_loop(0), &gl_worker_done);
+}
+
+
+/* the watchdog found a worker stuck (its thread): wake the main loop */
+static void
+gl_worker_stuck(void)
+{
+    ev_async_send(ev_default_loop(0), &gl_stuck_async);
+}
+
+
+/*
+ * A worker is stuck in Lua code that cannot be interrupted: as many new
+ * workers start as it takes for the configured number to be free again,
+ * within a room of as many again; past that, the watchdog ends golapis
+ * when every worker is stuck.
+ */
+static void
+gl_stuck_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    int           i, free_ones;
+    gl_worker_t  *w;
+
+    (void) loop;
+    (void) a;
+    (void) revents;
+
+    if (gl_stopping) {
+        return;
+    }
+
+    free_ones = 0;
+    for (i = 0; i < gl_nworkers; i++) {
+        if (!gl_watch_stuck(gl_workers[i].id)) {
+            free_ones++;
+        }
+    }
+
+    while (free_ones < gl_workers_want && gl_nworkers < gl_workers_cap) {
+        w = &gl_workers[gl_nworkers];
+        w->on_exit = gl_worker_exited;
+
+        if (gl_worker_start(w, gl_nworkers, gl_conf) != GL_OK) {
+            gl_log_error(GL_LOG_ALERT, 0, "cannot start worker %d in place "
+                         "of a stuck one", gl_nworkers);
+            return;
+        }
+
+        gl_log_error(GL_LOG_WARN, 0, "worker %d starts in place of a stuck "
+                     "one (%d of %d workers free)", gl_nworkers,
+                     free_ones + 1, gl_workers_want);
+
+        gl_nworkers++;
+        free_ones++;
+        gl_listen_set_workers(gl_workers, gl_nworkers);
+    }
+
+    if (free_ones == 0) {
+        gl_log_error(GL_LOG_CRIT, 0, "every worker is stuck in lua code that "
+                     "cannot be interrupted: exiting with status 1 (the "
+                     "service manager restarts golapis)");
+        _exit(EXIT_FAILURE);
+    }
 }
 
 
@@ -475,7 +542,10 @@ gl_run(void)
 
     gl_conf->workers = n;
 
-    gl_workers = calloc(n, sizeof(gl_worker_t));
+    /* room for as many again, to replace workers stuck in Lua code */
+    gl_workers_want = n;
+    gl_workers_cap = 2 * n;
+    gl_workers = calloc(gl_workers_cap, sizeof(gl_worker_t));
     if (gl_workers == NULL) {
         gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
         gl_remove_pid();
@@ -484,6 +554,9 @@ gl_run(void)
 
     ev_async_init(&gl_worker_done, gl_worker_done_cb);
     ev_async_start(loop, &gl_worker_done);
+    ev_async_init(&gl_stuck_async, gl_stuck_cb);
+    ev_async_start(loop, &gl_stuck_async);
+    gl_watch_on_stuck(gl_worker_stuck);
 
     for (i = 0; i < n; i++) {
         gl_workers[i].on_exit = gl_worker_exited;

@@ -144,18 +144,38 @@ def test_off():
     assert "lua_block_warn_time" not in g.log()
 
 
-def test_jit_loop_stuck_exits_when_every_worker_is():
-    # one worker stuck in a compiled loop: nothing can interrupt it; the
-    # watchdog reports it, and with every worker stuck golapis exits 1
-    g, n = _setup(workers=1)
-
+def _fire(n, path):
     def fire():
         try:
-            http_get(n.port, "/jit.lua", timeout=10)
+            http_get(n.port, path, timeout=10)
         except Exception:
             pass
     t = threading.Thread(target=fire, daemon=True)
     t.start()
+    return t
+
+
+def test_jit_loop_stuck_worker_replaced():
+    # one worker, stuck in a compiled loop that nothing can interrupt:
+    # another starts in its place, and the hellos go there
+    g, n = _setup(workers=1, conf=CONF + "worker_shutdown_timeout 1s;\n")
+    _fire(n, "/jit.lua")
+    wait_for(lambda: "worker 1 starts in place of a stuck one" in g.log(),
+             5, what="the replacement")
+    for _ in range(5):
+        st, body, took = _timed(n, "/hello.lua")
+        assert st == 200 and took < 2, (st, body, took)
+    assert g.running()
+
+
+def test_jit_loop_stuck_exits_when_every_worker_is():
+    # the replacements are as many as the workers: once they are stuck
+    # too, the watchdog reports it and golapis exits 1
+    g, n = _setup(workers=1)
+    _fire(n, "/jit.lua")
+    wait_for(lambda: "worker 1 starts in place" in g.log(), 5,
+             what="the replacement")
+    _fire(n, "/jit.lua")
     assert g.wait(10) == 1, g.tail()
     log = g.log()
     assert "cannot be interrupted" in log, log
