@@ -14,6 +14,7 @@
 #include "gl_conf.h"
 #include "gl_conn.h"
 #include "gl_http.h"
+#include "gl_watch.h"
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_module.h"
@@ -260,6 +261,10 @@ gl_http_start_lua(gl_http_t *h)
     }
 
     L = h->gen->L;
+
+    /* the garbage of a request that ran out of memory goes before this
+       one loads its code */
+    gl_watch_mem_check(L);
 
     gl_task_init(&h->task, &h->vm->sched, L, &gl_http_task_ops,
                  GL_PHASE_INIT_WORKER);

@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -88,6 +89,7 @@ typedef struct {
     size_t              total;      /* bytes it holds */
     size_t              limit;
     size_t              refused;    /* allocations refused */
+    size_t              failed;     /* allocations the system refused */
 } gl_watch_mem_t;
 
 extern gl_module_t  gl_lua_watch_module;
@@ -225,6 +227,11 @@ gl_watch_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
     if (p != NULL || nsize == 0) {
         m->total = m->total - (ptr != NULL ? osize : 0) + nsize;
+
+    } else {
+        /* a real shortage (a ulimit, the system): what the failed code
+           held is collected before the next request */
+        m->failed++;
     }
 
     return p;
@@ -240,10 +247,8 @@ gl_watch_state(lua_State *L, gl_conf_t *conf)
 
     wcf = gl_conf_module(conf, &gl_lua_watch_module);
 
-    if (wcf == NULL || wcf->max_memory == 0) {
-        return;
-    }
-
+    /* every state has it: without lua_max_memory it only counts, and
+       notices a failed allocation */
     m = calloc(1, sizeof(gl_watch_mem_t));
     if (m == NULL) {
         gl_log_error(GL_LOG_ALERT, errno, "calloc() failed: no "
@@ -253,7 +258,8 @@ gl_watch_state(lua_State *L, gl_conf_t *conf)
 
     m->alloc = lua_getallocf(L, &ud);
     m->ud = ud;
-    m->limit = wcf->max_memory;
+    m->limit = (wcf != NULL && wcf->max_memory != 0) ? wcf->max_memory
+                                                     : SIZE_MAX;
     /* what the state holds already (its first blocks) */
     m->total = (size_t) lua_gc(L, LUA_GCCOUNT, 0) * 1024
                + (size_t) lua_gc(L, LUA_GCCOUNTB, 0);
@@ -280,7 +286,7 @@ gl_watch_state_close(lua_State *L)
 
 /* before a run: a heap that went near its limit (or past it: a refusal)
    is collected, so that the run starts with room */
-static void
+void
 gl_watch_mem_check(lua_State *L)
 {
     void            *ud;
@@ -293,7 +299,7 @@ gl_watch_mem_check(lua_State *L)
 
     m = ud;
 
-    if (m->refused == 0 && m->total < m->limit / 10 * 9) {
+    if (m->refused == 0 && m->failed == 0 && m->total < m->limit / 10 * 9) {
         return;
     }
 
@@ -306,6 +312,13 @@ gl_watch_mem_check(lua_State *L)
                      "%zu bytes after a full collection", m->limit,
                      m->refused, before, m->total);
         m->refused = 0;
+    }
+
+    if (m->failed) {
+        gl_log_error(GL_LOG_ERR, 0, "the system refused %zu allocations of "
+                     "the Lua heap; it went from %zu to %zu bytes after a "
+                     "full collection", m->failed, before, m->total);
+        m->failed = 0;
     }
 }
 

@@ -50,6 +50,11 @@ void gl_watch_on_stuck(void (*fn)(void));
 void gl_watch_state(lua_State *L, gl_conf_t *conf);
 void gl_watch_state_close(lua_State *L);
 
+/* a heap that reached its limit, or where an allocation failed, is fully
+   collected now (a run's start does it; so does a request's, before its
+   code is loaded) */
+void gl_watch_mem_check(lua_State *L);
+
 /* around a run of Lua code in a worker (nested runs count as one) */
 void gl_watch_begin(lua_State *L);
 void gl_watch_end(lua_State *L);
