@@ -42,11 +42,12 @@ enum {
     GL_CONN_RECORD,       /* the rest of a record: client_timeout */
     GL_CONN_PARAMS,       /* the rest of a request's params */
     GL_CONN_BODY,         /* the rest of a request's body */
-    GL_CONN_LINGER        /* the rest of a finished request's body */
+    GL_CONN_LINGER,       /* the rest of a finished request's body */
+    GL_CONN_SEND          /* nginx to take the output it has queued */
 };
 
 static const char  *gl_conn_wait_text[] = {
-    "", "", "a record", "the params", "the body", "the rest of a body"
+    "", "", "a record", "the params", "the body", "the rest of a body", ""
 };
 
 
@@ -242,6 +243,8 @@ gl_conn_queue(gl_conn_t *c, gl_chain_t *cl)
         c->out_last->next = cl;
     } else {
         c->out = cl;
+        /* the wait for nginx to take it starts now */
+        c->last_sent = ev_now(c->srv->loop);
     }
 
     c->out_last = cl;
@@ -308,6 +311,10 @@ gl_conn_write(gl_conn_t *c)
         }
 
         c->out_bytes -= sent;
+
+        if (sent > 0) {
+            c->last_sent = ev_now(c->srv->loop);
+        }
 
         while (sent > 0) {
             cl = c->out;
@@ -910,9 +917,16 @@ gl_conn_waits(gl_conn_t *c, gl_request_t **rp)
 
     *rp = NULL;
 
-    if (c->error || c->closing || c->abort_id != -1 || !c->reading
-        || c->out != NULL)
-    {
+    if (c->error || c->closing || c->abort_id != -1) {
+        return GL_CONN_BUSY;
+    }
+
+    if (c->out != NULL) {
+        /* nginx takes none of it: that is a stalled client too */
+        return GL_CONN_SEND;
+    }
+
+    if (!c->reading) {
         return GL_CONN_BUSY;
     }
 
@@ -983,6 +997,10 @@ gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         timeout = shortest;
         left = timeout;
 
+    } else if (wait == GL_CONN_SEND) {
+        timeout = conf->client_timeout;
+        left = c->last_sent + timeout - ev_now(loop);
+
     } else {
         timeout = (wait == GL_CONN_IDLE) ? conf->keepalive_timeout
                                          : conf->client_timeout;
@@ -1011,7 +1029,13 @@ gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ctx.conn = c->number;
         saved = gl_log_set_ctx(&ctx);
 
-        if (r != NULL) {
+        if (wait == GL_CONN_SEND) {
+            gl_log_error_limited(GL_LOG_INFO, 0, "client timed out (%gs) "
+                                 "while sending the answer (%zu bytes "
+                                 "queued), closing connection %d", timeout,
+                                 c->out_bytes, c->fd);
+
+        } else if (r != NULL) {
             gl_log_error_limited(GL_LOG_INFO, 0, "client timed out (%gs) "
                                  "while reading %s of request %d, closing "
                                  "connection %d", timeout,

@@ -143,6 +143,8 @@ struct gl_conn_s {
                                          checked lazily (gl_conn_timer_cb) */
     ev_tstamp           last_active;  /* input came, or the connection
                                          went idle, or reading resumed */
+    ev_tstamp           last_sent;    /* output went, or was queued on
+                                         an empty queue */
 
     unsigned            reading:1;    /* rev started */
     unsigned            closing:1;    /* close once the output is written */

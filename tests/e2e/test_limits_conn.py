@@ -333,3 +333,36 @@ def test_over_worker_connections_rate_limited():
     for s in busy:
         s.close()
     assert g.stop() == 0
+
+
+def test_answer_not_taken():
+    # nginx that takes none of the answer (its window full, then nothing)
+    # stalls like a client that sends nothing: client_timeout closes it,
+    # while a reader that keeps taking slowly is not cut
+    www = make_docroot({"big.lua": 'ngx.print(string.rep("x", 4 * 1024 '
+                        '* 1024))\n'})
+    g = Golapis(conf_extra="client_timeout 400ms;", docroot=www)
+    s = connect(g.sock)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(request(1, os.path.join(www, "big.lua")))
+    t0 = time.monotonic()
+    time.sleep(1.2)
+    assert g.running()
+    lines = timed_out_lines(g)
+    assert lines and "while sending the answer" in lines[-1], g.tail()
+    assert time.monotonic() - t0 < 3
+    # a slow reader: takes some every 100 ms, and gets all of it
+    s2 = connect(g.sock)
+    s2.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s2.sendall(request(1, os.path.join(www, "big.lua")))
+    got = 0
+    s2.settimeout(5)
+    deadline = time.monotonic() + 30
+    while got < 4 * 1024 * 1024 and time.monotonic() < deadline:
+        d = s2.recv(262144)
+        if not d:
+            break
+        got += len(d)
+        time.sleep(0.02)
+    assert got > 4 * 1024 * 1024, got
+    assert g.stop() == 0
