@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -1120,18 +1121,40 @@ gl_lua_traceback(lua_State *L)
 }
 
 
+static _Thread_local jmp_buf  *gl_lua_panic_jb;
+
+
+void
+gl_lua_catch_panic(jmp_buf *jb)
+{
+    gl_lua_panic_jb = jb;
+}
+
+
 int
 gl_lua_panic(lua_State *L)
 {
+    jmp_buf     *jb;
     const char  *msg;
 
     msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "not a string";
 
-    gl_log_error(GL_LOG_EMERG, 0, "PANIC: unprotected error in call to Lua "
-                 "API (%s): golapis exits with status 1", msg);
+    jb = gl_lua_panic_jb;
 
-    /* LuaJIT ends the process when this returns */
-    return 0;
+    if (jb == NULL) {
+        gl_log_error(GL_LOG_EMERG, 0, "PANIC: unprotected error in call to "
+                     "Lua API (%s): golapis exits with status 1", msg);
+
+        /* LuaJIT ends the process when this returns */
+        return 0;
+    }
+
+    gl_log_error(GL_LOG_ALERT, 0, "PANIC: unprotected error in call to Lua "
+                 "API (%s): the worker's Lua state is retired", msg);
+
+    /* the state is left as it is, never to be touched again */
+    gl_lua_panic_jb = NULL;
+    longjmp(*jb, 1);
 }
 
 

@@ -11,6 +11,7 @@
 #include "gl_co.h"
 
 #include <ev.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -149,11 +150,15 @@ int gl_lua_get_phase(void);
 
 /*
  * The panic handler of every Lua state (lua_atpanic): an error outside any
- * protected call (a shortage of memory in the worker's own Lua calls) ends
- * the process, as LuaJIT does after it; this says so in the error log
- * first, with the message, so that the exit is not silent.
+ * protected call (a __gc metamethod that fails in a collection step the
+ * worker's own pushes start, a shortage of memory there).  In a thread
+ * that called gl_lua_catch_panic(jb), it logs the message and jumps to jb:
+ * the thread must then leave its Lua state (and all it was doing) as it
+ * is, never to be touched again.  Elsewhere (init_by_lua at start) it says
+ * in the error log that the process exits, as LuaJIT makes it after.
  */
 int gl_lua_panic(lua_State *L);
+void gl_lua_catch_panic(jmp_buf *jb);
 
 /* the message handler of a lua_pcall of a chunk (init_by_lua, filters):
    the message and lua-nginx-module's traceback */

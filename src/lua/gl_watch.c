@@ -284,6 +284,46 @@ gl_watch_state_close(lua_State *L)
 }
 
 
+static int
+gl_watch_collect_call(lua_State *L)
+{
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return 0;
+}
+
+
+/*
+ * A full collection, in a protected call of the state's main thread: a
+ * __gc metamethod that raises an error (LuaJIT passes it on to whatever
+ * made the collection run) would otherwise make a panic of it.  Each
+ * failure ends one finalizer; the collection goes on after it.
+ */
+static void
+gl_watch_collect(lua_State *L)
+{
+    int            i;
+    const char    *msg;
+    gl_lua_gen_t  *g;
+
+    g = gl_lua_gen_of(L);
+    if (g != NULL) {
+        L = g->L;
+    }
+
+    for (i = 0; i < 100; i++) {
+        if (lua_cpcall(L, gl_watch_collect_call, NULL) == 0) {
+            return;
+        }
+
+        msg = lua_tostring(L, -1);
+        gl_log_error_limited(GL_LOG_ERR, 0, "a __gc metamethod failed in a "
+                             "full collection of the Lua heap: %s",
+                             msg ? msg : "(error object is not a string)");
+        lua_pop(L, 1);
+    }
+}
+
+
 /* before a run: a heap that went near its limit (or past it: a refusal)
    is collected, so that the run starts with room */
 void
@@ -304,7 +344,7 @@ gl_watch_mem_check(lua_State *L)
     }
 
     before = m->total;
-    lua_gc(L, LUA_GCCOLLECT, 0);
+    gl_watch_collect(L);
 
     if (m->refused) {
         gl_log_error(GL_LOG_ERR, 0, "lua_max_memory (%zu bytes) reached: "
@@ -432,6 +472,15 @@ gl_watch_stuck(int id)
 
     return atomic_load_explicit(&gl_watch_stuck_flags[id],
                                 memory_order_relaxed);
+}
+
+
+void
+gl_watch_unstick(int id)
+{
+    if (id >= 0 && id < GL_WATCH_MAX) {
+        atomic_store(&gl_watch_stuck_flags[id], 0);
+    }
 }
 
 
@@ -641,8 +690,47 @@ gl_watch_worker_start(int id)
 }
 
 
+static void gl_watch_worker_end(int dead);
+
+
 void
 gl_watch_worker_stop(void)
+{
+    gl_watch_worker_end(0);
+}
+
+
+int
+gl_watch_worker_dead(void)
+{
+    int          i, n;
+    gl_watch_t  *w;
+
+    w = gl_watch_self;
+    if (w == NULL) {
+        return 0;
+    }
+
+    pthread_mutex_lock(&w->lock);
+
+    n = w->nfds;
+    for (i = 0; i < n; i++) {
+        (void) shutdown(w->fds[i], SHUT_RDWR);
+        (void) close(w->fds[i]);
+    }
+
+    w->nfds = 0;
+
+    pthread_mutex_unlock(&w->lock);
+
+    gl_watch_worker_end(1);
+
+    return n;
+}
+
+
+static void
+gl_watch_worker_end(int dead)
 {
     int          i;
     sigset_t     set;
@@ -671,8 +759,9 @@ gl_watch_worker_stop(void)
 
     pthread_mutex_unlock(&gl_watch_lock);
 
+    /* a dead worker stays passed by until another takes its place */
     if (w->id >= 0 && w->id < GL_WATCH_MAX) {
-        atomic_store(&gl_watch_stuck_flags[w->id], 0);
+        atomic_store(&gl_watch_stuck_flags[w->id], dead ? 1 : 0);
     }
 
     pthread_mutex_destroy(&w->lock);

@@ -27,6 +27,12 @@
 void gl_watch_worker_start(int id);
 void gl_watch_worker_stop(void);
 
+/* the worker's thread ends after a panic (gl_lua_panic), its Lua state
+   left as it is: the acceptor passes it by until another worker of the
+   same number starts, and its connections are closed (nginx answers
+   their requests at once); returns how many */
+int gl_watch_worker_dead(void);
+
 /* a connection of the worker's was opened or is about to be closed: the
    watchdog shuts a stuck worker's connections down, so that nginx answers
    at once and opens new ones elsewhere */
@@ -35,6 +41,9 @@ void gl_watch_conn(int fd, int open);
 /* worker id is stuck in Lua code that cannot be interrupted: the acceptor
    gives it no new connection */
 int gl_watch_stuck(int id);
+
+/* a new worker takes the number of a retired one (gl_watch_worker_dead) */
+void gl_watch_unstick(int id);
 
 /* fn() is called (from the watchdog's thread) each time a worker is found
    stuck: the main thread may start another in its place */

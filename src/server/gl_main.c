@@ -33,6 +33,7 @@ static int              gl_nworkers;
 static int              gl_workers_cap;     /* room for replacements */
 static int              gl_workers_want;    /* the configured number */
 static ev_async         gl_stuck_async;
+static ev_async         gl_reload_async;
 static gl_listening_t  *gl_listening;
 static int              gl_stopping;
 static int              gl_pid_written;
@@ -209,10 +210,90 @@ gl_drop_privileges(void)
 static void
 gl_worker_exited(gl_worker_t *w)
 {
-    (void) w;
-
     /* runs in the worker thread: wake the main loop */
     ev_async_send(ev_default_loop(0), &gl_worker_done);
+
+    if (atomic_load(&w->dead)) {
+        ev_async_send(ev_default_loop(0), &gl_stuck_async);
+    }
+}
+
+
+/* what retired workers held, kept to the end (see gl_worker_retire) */
+static gl_worker_t  **gl_retired;
+static int            gl_nretired;
+
+
+/*
+ * A worker retired after a panic of its Lua state: its thread has ended;
+ * another starts in its slot, with its number.  0: not replaced.
+ */
+static int
+gl_worker_replace(gl_worker_t *w)
+{
+    int           *fds, id;
+    size_t         i, nfds;
+    gl_worker_t   *copy, **r;
+
+    pthread_join(w->tid, NULL);
+
+    id = w->id;
+
+    /* connections handed to it after it ended go to the new one */
+    pthread_mutex_lock(&w->lock);
+    fds = w->pending;
+    nfds = w->npending;
+    w->pending = NULL;
+    w->npending = 0;
+    w->pending_cap = 0;
+    pthread_mutex_unlock(&w->lock);
+
+    copy = malloc(sizeof(gl_worker_t));
+    r = realloc(gl_retired, (gl_nretired + 1) * sizeof(gl_worker_t *));
+
+    if (copy == NULL || r == NULL) {
+        free(copy);
+        gl_log_error(GL_LOG_ALERT, errno, "no memory to replace worker %d",
+                     id);
+        w->pending = fds;
+        w->npending = nfds;
+        w->pending_cap = nfds;
+        return 0;
+    }
+
+    gl_retired = r;
+    gl_worker_free(w);
+    memcpy(copy, w, sizeof(gl_worker_t));
+    gl_retired[gl_nretired++] = copy;
+
+    memset(w, 0, sizeof(gl_worker_t));
+    w->on_exit = gl_worker_exited;
+
+    /* the acceptor may give it connections again */
+    gl_watch_unstick(id);
+
+    if (gl_worker_start(w, id, gl_conf) != GL_OK) {
+        gl_log_error(GL_LOG_ALERT, 0, "cannot start worker %d again", id);
+        w->id = id;
+        atomic_store(&w->done, 1);
+
+        for (i = 0; i < nfds; i++) {
+            close(fds[i]);
+        }
+
+        free(fds);
+        return 0;
+    }
+
+    gl_log_error(GL_LOG_NOTICE, 0, "worker %d starts again", id);
+
+    for (i = 0; i < nfds; i++) {
+        gl_worker_post_conn(w, fds[i]);
+    }
+
+    free(fds);
+
+    return 1;
 }
 
 
@@ -228,7 +309,8 @@ gl_worker_stuck(void)
  * A worker is stuck in Lua code that cannot be interrupted: as many new
  * workers start as it takes for the configured number to be free again,
  * within a room of as many again; past that, the watchdog ends golapis
- * when every worker is stuck.
+ * when every worker is stuck.  A worker retired after a panic has ended:
+ * a new one takes its slot.
  */
 static void
 gl_stuck_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -242,6 +324,14 @@ gl_stuck_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     if (gl_stopping) {
         return;
+    }
+
+    for (i = 0; i < gl_nworkers; i++) {
+        w = &gl_workers[i];
+
+        if (atomic_load(&w->dead)) {
+            (void) gl_worker_replace(w);
+        }
     }
 
     free_ones = 0;
@@ -287,11 +377,23 @@ gl_worker_done_cb(struct ev_loop *loop, ev_async *a, int revents)
     (void) a;
     (void) revents;
 
+    if (!gl_stopping) {
+        /* a worker that ended by itself ends golapis; one retired after a
+           panic is replaced instead (gl_stuck_cb) */
+        for (i = 0; i < gl_nworkers; i++) {
+            if (atomic_load(&gl_workers[i].done)
+                && !atomic_load(&gl_workers[i].dead))
+            {
+                ev_break(loop, EVBREAK_ALL);
+                return;
+            }
+        }
+
+        return;
+    }
+
     for (i = 0; i < gl_nworkers; i++) {
         if (!atomic_load(&gl_workers[i].done)) {
-            if (!gl_stopping) {
-                continue;
-            }
             return;
         }
     }
@@ -314,11 +416,23 @@ gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 
-/* the housekeeping thread saw changed code: every worker reloads */
+/* the housekeeping thread saw changed code: every worker reloads (the
+   main thread posts it: it alone touches the workers' slots) */
 static void
 gl_reload_workers(void)
 {
+    ev_async_send(ev_default_loop(0), &gl_reload_async);
+}
+
+
+static void
+gl_reload_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
     int  i;
+
+    (void) loop;
+    (void) a;
+    (void) revents;
 
     for (i = 0; i < gl_nworkers; i++) {
         gl_worker_post_reload(&gl_workers[i]);
@@ -556,6 +670,8 @@ gl_run(void)
     ev_async_start(loop, &gl_worker_done);
     ev_async_init(&gl_stuck_async, gl_stuck_cb);
     ev_async_start(loop, &gl_stuck_async);
+    ev_async_init(&gl_reload_async, gl_reload_cb);
+    ev_async_start(loop, &gl_reload_async);
     gl_watch_on_stuck(gl_worker_stuck);
 
     for (i = 0; i < n; i++) {
@@ -598,9 +714,9 @@ gl_run(void)
         /* the housekeeping thread ends with the process */
         /* the timeout expired: the rest of the requests are dropped */
         for (i = 0; i < gl_nworkers; i++) {
-            if (atomic_load(&gl_workers[i].done)) {
+            if (atomic_load(&gl_workers[i].done) && gl_workers[i].started) {
                 pthread_join(gl_workers[i].tid, NULL);
-            } else {
+            } else if (gl_workers[i].started) {
                 pthread_detach(gl_workers[i].tid);
             }
         }
@@ -614,7 +730,10 @@ gl_run(void)
     gl_house_stop();
 
     for (i = 0; i < gl_nworkers; i++) {
-        pthread_join(gl_workers[i].tid, NULL);
+        if (gl_workers[i].started) {
+            pthread_join(gl_workers[i].tid, NULL);
+        }
+
         gl_worker_free(&gl_workers[i]);
     }
 

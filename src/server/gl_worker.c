@@ -14,6 +14,7 @@
 #include "gl_watch.h"
 
 #include <limits.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -108,9 +109,39 @@ gl_worker_srv_conn(gl_srv_t *s, int fd, int open)
 }
 
 
+/*
+ * A panic in the worker's Lua state (gl_lua_panic jumped here, out of
+ * whatever the worker was doing): the state, its tasks and the worker's
+ * connections are left as they are, never to be touched again; the
+ * connections' sockets are closed, so that nginx answers their requests
+ * at once, and the main thread starts a new worker in this one's place.
+ * What the old one held stays allocated (w->srv, w->vm) until the process
+ * ends: its memory cannot be trusted enough to free.
+ */
+static void
+gl_worker_retire(gl_worker_t *w)
+{
+    int  n;
+
+    n = gl_watch_worker_dead();
+
+    gl_log_error(GL_LOG_ALERT, 0, "worker %d is retired after a panic of its "
+                 "Lua state: its %d connections are closed, and a new "
+                 "worker starts in its place", w->id, n);
+
+    atomic_store(&w->dead, 1);
+    atomic_store(&w->done, 1);
+
+    if (w->on_exit) {
+        w->on_exit(w);
+    }
+}
+
+
 static void *
 gl_worker_thread(void *arg)
 {
+    jmp_buf       jb;
     gl_worker_t  *w;
 
     w = arg;
@@ -118,8 +149,16 @@ gl_worker_thread(void *arg)
     gl_log_set_worker(w->id);
     gl_watch_worker_start(w->id);
 
+    if (setjmp(jb) != 0) {
+        gl_worker_retire(arg);
+        return NULL;
+    }
+
+    gl_lua_catch_panic(&jb);
+
     ev_run(w->loop, 0);
 
+    gl_lua_catch_panic(NULL);
     gl_watch_worker_stop();
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d exiting: %llu connections, "
@@ -147,7 +186,8 @@ gl_worker_thread(void *arg)
 int
 gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
 {
-    int       err;
+    int       err, rc;
+    jmp_buf   jb;
     sigset_t  set, old;
 
     w->id = id;
@@ -172,7 +212,19 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
     w->srv.on_conn = gl_worker_srv_conn;
     w->srv.data = w;
 
-    if (gl_vm_init(&w->vm, id, w->loop, conf) != GL_OK) {
+    /* init_worker_by_lua runs here, in the caller's thread: a panic of
+       the new state fails the start, not the process */
+    if (setjmp(jb) != 0) {
+        gl_log_error(GL_LOG_ALERT, 0, "worker %d cannot start: its Lua "
+                     "state panicked", id);
+        return GL_ERROR;
+    }
+
+    gl_lua_catch_panic(&jb);
+    rc = gl_vm_init(&w->vm, id, w->loop, conf);
+    gl_lua_catch_panic(NULL);
+
+    if (rc != GL_OK) {
         return GL_ERROR;
     }
 
@@ -189,6 +241,8 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
         gl_log_error(GL_LOG_EMERG, err, "pthread_create() failed");
         return GL_ERROR;
     }
+
+    w->started = 1;
 
     return GL_OK;
 }

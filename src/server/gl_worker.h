@@ -40,6 +40,8 @@ struct gl_worker_s {
 
     void              (*on_exit)(gl_worker_t *w);   /* runs in the worker */
     atomic_int          done;
+    atomic_int          dead;          /* retired after a Lua panic */
+    unsigned            started:1;     /* its thread runs, or ran */
 };
 
 int gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf);
