@@ -227,7 +227,8 @@ struct gl_tcp_s {
 /* per worker */
 typedef struct {
     SSL_CTX            *ssl_ctx;
-    gl_conf_t          *ssl_conf;       /* the conf ssl_ctx was made of */
+    unsigned            ssl_conf;       /* the serial of the conf ssl_ctx
+                                           was made of */
     unsigned            stopping:1;
 } gl_tcp_worker_t;
 
@@ -3625,7 +3626,7 @@ gl_tcp_ssl_ctx(void)
 
     w = gl_tcp_worker();
 
-    if (w->ssl_ctx != NULL && w->ssl_conf == gl_vm_self->conf) {
+    if (w->ssl_ctx != NULL && w->ssl_conf == gl_vm_self->conf->serial) {
         return w->ssl_ctx;
     }
 
@@ -3641,7 +3642,7 @@ gl_tcp_ssl_ctx(void)
     }
 
     w->ssl_ctx = ctx;
-    w->ssl_conf = gl_vm_self->conf;
+    w->ssl_conf = gl_vm_self->conf->serial;
 
     return ctx;
 }

@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* the serial of the next config loaded (gl_conf_t.serial) */
+static atomic_uint  gl_conf_serial;
+
 #define GL_CONF_MAX_BLOCK  (1024 * 1024)
 #define GL_CONF_ERRF_SIZE  1024
 
@@ -203,6 +206,7 @@ gl_conf_parse_time(const char *s)
 
     return -1;
 }
+
 
 
 static int
@@ -1841,6 +1845,8 @@ gl_conf_load(const char *path, gl_module_t **modules, char *err,
     }
 
     conf->modules = modules;
+    atomic_init(&conf->refs, 1);
+    conf->serial = atomic_fetch_add(&gl_conf_serial, 1) + 1;
 
     /* the fields of the core's own set functions that are not strings */
     conf->workers = GL_CONF_UNSET;
@@ -1959,6 +1965,29 @@ gl_conf_free(gl_conf_t *conf)
     }
 
     free(conf);
+}
+
+
+gl_conf_t *
+gl_conf_ref(gl_conf_t *conf)
+{
+    if (conf != NULL) {
+        atomic_fetch_add_explicit(&conf->refs, 1, memory_order_relaxed);
+    }
+
+    return conf;
+}
+
+
+void
+gl_conf_unref(gl_conf_t *conf)
+{
+    if (conf != NULL
+        && atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel)
+           == 1)
+    {
+        gl_conf_free(conf);
+    }
 }
 
 

@@ -1,10 +1,12 @@
 /*
  * The config file: nginx-like syntax ("directive arg ...;", # comments,
  * quoted strings, *_by_lua_block { ... }).  A gl_conf_t is built once by
- * gl_conf_load() and then only read; the main thread owns it and frees it
- * with gl_conf_free(), which frees everything the config holds: the
- * strings its directives set and every module's conf (they come from the
- * config's memory, gl_conf_alloc()).
+ * gl_conf_load() and then only read.  Whoever may read it holds a
+ * reference (gl_conf_ref/unref: the main thread for the current config,
+ * each worker for its own, each request and each generation of Lua code
+ * for the one it started with); the last one frees it with everything it
+ * holds: the strings its directives set and every module's conf (they
+ * come from the config's memory, gl_conf_alloc()).
  *
  * Directives are tables of gl_command_t, as nginx's ngx_command_t: the
  * core's in gl_conf.c, a module's in its gl_module_t (gl_module.h).  A
@@ -16,6 +18,8 @@
 #define GL_CONF_H
 
 #include "gl_core.h"
+
+#include <stdatomic.h>
 
 #define GL_CONF_MAX_LISTEN  16
 #define GL_CONF_MAX_ARGS    8           /* the name and 7 arguments */
@@ -137,6 +141,8 @@ typedef struct {
 } gl_lua_handler_t;
 
 struct gl_conf_s {
+    atomic_int          refs;
+    unsigned            serial;          /* 1, 2...: one per load */
     gl_module_t       **modules;         /* NULL-terminated */
     int                 nmodules;
     void              **module_confs;    /* by module index; NULL: none */
@@ -235,6 +241,11 @@ gl_conf_t *gl_conf_load(const char *path, gl_module_t **modules, char *err,
     size_t err_size);
 /* frees conf and everything gl_conf_alloc() gave for it; NULL is fine */
 void gl_conf_free(gl_conf_t *conf);
+
+/* a reference more (gl_conf_load's caller has the first); the last
+   gl_conf_unref() frees conf, in any thread.  NULL is fine */
+gl_conf_t *gl_conf_ref(gl_conf_t *conf);
+void gl_conf_unref(gl_conf_t *conf);
 
 /*
  * The conf of module m in conf (what its conf_size asked for), or NULL if

@@ -50,7 +50,7 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
     r->srv = s;
     r->conn = c;
     r->conn_number = c->number;
-    r->conf = s->conf;
+    r->conf = gl_conf_ref(s->conf);
     r->id = id;
     r->serial = ++s->stat_reqs;
     r->keep_conn = keep_conn ? 1 : 0;
@@ -1041,6 +1041,7 @@ gl_request_free(gl_request_t *r)
     free(r->params_arena);
     free(r->params);
     free(r->body);
+    gl_conf_unref(r->conf);
     free(r);
 }
 

@@ -307,6 +307,7 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
     gl_watch_state(L, vm->conf);
 
     g->L = L;
+    g->conf = gl_conf_ref(vm->conf);
     g->refs = 1;        /* the vm's own, while it is current */
     g->id = ++vm->gen_seq;
 
@@ -382,6 +383,7 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
     if (gl_lua_run_init(vm, GL_PHASE_INIT) != GL_OK) {
         vm->gen = cur;
         gl_watch_state_close(L);
+        gl_conf_unref(g->conf);
         free(g);
         return NULL;
     }
@@ -595,6 +597,7 @@ gl_lua_gen_release(gl_lua_gen_t *g)
     gl_log_debug("closing Lua generation %u", g->id);
 
     gl_watch_state_close(g->L);
+    gl_conf_unref(g->conf);
     free(g);
 }
 

@@ -25,6 +25,7 @@ typedef struct gl_lua_gen_s  gl_lua_gen_t;
 
 struct gl_lua_gen_s {
     lua_State     *L;
+    gl_conf_t     *conf;          /* the config it was made with */
     int            refs;
     unsigned       id;
     unsigned       retired:1;     /* a reload replaced it */

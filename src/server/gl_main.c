@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 static gl_conf_t       *gl_conf;
+/* the config golapis started with: its listening sockets and pid file
+   stay until the end (a reload cannot change them) */
+static gl_conf_t       *gl_conf_first;
 static gl_worker_t     *gl_workers;
 static int              gl_nworkers;
 static int              gl_workers_cap;     /* room for replacements */
@@ -78,9 +81,9 @@ gl_version(void)
 static void
 gl_remove_pid(void)
 {
-    if (gl_pid_written && unlink(gl_conf->pid) == -1) {
+    if (gl_pid_written && unlink(gl_conf_first->pid) == -1) {
         gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
-                     gl_conf->pid);
+                     gl_conf_first->pid);
     }
 
     gl_pid_written = 0;
@@ -448,9 +451,6 @@ gl_str_same(const char *a, const char *b)
 }
 
 
-/* the configs replaced by SIGHUP: requests may still read them */
-static gl_conf_t  *gl_old_confs[64];
-static int         gl_nold_confs;
 
 
 /*
@@ -463,7 +463,7 @@ gl_reload_conf(void)
 {
     int           i;
     char          err[4096];
-    gl_conf_t    *conf;
+    gl_conf_t    *conf, *old;
     gl_module_t  *m;
 
     if (gl_stopping) {
@@ -478,13 +478,6 @@ gl_reload_conf(void)
     if (conf == NULL || gl_lua_check_conf(conf, err, sizeof(err)) != GL_OK) {
         gl_log_error(GL_LOG_ERR, 0, "reload failed, the old configuration "
                      "stays: %s", err);
-        gl_conf_free(conf);
-        return;
-    }
-
-    if (gl_nold_confs == (int) gl_nelems(gl_old_confs)) {
-        gl_log_error(GL_LOG_ERR, 0, "reload refused: too many reloads "
-                     "without a restart");
         gl_conf_free(conf);
         return;
     }
@@ -532,8 +525,7 @@ gl_reload_conf(void)
         return;
     }
 
-    /* the listening sockets refer to the old config: it is kept */
-    gl_old_confs[gl_nold_confs++] = gl_conf;
+    old = gl_conf;
     gl_conf = conf;
 
     gl_house_set_conf(conf);
@@ -542,6 +534,10 @@ gl_reload_conf(void)
     for (i = 0; i < gl_nworkers; i++) {
         gl_worker_post_conf(&gl_workers[i], conf);
     }
+
+    /* the old config goes when its last worker, request and generation of
+       Lua code let go of it */
+    gl_conf_unref(old);
 }
 
 
@@ -564,7 +560,7 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
                      "gracefully", s->signum);
         gl_stopping = 1;
 
-        gl_listen_close(loop, gl_listening, gl_conf->nlisten);
+        gl_listen_close(loop, gl_listening, gl_conf_first->nlisten);
 
         for (i = 0; i < gl_nworkers; i++) {
             gl_worker_post_quit(&gl_workers[i]);
@@ -578,7 +574,7 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     case SIGINT:
         gl_log_error(GL_LOG_NOTICE, 0, "signal %d received, exiting now",
                      s->signum);
-        gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
+        gl_listen_close(NULL, gl_listening, gl_conf_first->nlisten);
         gl_remove_pid();
         _exit(0);
 
@@ -606,6 +602,8 @@ gl_run(void)
     struct ev_loop  *loop;
     static const int signals[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP,
                                    SIGUSR1 };
+
+    gl_conf_first = gl_conf_ref(gl_conf);
 
     loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
     if (loop == NULL) {
@@ -707,7 +705,7 @@ gl_run(void)
         }
     }
 
-    gl_listen_close(loop, gl_listening, gl_conf->nlisten);
+    gl_listen_close(loop, gl_listening, gl_conf_first->nlisten);
     gl_remove_pid();
 
     if (!all) {
@@ -737,9 +735,8 @@ gl_run(void)
         gl_worker_free(&gl_workers[i]);
     }
 
-    for (i = 0; i < gl_nold_confs; i++) {
-        gl_conf_free(gl_old_confs[i]);
-    }
+    gl_conf_unref(gl_conf_first);
+    gl_conf_first = NULL;
 
     gl_shdict_destroy_all();
 
@@ -823,7 +820,7 @@ main(int argc, char **argv)
 
     rc = gl_run();
 
-    gl_conf_free(gl_conf);
+    gl_conf_unref(gl_conf);
 
     return rc;
 }

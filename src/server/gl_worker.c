@@ -82,10 +82,17 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
         /* SIGHUP: the new config, with a new generation for it; if its
            Lua does not start, both old ones stay */
         if (gl_vm_reload(&w->vm, conf) == GL_OK && conf != NULL) {
+            /* the old one goes when its requests and code have ended */
+            gl_conf_unref(w->conf);
             w->conf = conf;
             w->srv.conf = conf;
+            conf = NULL;
         }
     }
+
+    /* not taken (a failed reload, the worker stops): the reference that
+       came with it goes */
+    gl_conf_unref(conf);
 
     if (atomic_load(&w->quit) && !w->exiting) {
         w->exiting = 1;
@@ -173,6 +180,9 @@ gl_worker_thread(void *arg)
     gl_srv_free(&w->srv);
     gl_vm_close(&w->vm);
 
+    gl_conf_unref(w->conf);
+    w->conf = NULL;
+
     atomic_store(&w->done, 1);
 
     if (w->on_exit) {
@@ -191,7 +201,7 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
     sigset_t  set, old;
 
     w->id = id;
-    w->conf = conf;
+    w->conf = gl_conf_ref(conf);
 
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (w->loop == NULL) {
@@ -297,7 +307,9 @@ gl_worker_post_reload(gl_worker_t *w)
 void
 gl_worker_post_conf(gl_worker_t *w, gl_conf_t *conf)
 {
-    atomic_store(&w->new_conf, conf);
+    /* the worker takes a reference with it; one it has not taken yet (two
+       SIGHUPs in a row) is not for it any more */
+    gl_conf_unref(atomic_exchange(&w->new_conf, gl_conf_ref(conf)));
     ev_async_send(w->loop, &w->notify);
 }
 
@@ -312,6 +324,13 @@ gl_worker_free(gl_worker_t *w)
     }
 
     free(w->pending);
+
+    /* a retired worker keeps what it held */
+    if (!atomic_load(&w->dead)) {
+        gl_conf_unref(w->conf);
+        w->conf = NULL;
+        gl_conf_unref(atomic_exchange(&w->new_conf, NULL));
+    }
 
     if (w->loop) {
         ev_loop_destroy(w->loop);

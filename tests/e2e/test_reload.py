@@ -781,6 +781,54 @@ def test_sighup_inflight_keeps_config():
         % headers.get("Content-Type"))
 
 
+def test_sighup_without_end():
+    """Reloads by SIGHUP have no cap: each config is freed when the last
+    worker, request and generation that started with it let go of it.  A
+    request in flight across 100 reloads keeps its own config to its end
+    (its Content-Type comes from it when it answers); under the
+    sanitizers, a config freed too early or never shows."""
+    g, n, www, _ = _setup(
+        {"s.lua": 'ngx.sleep(tonumber(ngx.var.arg_t) or 0)\n'
+                  'ngx.say("slept")\n'}, 0.1,
+        conf_extra="default_type text/x-v0;\n")
+    res = {}
+
+    def run():
+        try:
+            res["r"] = http_get(n.port, "/s.lua?t=%g" % (2 * SLACK),
+                                timeout=30)
+        except Exception as e:
+            res["r"] = (None, {}, repr(e))
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        time.sleep(0.3)
+        prev = "default_type text/x-v0;\n"
+        for k in range(1, 101):
+            cur = "default_type text/x-v%d;\n" % k
+            _rewrite_conf(g, prev, cur)
+            prev = cur
+            g.send_signal(signal.SIGHUP)
+            _wait_gen(g, k + 1, timeout=10)
+            if k % 25 == 0:
+                st, headers, _ = http_get(n.port, "/s.lua")
+                assert (st, headers.get("Content-Type")) == (
+                    200, "text/x-v%d" % k), (k, st, headers)
+    finally:
+        t.join(30)
+    status, headers, body = res["r"]
+    assert (status, body) == (200, b"slept\n"), (status, body)
+    assert headers.get("Content-Type") == "text/x-v0", headers
+    log = g.log()
+    assert "reload refused" not in log and "reload failed" not in log, \
+        g.tail()
+    _stop(g)
+    exits = _exits(g)
+    assert sorted(exits) == [0, 1] and all(
+        e[2] == 100 and e[3] == 0 for e in exits.values()), exits
+
+
 # ---------------------------------------------------------------------------
 # 8: lua_code_cache off
 
