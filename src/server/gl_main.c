@@ -482,12 +482,15 @@ gl_reload_conf(void)
         return;
     }
 
-    if (conf->nlisten != gl_conf->nlisten) {
+    /* against what golapis started with: a reload cannot change it */
+    if (conf->nlisten != gl_conf_first->nlisten) {
         gl_log_error(GL_LOG_WARN, 0, "\"listen\" changes need a restart; "
                      "the old sockets stay");
     } else {
         for (i = 0; i < conf->nlisten; i++) {
-            if (strcmp(conf->listen[i].text, gl_conf->listen[i].text) != 0) {
+            if (strcmp(conf->listen[i].text, gl_conf_first->listen[i].text)
+                != 0)
+            {
                 gl_log_error(GL_LOG_WARN, 0, "\"listen\" changes need a "
                              "restart; the old sockets stay");
                 break;
@@ -495,12 +498,18 @@ gl_reload_conf(void)
         }
     }
 
-    if (!gl_str_same(conf->user, gl_conf->user)
-        || !gl_str_same(conf->group, gl_conf->group))
+    if (!gl_str_same(conf->user, gl_conf_first->user)
+        || !gl_str_same(conf->group, gl_conf_first->group))
     {
         gl_log_error(GL_LOG_WARN, 0, "\"user\" changes need a restart; "
                      "golapis stays uid %ld gid %ld", (long) getuid(),
                      (long) getgid());
+    }
+
+    if (!gl_str_same(conf->pid, gl_conf_first->pid)) {
+        gl_log_error(GL_LOG_WARN, 0, "\"pid\" changes need a restart; the "
+                     "pid file stays \"%s\"",
+                     gl_conf_first->pid ? gl_conf_first->pid : "(none)");
     }
 
     if (conf->workers != 0 && conf->workers != gl_nworkers) {

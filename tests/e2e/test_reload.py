@@ -829,6 +829,35 @@ def test_sighup_without_end():
         e[2] == 100 and e[3] == 0 for e in exits.values()), exits
 
 
+def test_sighup_listen_and_pid_stay():
+    """listen and pid need a restart: each reload compares with what
+    golapis started with (not with the last config), and the stop closes
+    the sockets and removes the pid file golapis made."""
+    g, n, www, _ = _setup({"s.lua": 'ngx.say("ok")\n'}, 0.1)
+    extra_sock = os.path.join(g.dir, "extra.sock")
+    other_pid = os.path.join(g.dir, "other.pid")
+    with open(g.conf_path) as f:
+        text = f.read()
+    text = text.replace("pid %s;" % g.pid_file, "pid %s;" % other_pid)
+    text += "listen unix:%s;\n" % extra_sock
+    with open(g.conf_path, "w") as f:
+        f.write(text)
+    for k in (2, 3):
+        mark = g.mark()
+        g.send_signal(signal.SIGHUP)
+        _wait_gen(g, k)
+        log = g.log_since(mark)
+        assert '"listen" changes need a restart' in log, log
+        assert '"pid" changes need a restart; the pid file stays "%s"' \
+            % g.pid_file in log, log
+        assert http_get(n.port, "/s.lua")[::2] == (200, b"ok\n")
+    assert not os.path.exists(extra_sock) and not os.path.exists(other_pid)
+    assert os.path.exists(g.pid_file)
+    _stop(g)
+    assert not os.path.exists(g.pid_file) and not os.path.exists(g.sock)
+    assert "unlink" not in g.log(), g.tail()
+
+
 # ---------------------------------------------------------------------------
 # 8: lua_code_cache off
 
