@@ -73,8 +73,10 @@ def test_user_nobody():
     os.chown(g.dir, nobody.pw_uid, nobody.pw_gid)
     g.start()
 
+    # the workers are threads (the socket accepts before they all run)
+    wait_for(lambda: len(os.listdir("/proc/%d/task" % g.pid)) > 2, 10,
+             what="the worker threads")
     tasks = os.listdir("/proc/%d/task" % g.pid)
-    assert len(tasks) > 2, tasks            # the workers are threads
     for t in tasks:
         ids = _ids("/proc/%d/task/%s/status" % (g.pid, t))
         assert ids["Uid"] == [nobody.pw_uid] * 4, (t, ids)
