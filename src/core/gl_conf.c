@@ -558,6 +558,52 @@ gl_conf_set_user(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
 }
 
 
+/* env NAME or env NAME=VALUE, as nginx's: what scripts see of the
+   environment golapis was started with, or a value of its own */
+static int
+gl_conf_set_env(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
+{
+    int          i;
+    size_t       len;
+    const char  *arg, *eq;
+    gl_conf_t   *cf;
+
+    (void) cmd;
+
+    cf = conf;
+    arg = cp->args[1];
+    eq = strchr(arg, '=');
+    len = eq ? (size_t) (eq - arg) : strlen(arg);
+
+    if (len == 0) {
+        return gl_conf_error(cp, "invalid variable name in \"env %s\"", arg);
+    }
+
+    for (i = 0; i < cf->nenv; i++) {
+        if (strncmp(cf->env[i], arg, len) == 0
+            && (cf->env[i][len] == '\0' || cf->env[i][len] == '='))
+        {
+            return gl_conf_error(cp, "\"env %.*s\" is duplicate",
+                                 (int) len, arg);
+        }
+    }
+
+    if (cf->nenv == GL_CONF_MAX_ENV) {
+        return gl_conf_error(cp, "too many \"env\" directives (at most "
+                             "%d)", GL_CONF_MAX_ENV);
+    }
+
+    cf->env[cf->nenv] = gl_conf_strdup(cf, arg);
+    if (cf->env[cf->nenv] == NULL) {
+        return gl_conf_error(cp, "out of memory");
+    }
+
+    cf->nenv++;
+
+    return GL_OK;
+}
+
+
 /* allow|deny ADDRESS|CIDR|all: a rule, in config order */
 static int
 gl_conf_set_access(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
@@ -967,6 +1013,9 @@ static const gl_command_t  gl_conf_core_commands[] = {
 
     { "allow", GL_CONF_TAKE1, gl_conf_set_access,
       gl_conf_core(access), NULL },
+
+    { "env", GL_CONF_TAKE1, gl_conf_set_env,
+      gl_conf_core(env), NULL },
 
     { "deny", GL_CONF_TAKE1, gl_conf_set_access,
       gl_conf_core(access), NULL },

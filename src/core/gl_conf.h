@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 
 #define GL_CONF_MAX_LISTEN  16
+#define GL_CONF_MAX_ENV     64
 #define GL_CONF_MAX_ARGS    8           /* the name and 7 arguments */
 #define GL_CONF_MAX_ACCESS  64          /* allow and deny rules */
 #define GL_CONF_MAX_EXT     GL_CONF_MAX_ARGS
@@ -165,6 +166,10 @@ struct gl_conf_s {
     int                 naccess;
     char               *script_ext[GL_CONF_MAX_EXT];  /* ".lua" */
     int                 nscript_ext;
+
+    /* env NAME[=VALUE]: the environment scripts see (with TZ) */
+    char               *env[GL_CONF_MAX_ENV];
+    int                 nenv;
 
     int                 workers;          /* 0 (auto) until start-up
                                              sets the number */

@@ -5,7 +5,10 @@
 #include "gl_core.h"
 #include "gl_lua_lib.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <lauxlib.h>
 
 
@@ -31,14 +34,30 @@ gl_lua_lib_find(const char *name)
 }
 
 
-const char *
-gl_lua_lib_dir(void)
+static char            *gl_lua_lib_env;
+static pthread_once_t   gl_lua_lib_once = PTHREAD_ONCE_INIT;
+
+
+static void
+gl_lua_lib_read_env(void)
 {
     const char  *dir;
 
     dir = getenv("GOLAPIS_LUA_LIB");
 
-    return (dir != NULL && dir[0] != '\0') ? dir : NULL;
+    if (dir != NULL && dir[0] != '\0') {
+        gl_lua_lib_env = strdup(dir);
+    }
+}
+
+
+/* read once, at start-up: the environment scripts see is another (env) */
+const char *
+gl_lua_lib_dir(void)
+{
+    pthread_once(&gl_lua_lib_once, gl_lua_lib_read_env);
+
+    return gl_lua_lib_env;
 }
 
 

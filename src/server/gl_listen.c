@@ -7,11 +7,13 @@
 #include "gl_watch.h"
 #include "gl_log.h"
 #include "gl_worker.h"
+#include "gl_systemd.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,6 +35,7 @@ static double        gl_listen_delay = GL_LISTEN_RETRY_MIN;
 static gl_listening_t *gl_listen_ls;
 static int           gl_listen_n;
 static gl_conf_t    *gl_listen_conf;      /* its allow and deny rules */
+static int           gl_listen_keep;
 
 
 /* GL_OK if path is free to bind (a stale socket file is removed) */
@@ -294,19 +297,155 @@ gl_listen_set_conf(gl_conf_t *conf)
 }
 
 
-gl_listening_t *
-gl_listen_open(gl_conf_t *conf)
+/* an address and the one of a listen line are the same */
+static int
+gl_listen_same(gl_listen_conf_t *lc, struct sockaddr *sa, socklen_t len)
 {
-    int              i, j;
+    int                   same;
+    char                  port[16];
+    struct addrinfo       hints, *res, *ai;
+    struct sockaddr_un   *sun;
+    struct sockaddr_in   *a4, *b4;
+    struct sockaddr_in6  *a6, *b6;
+
+    if (lc->path != NULL) {
+        sun = (struct sockaddr_un *) sa;
+        return sa->sa_family == AF_UNIX
+               && len > offsetof(struct sockaddr_un, sun_path)
+               && strncmp(sun->sun_path, lc->path, sizeof(sun->sun_path))
+                  == 0;
+    }
+
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+        return 0;
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = sa->sa_family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", lc->port);
+
+    if (getaddrinfo(lc->host, port, &hints, &res) != 0) {
+        return 0;
+    }
+
+    same = 0;
+
+    for (ai = res; ai != NULL && !same; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET) {
+            a4 = (struct sockaddr_in *) ai->ai_addr;
+            b4 = (struct sockaddr_in *) sa;
+            same = a4->sin_port == b4->sin_port
+                   && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+
+        } else if (ai->ai_family == AF_INET6) {
+            a6 = (struct sockaddr_in6 *) ai->ai_addr;
+            b6 = (struct sockaddr_in6 *) sa;
+            same = a6->sin6_port == b6->sin6_port
+                   && memcmp(&a6->sin6_addr, &b6->sin6_addr,
+                             sizeof(struct in6_addr)) == 0;
+        }
+    }
+
+    freeaddrinfo(res);
+
+    return same;
+}
+
+
+/* the passed socket (fds[0..n-1], -1 once taken) that is lc's: taken and
+   returned non-blocking; -1 if none is */
+static int
+gl_listen_take(gl_listen_conf_t *lc, int *fds, int n)
+{
+    int                      i, fd, on, type;
+    socklen_t                len;
+    struct sockaddr_storage  ss;
+
+    for (i = 0; i < n; i++) {
+        fd = fds[i];
+        if (fd == -1) {
+            continue;
+        }
+
+        len = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *) &ss, &len) == -1
+            || !gl_listen_same(lc, (struct sockaddr *) &ss, len))
+        {
+            continue;
+        }
+
+        len = sizeof(on);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1
+            || !on)
+        {
+            gl_log_error(GL_LOG_WARN, 0, "the socket passed as fd %d for "
+                         "%s does not listen: not used", fd, lc->text);
+            continue;
+        }
+
+        len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1
+            || type != SOCK_STREAM)
+        {
+            continue;
+        }
+
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+            gl_log_error(GL_LOG_EMERG, errno, "fcntl(O_NONBLOCK) failed on "
+                         "the socket passed for %s", lc->text);
+            continue;
+        }
+
+        fds[i] = -1;
+
+        gl_log_error(GL_LOG_NOTICE, 0, "using the socket passed as fd %d "
+                     "for %s", fd, lc->text);
+
+        return fd;
+    }
+
+    return -1;
+}
+
+
+void
+gl_listen_keep_files(int keep)
+{
+    gl_listen_keep = keep;
+}
+
+
+gl_listening_t *
+gl_listen_open(gl_conf_t *conf, int ninherited, int owned)
+{
+    int              i, j, *fds;
     gl_listening_t  *ls;
 
     ls = calloc(conf->nlisten, sizeof(gl_listening_t));
-    if (ls == NULL) {
+    fds = calloc(ninherited > 0 ? ninherited : 1, sizeof(int));
+
+    if (ls == NULL || fds == NULL) {
+        free(ls);
+        free(fds);
         return NULL;
+    }
+
+    for (i = 0; i < ninherited; i++) {
+        fds[i] = GL_SD_LISTEN_FDS_START + i;
     }
 
     for (i = 0; i < conf->nlisten; i++) {
         ls[i].conf = &conf->listen[i];
+        ls[i].fd = gl_listen_take(&conf->listen[i], fds, ninherited);
+
+        if (ls[i].fd != -1) {
+            ls[i].inherited = 1;
+            ls[i].keep_file = !owned;
+            continue;
+        }
+
         ls[i].fd = conf->listen[i].path
                    ? gl_listen_open_unix(&conf->listen[i])
                    : gl_listen_open_tcp(&conf->listen[i]);
@@ -323,6 +462,16 @@ gl_listen_open(gl_conf_t *conf)
         }
     }
 
+    for (i = 0; i < ninherited; i++) {
+        if (fds[i] != -1) {
+            gl_log_error(GL_LOG_WARN, 0, "the socket passed as fd %d is no "
+                         "listen line's: closed", fds[i]);
+            close(fds[i]);
+        }
+    }
+
+    free(fds);
+
     return ls;
 
 failed:
@@ -330,12 +479,13 @@ failed:
     for (j = 0; j < i; j++) {
         if (ls[j].fd != -1) {
             close(ls[j].fd);
-            if (ls[j].conf->path) {
+            if (ls[j].conf->path && !ls[j].inherited) {
                 unlink(ls[j].conf->path);
             }
         }
     }
 
+    free(fds);
     free(ls);
 
     return NULL;
@@ -492,7 +642,13 @@ gl_listen_close(struct ev_loop *loop, gl_listening_t *ls, int n)
         close(ls[i].fd);
         ls[i].fd = -1;
 
-        if (ls[i].conf->path != NULL && unlink(ls[i].conf->path) == -1) {
+        /* a passed socket's file is its maker's; a new golapis (SIGUSR2)
+           goes on with ours */
+        if (ls[i].conf->path == NULL || ls[i].keep_file || gl_listen_keep) {
+            continue;
+        }
+
+        if (unlink(ls[i].conf->path) == -1) {
             gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
                          ls[i].conf->path);
         }

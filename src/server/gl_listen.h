@@ -14,14 +14,28 @@ typedef struct {
     int                 fd;
     gl_listen_conf_t   *conf;
     ev_io               io;
+    unsigned            inherited:1;    /* passed to us, not made */
+    unsigned            keep_file:1;    /* its unix socket file is not
+                                           ours to remove */
 } gl_listening_t;
 
 /*
- * Opens every listen socket of conf.  A unix socket where a live server
- * listens, or a path that is not a socket, is refused; a stale socket file
- * is replaced.  On error logs, closes what it opened and returns NULL.
+ * Opens every listen socket of conf.  A socket passed to golapis (fds
+ * GL_SD_LISTEN_FDS_START ... + ninherited - 1: systemd's socket
+ * activation, or the golapis that started this binary) whose address is
+ * that of a listen line is taken for it; the others are made.  A unix
+ * socket where a live server listens, or a path that is not a socket, is
+ * refused; a stale socket file is replaced.  Passed sockets no line wants
+ * are closed; their socket files are left at the end, unless owned (the
+ * sockets of the golapis this one replaces).  On error logs, closes what
+ * it opened and returns NULL.
  */
-gl_listening_t *gl_listen_open(gl_conf_t *conf);
+gl_listening_t *gl_listen_open(gl_conf_t *conf, int ninherited,
+    int owned);
+
+/* while set, closing the sockets leaves their unix socket files (another
+   golapis, started by SIGUSR2, accepts on them) */
+void gl_listen_keep_files(int keep);
 
 /* starts accepting, handing connections round robin to the workers */
 /* the workers connections go to changed (one was added): main thread */

@@ -12,9 +12,11 @@
 #include "gl_log.h"
 #include "gl_shdict.h"
 #include "gl_lua.h"
+#include "gl_lua_lib.h"
 #include "gl_modules.h"
 #include "gl_worker.h"
 #include "gl_watch.h"
+#include "gl_systemd.h"
 
 #include <ev.h>
 #include <fcntl.h>
@@ -25,6 +27,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static gl_conf_t       *gl_conf;
@@ -43,22 +47,132 @@ static int              gl_pid_written;
 static ev_async         gl_worker_done;
 static ev_timer         gl_shutdown_timer;
 static ev_signal        gl_signals[6];
+static ev_timer         gl_sd_watchdog_timer;
+
+/* SIGUSR2: the binary and arguments to start again, and the environment
+   golapis was started with (scripts see another: "env") */
+static char             gl_exe[PATH_MAX];
+static char           **gl_argv;
+static char           **gl_os_env;
+static pid_t            gl_new_binary;
+static ev_signal        gl_sigchld;
+static struct ev_loop  *gl_main_loop;
 
 
 static void
 gl_usage(FILE *f)
 {
     fprintf(f,
-        "usage: golapis [-c file] [-t] [-v] [-h]\n"
+        "usage: golapis [-c file] [-t] [-s signal] [-v] [-h]\n"
         "\n"
-        "  -c file  the config file (default: " GL_CONF_PATH ")\n"
-        "  -t       test the config file and exit\n"
-        "  -v       show the version and how golapis was built, and exit\n"
-        "  -h       show this help and exit\n"
+        "  -c file    the config file (default: " GL_CONF_PATH ")\n"
+        "  -t         test the config file (and that its log files can be\n"
+        "             opened) and exit\n"
+        "  -s signal  send signal to the golapis of the config's pid file:\n"
+        "             stop, quit, reload, reopen\n"
+        "  -v         show the version and how golapis was built, and exit\n"
+        "  -h         show this help and exit\n"
         "\n"
         "golapis runs in the foreground.  Signals: TERM or QUIT stop it\n"
         "gracefully, INT at once; HUP reloads the config and the Lua code;\n"
-        "USR1 reopens the error log.\n");
+        "USR1 reopens the log files; USR2 starts a new binary on the same\n"
+        "sockets (docs/operations.md).\n");
+}
+
+
+/*
+ * golapis -s NAME: as nginx -s, to the pid in the config's pid file:
+ * stop (TERM), quit (QUIT; both stop gracefully here), reload (HUP),
+ * reopen (USR1).
+ */
+static int
+gl_send_signal(gl_conf_t *conf, const char *name)
+{
+    int        fd, sig;
+    long       pid;
+    char       buf[32], *end;
+    ssize_t    n;
+
+    if (strcmp(name, "stop") == 0) {
+        sig = SIGTERM;
+    } else if (strcmp(name, "quit") == 0) {
+        sig = SIGQUIT;
+    } else if (strcmp(name, "reload") == 0) {
+        sig = SIGHUP;
+    } else if (strcmp(name, "reopen") == 0) {
+        sig = SIGUSR1;
+    } else {
+        fprintf(stderr, "golapis: invalid option: \"-s %s\" (stop, quit, "
+                "reload or reopen)\n", name);
+        return 1;
+    }
+
+    if (conf->pid == NULL) {
+        fprintf(stderr, "golapis: no \"pid\" directive in %s: cannot find "
+                "the process\n", conf->file);
+        return 1;
+    }
+
+    fd = open(conf->pid, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd == -1) {
+        fprintf(stderr, "golapis: open(\"%s\") failed (%d: %s)\n",
+                conf->pid, errno, strerror(errno));
+        return 1;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+
+    if (n <= 0) {
+        fprintf(stderr, "golapis: invalid pid file \"%s\"\n", conf->pid);
+        return 1;
+    }
+
+    buf[n] = '\0';
+    errno = 0;
+    pid = strtol(buf, &end, 10);
+
+    if (errno != 0 || end == buf || (*end != '\n' && *end != '\0')
+        || pid <= 1 || pid > INT_MAX)
+    {
+        fprintf(stderr, "golapis: invalid PID number \"%.*s\" in \"%s\"\n",
+                (int) strcspn(buf, "\n"), buf, conf->pid);
+        return 1;
+    }
+
+    if (kill((pid_t) pid, sig) == -1) {
+        fprintf(stderr, "golapis: kill(%ld, %d) failed (%d: %s)\n", pid,
+                sig, errno, strerror(errno));
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* -t: the log files must open, as they will at start */
+static int
+gl_test_logs(gl_conf_t *conf)
+{
+    int  fd;
+
+    if (conf->error_log == NULL || strcmp(conf->error_log, "stderr") == 0
+        || strncmp(conf->error_log, "syslog:", 7) == 0)
+    {
+        return GL_OK;
+    }
+
+    fd = open(conf->error_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+              0644);
+    if (fd == -1) {
+        fprintf(stderr, "golapis: cannot open the error log \"%s\" (%d: "
+                "%s)\n", conf->error_log, errno, strerror(errno));
+        return GL_ERROR;
+    }
+
+    close(fd);
+
+    return GL_OK;
 }
 
 
@@ -78,15 +192,40 @@ gl_version(void)
 }
 
 
+/* "PID.oldbin": the pid file of a golapis that started a new binary */
+static void
+gl_oldbin_path(char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.oldbin", gl_conf_first->pid);
+}
+
+
 static void
 gl_remove_pid(void)
 {
-    if (gl_pid_written && unlink(gl_conf_first->pid) == -1) {
-        gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
-                     gl_conf_first->pid);
+    char  old[PATH_MAX];
+
+    if (!gl_pid_written) {
+        return;
     }
 
     gl_pid_written = 0;
+
+    /* the pid file is the new binary's now */
+    if (gl_new_binary != 0) {
+        gl_oldbin_path(old, sizeof(old));
+
+        if (unlink(old) == -1) {
+            gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed", old);
+        }
+
+        return;
+    }
+
+    if (unlink(gl_conf_first->pid) == -1) {
+        gl_log_error(GL_LOG_ERR, errno, "unlink(\"%s\") failed",
+                     gl_conf_first->pid);
+    }
 }
 
 
@@ -214,10 +353,10 @@ static void
 gl_worker_exited(gl_worker_t *w)
 {
     /* runs in the worker thread: wake the main loop */
-    ev_async_send(ev_default_loop(0), &gl_worker_done);
+    ev_async_send(gl_main_loop, &gl_worker_done);
 
     if (atomic_load(&w->dead)) {
-        ev_async_send(ev_default_loop(0), &gl_stuck_async);
+        ev_async_send(gl_main_loop, &gl_stuck_async);
     }
 }
 
@@ -304,7 +443,7 @@ gl_worker_replace(gl_worker_t *w)
 static void
 gl_worker_stuck(void)
 {
-    ev_async_send(ev_default_loop(0), &gl_stuck_async);
+    ev_async_send(gl_main_loop, &gl_stuck_async);
 }
 
 
@@ -424,7 +563,7 @@ gl_shutdown_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 gl_reload_workers(void)
 {
-    ev_async_send(ev_default_loop(0), &gl_reload_async);
+    ev_async_send(gl_main_loop, &gl_reload_async);
 }
 
 
@@ -440,6 +579,26 @@ gl_reload_cb(struct ev_loop *loop, ev_async *a, int revents)
     for (i = 0; i < gl_nworkers; i++) {
         gl_worker_post_reload(&gl_workers[i]);
     }
+}
+
+
+/* the same "env" lines, in the same order */
+static int
+gl_env_same(gl_conf_t *a, gl_conf_t *b)
+{
+    int  i;
+
+    if (a->nenv != b->nenv) {
+        return 0;
+    }
+
+    for (i = 0; i < a->nenv; i++) {
+        if (strcmp(a->env[i], b->env[i]) != 0) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -506,6 +665,11 @@ gl_reload_conf(void)
                      (long) getgid());
     }
 
+    if (!gl_env_same(conf, gl_conf_first)) {
+        gl_log_error(GL_LOG_WARN, 0, "\"env\" changes need a restart; "
+                     "scripts see the environment golapis started with");
+    }
+
     if (!gl_str_same(conf->pid, gl_conf_first->pid)) {
         gl_log_error(GL_LOG_WARN, 0, "\"pid\" changes need a restart; the "
                      "pid file stays \"%s\"",
@@ -549,6 +713,429 @@ gl_reload_conf(void)
     gl_conf_unref(old);
 }
 
+/*
+ * The environment scripts see, as nginx's "env": only the variables the
+ * config lists (their inherited values, or those it gives) and TZ.  Set
+ * once, before any worker starts (a reload cannot change it: setenv is
+ * not safe while threads read the environment).
+ */
+static int
+gl_set_environment(gl_conf_t *conf)
+{
+    int          i, n;
+    char        *e, **keep;
+    size_t       len;
+    const char  *v, *eq;
+
+    keep = calloc(conf->nenv + 2, sizeof(char *));
+    if (keep == NULL) {
+        return GL_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < conf->nenv; i++) {
+        eq = strchr(conf->env[i], '=');
+
+        if (eq != NULL) {
+            e = strdup(conf->env[i]);
+
+        } else {
+            v = getenv(conf->env[i]);
+            if (v == NULL) {
+                continue;
+            }
+
+            len = strlen(conf->env[i]) + strlen(v) + 2;
+            e = malloc(len);
+            if (e != NULL) {
+                snprintf(e, len, "%s=%s", conf->env[i], v);
+            }
+        }
+
+        if (e == NULL) {
+            goto failed;
+        }
+
+        keep[n++] = e;
+    }
+
+    v = getenv("TZ");
+
+    for (i = 0; i < conf->nenv && v != NULL; i++) {
+        if (strncmp(conf->env[i], "TZ", 2) == 0
+            && (conf->env[i][2] == '\0' || conf->env[i][2] == '='))
+        {
+            v = NULL;
+        }
+    }
+
+    if (v != NULL) {
+        len = strlen(v) + 4;
+        e = malloc(len);
+        if (e == NULL) {
+            goto failed;
+        }
+
+        snprintf(e, len, "TZ=%s", v);
+        keep[n++] = e;
+    }
+
+    if (clearenv() != 0) {
+        goto failed;
+    }
+
+    /* putenv keeps the strings: they live as long as the process */
+    for (i = 0; i < n; i++) {
+        if (putenv(keep[i]) != 0) {
+            gl_log_error(GL_LOG_EMERG, errno, "putenv() failed");
+            free(keep);
+            return GL_ERROR;
+        }
+    }
+
+    free(keep);
+
+    return GL_OK;
+
+failed:
+
+    gl_log_error(GL_LOG_EMERG, errno, "cannot set the environment");
+
+    for (i = 0; i < n; i++) {
+        free(keep[i]);
+    }
+
+    free(keep);
+
+    return GL_ERROR;
+}
+
+
+/*
+ * WatchdogSec: WATCHDOG=1 only when every worker that should answer has
+ * answered the last check (its loop runs), never from the timer alone.
+ * Workers the watchdog of Lua runs found stuck, or that a panic retired,
+ * are being replaced and do not count.
+ */
+static void
+gl_sd_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    int            i, late;
+    unsigned       beat;
+    gl_worker_t   *w;
+    static int     checked;
+
+    (void) loop;
+    (void) t;
+    (void) revents;
+
+    late = -1;
+
+    for (i = 0; i < gl_nworkers; i++) {
+        w = &gl_workers[i];
+
+        if (atomic_load(&w->done) || gl_watch_stuck(w->id)) {
+            continue;
+        }
+
+        beat = atomic_load(&w->beat);
+
+        if (checked && beat == w->beat_seen && late == -1) {
+            late = w->id;
+        }
+
+        w->beat_seen = beat;
+    }
+
+    if (late == -1) {
+        (void) gl_sd_notify("WATCHDOG=1");
+
+    } else {
+        gl_log_error_limited(GL_LOG_WARN, 0, "worker %d did not answer the "
+                             "service manager's watchdog check in %.3gs: "
+                             "no WATCHDOG=1", late,
+                             gl_sd_watchdog_interval() / 2);
+    }
+
+    checked = 1;
+
+    for (i = 0; i < gl_nworkers; i++) {
+        w = &gl_workers[i];
+
+        if (!atomic_load(&w->done)) {
+            gl_worker_post_ping(w);
+        }
+    }
+}
+
+
+static void
+gl_sd_status(const char *state)
+{
+    (void) gl_sd_notify("%s\nSTATUS=%s, %d workers\nMAINPID=%ld", state,
+                        gl_stopping ? "stopping" : "serving", gl_nworkers,
+                        (long) getpid());
+}
+
+
+static unsigned long long
+gl_monotonic_usec(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (unsigned long long) ts.tv_sec * 1000000
+           + (unsigned long long) ts.tv_nsec / 1000;
+}
+
+
+/* SIGCHLD: the new binary of a SIGUSR2 ended (it failed to start, or was
+   stopped)?  Only its pid is waited for: the scripts' children are
+   theirs */
+static void
+gl_sigchld_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    int    status;
+    char   old[PATH_MAX];
+    pid_t  pid, child;
+
+    (void) loop;
+    (void) s;
+    (void) revents;
+
+    if (gl_new_binary == 0) {
+        return;
+    }
+
+    child = gl_new_binary;
+    pid = waitpid(child, &status, WNOHANG);
+
+    if (pid == 0 || (pid == -1 && errno == EINTR)) {
+        return;
+    }
+
+    if (pid == -1) {
+        gl_log_error(GL_LOG_ALERT, errno, "waitpid(%d) failed: the new "
+                     "binary is taken for gone", (int) child);
+        status = 0;
+    }
+
+    gl_new_binary = 0;
+    gl_listen_keep_files(0);
+
+    /* the pid file is ours again */
+    if (gl_pid_written) {
+        gl_oldbin_path(old, sizeof(old));
+
+        if (rename(old, gl_conf_first->pid) == -1) {
+            gl_log_error(GL_LOG_ALERT, errno, "rename(\"%s\", \"%s\") "
+                         "failed", old, gl_conf_first->pid);
+        }
+    }
+
+    gl_log_error(GL_LOG_ALERT, 0, "the new binary (pid %d) exited with "
+                 "status %d%s", (int) child,
+                 WIFEXITED(status) ? WEXITSTATUS(status)
+                                   : 128 + WTERMSIG(status),
+                 gl_stopping ? "" : ": this golapis goes on");
+}
+
+
+/*
+ * SIGUSR2, as nginx: the binary golapis was started from is started
+ * again with the same arguments and the environment golapis was started
+ * with, its listening sockets passed as systemd passes them (fds 3...,
+ * LISTEN_FDS, LISTEN_PID); the pid file becomes PID.oldbin, and the new
+ * process writes its own.  Both accept until this one is stopped (QUIT or
+ * TERM: it finishes its requests, and leaves the socket files and the new
+ * pid file in place).  If the new one exits first, this one takes its
+ * pid file back.
+ */
+static void
+gl_upgrade(struct ev_loop *loop)
+{
+    int          i, n, fd, envc;
+    char         old[PATH_MAX], **env, nfds[32], pidv[32];
+    char         names[GL_CONF_MAX_LISTEN * sizeof(GL_SD_OURS) + 32];
+    pid_t        pid;
+    sigset_t     none;
+    const char  *errstr;
+
+    if (gl_stopping) {
+        return;
+    }
+
+    if (gl_new_binary != 0) {
+        gl_log_error(GL_LOG_WARN, 0, "SIGUSR2: a new binary (pid %d) runs "
+                     "already", (int) gl_new_binary);
+        return;
+    }
+
+    if (gl_os_env == NULL) {
+        gl_log_error(GL_LOG_ALERT, 0, "SIGUSR2: the environment golapis "
+                     "started with was not kept (no memory then)");
+        return;
+    }
+
+    n = gl_conf_first->nlisten;
+
+    for (envc = 0; gl_os_env[envc] != NULL; envc++) { /* void */ }
+
+    env = calloc(envc + 4, sizeof(char *));
+    if (env == NULL) {
+        gl_log_error(GL_LOG_ALERT, errno, "SIGUSR2: no memory");
+        return;
+    }
+
+    memcpy(env, gl_os_env, envc * sizeof(char *));
+    snprintf(nfds, sizeof(nfds), "LISTEN_FDS=%d", n);
+    env[envc] = nfds;
+    env[envc + 1] = pidv;       /* written by the child: its own pid */
+    env[envc + 2] = names;
+    env[envc + 3] = NULL;
+    memcpy(pidv, "LISTEN_PID=", 11);
+
+    /* LISTEN_FDNAMES=golapis:golapis...: the new one owns the files */
+    snprintf(names, sizeof(names), "LISTEN_FDNAMES=");
+    for (i = 0; i < n; i++) {
+        strcat(names, i ? ":" GL_SD_OURS : GL_SD_OURS);
+    }
+
+    if (gl_pid_written) {
+        gl_oldbin_path(old, sizeof(old));
+
+        if (rename(gl_conf_first->pid, old) == -1) {
+            gl_log_error(GL_LOG_ALERT, errno, "SIGUSR2: rename(\"%s\", "
+                         "\"%s\") failed", gl_conf_first->pid, old);
+            free(env);
+            return;
+        }
+    }
+
+    sigemptyset(&none);
+
+    pid = fork();
+
+    if (pid == 0) {
+        /* the child of a threaded process: async-signal-safe calls only */
+        errstr = "dup";
+
+        for (i = 0; i < n; i++) {
+            /* out of the way of fds 3 .. 3 + n - 1 first */
+            fd = fcntl(gl_listening[i].fd, F_DUPFD_CLOEXEC,
+                       GL_SD_LISTEN_FDS_START + n);
+            if (fd == -1) {
+                goto child_failed;
+            }
+            gl_listening[i].fd = fd;
+        }
+
+        for (i = 0; i < n; i++) {
+            /* dup2 clears FD_CLOEXEC on the copy */
+            if (dup2(gl_listening[i].fd, GL_SD_LISTEN_FDS_START + i) == -1) {
+                goto child_failed;
+            }
+        }
+
+        /* LISTEN_PID=<our pid> */
+        {
+            char  digits[16];
+            int   k, len;
+            long  p;
+
+            p = (long) getpid();
+            len = 0;
+            do {
+                digits[len++] = (char) ('0' + p % 10);
+                p /= 10;
+            } while (p > 0 && len < 15);
+
+            for (k = 0; k < len; k++) {
+                pidv[11 + k] = digits[len - 1 - k];
+            }
+            pidv[11 + len] = '\0';
+        }
+
+        sigprocmask(SIG_SETMASK, &none, NULL);
+
+        execve(gl_exe, gl_argv, env);
+        errstr = "execve";
+
+    child_failed:
+        (void) write(STDERR_FILENO, "golapis: SIGUSR2: ", 18);
+        (void) write(STDERR_FILENO, errstr, strlen(errstr));
+        (void) write(STDERR_FILENO, "() failed in the new process\n", 29);
+        _exit(127);
+    }
+
+    free(env);
+
+    if (pid == -1) {
+        gl_log_error(GL_LOG_ALERT, errno, "SIGUSR2: fork() failed");
+
+        if (gl_pid_written && rename(old, gl_conf_first->pid) == -1) {
+            gl_log_error(GL_LOG_ALERT, errno, "rename(\"%s\", \"%s\") "
+                         "failed", old, gl_conf_first->pid);
+        }
+
+        return;
+    }
+
+    gl_new_binary = pid;
+    gl_listen_keep_files(1);
+
+    (void) loop;
+
+    gl_log_error(GL_LOG_NOTICE, 0, "SIGUSR2: started the new binary \"%s\" "
+                 "(pid %d) on the listening sockets; stop this one (pid %d) "
+                 "with QUIT when it serves", gl_exe, (int) pid,
+                 (int) getpid());
+}
+
+
+/* keeps argv and a copy of the environment golapis was started with
+   (less what was meant for this process alone), for SIGUSR2 */
+static void
+gl_save_start(char **argv)
+{
+    int          i, n;
+    ssize_t      len;
+    extern char  **environ;
+
+    gl_argv = argv;
+
+    len = readlink("/proc/self/exe", gl_exe, sizeof(gl_exe) - 1);
+
+    if (len > 0) {
+        gl_exe[len] = '\0';
+
+    } else if (realpath(argv[0], gl_exe) == NULL) {
+        snprintf(gl_exe, sizeof(gl_exe), "%s", argv[0]);
+    }
+
+    for (n = 0; environ[n] != NULL; n++) { /* void */ }
+
+    gl_os_env = calloc(n + 1, sizeof(char *));
+    if (gl_os_env == NULL) {
+        return;
+    }
+
+    for (i = 0, n = 0; environ[i] != NULL; i++) {
+        if (strncmp(environ[i], "LISTEN_", 7) == 0
+            || strncmp(environ[i], "WATCHDOG_PID=", 13) == 0)
+        {
+            continue;
+        }
+
+        gl_os_env[n] = strdup(environ[i]);
+        if (gl_os_env[n] != NULL) {
+            n++;
+        }
+    }
+}
+
 
 static void
 gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
@@ -569,6 +1156,13 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
                      "gracefully", s->signum);
         gl_stopping = 1;
 
+        /* after a SIGUSR2 the new binary is the service now */
+        if (gl_new_binary == 0) {
+            gl_sd_status("STOPPING=1");
+        }
+
+        ev_timer_stop(loop, &gl_sd_watchdog_timer);
+
         gl_listen_close(loop, gl_listening, gl_conf_first->nlisten);
 
         for (i = 0; i < gl_nworkers; i++) {
@@ -583,12 +1177,22 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     case SIGINT:
         gl_log_error(GL_LOG_NOTICE, 0, "signal %d received, exiting now",
                      s->signum);
+        if (gl_new_binary == 0) {
+            (void) gl_sd_notify("STOPPING=1");
+        }
         gl_listen_close(NULL, gl_listening, gl_conf_first->nlisten);
         gl_remove_pid();
         _exit(0);
 
     case SIGHUP:
+        (void) gl_sd_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+                            gl_monotonic_usec());
         gl_reload_conf();
+        gl_sd_status("READY=1");
+        break;
+
+    case SIGUSR2:
+        gl_upgrade(loop);
         break;
 
     case SIGUSR1:
@@ -610,11 +1214,25 @@ gl_run(void)
     gl_module_t     *m;
     struct ev_loop  *loop;
     static const int signals[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP,
-                                   SIGUSR1 };
+                                   SIGUSR1, SIGUSR2 };
 
     gl_conf_first = gl_conf_ref(gl_conf);
 
-    loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+    /* what the service manager (or the golapis of a SIGUSR2) passed */
+    gl_sd_init();
+
+    if (gl_set_environment(gl_conf) != GL_OK) {
+        return 1;
+    }
+
+    /*
+     * Not libev's default loop: that one reaps every child (its SIGCHLD
+     * watcher waits for any pid), which would take the exit status of
+     * io.popen's and os.execute's children from the scripts.  SIGCHLD is
+     * watched here for the new binary of a SIGUSR2 alone.
+     */
+    loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+    gl_main_loop = loop;
     if (loop == NULL) {
         gl_log_error(GL_LOG_EMERG, 0, "cannot create the main event loop");
         return 1;
@@ -627,6 +1245,9 @@ gl_run(void)
         ev_signal_start(loop, &gl_signals[i]);
     }
 
+    ev_signal_init(&gl_sigchld, gl_sigchld_cb, SIGCHLD);
+    ev_signal_start(loop, &gl_sigchld);
+
     m = gl_conf_init_main(gl_conf);
 
     if (m != NULL) {
@@ -636,7 +1257,8 @@ gl_run(void)
         return 1;
     }
 
-    gl_listening = gl_listen_open(gl_conf);
+    gl_listening = gl_listen_open(gl_conf, gl_sd_listen_fds(),
+                                  gl_sd_listen_owned());
     if (gl_listening == NULL) {
         gl_shdict_destroy_all();
         return 1;
@@ -705,6 +1327,16 @@ gl_run(void)
     gl_log_error(GL_LOG_NOTICE, 0, "golapis/" GL_VERSION " started, "
                  "%d workers", n);
 
+    /* the sockets accept (their backlog) and the workers run */
+    gl_sd_status("READY=1");
+
+    if (gl_sd_watchdog_interval() > 0) {
+        ev_timer_init(&gl_sd_watchdog_timer, gl_sd_watchdog_cb,
+                      gl_sd_watchdog_interval() / 2,
+                      gl_sd_watchdog_interval() / 2);
+        ev_timer_start(loop, &gl_sd_watchdog_timer);
+    }
+
     ev_run(loop, 0);
 
     all = 1;
@@ -764,18 +1396,27 @@ main(int argc, char **argv)
 {
     int          c, test, rc;
     char         err[4096];
-    const char  *file;
+    const char  *file, *signame;
 
     file = GL_CONF_PATH;
     test = 0;
+    signame = NULL;
 
-    while ((c = getopt(argc, argv, "c:tvh")) != -1) {
+    gl_save_start(argv);
+
+    /* read before "env" empties the environment */
+    (void) gl_lua_lib_dir();
+
+    while ((c = getopt(argc, argv, "c:ts:vh")) != -1) {
         switch (c) {
         case 'c':
             file = optarg;
             break;
         case 't':
             test = 1;
+            break;
+        case 's':
+            signame = optarg;
             break;
         case 'v':
             gl_version();
@@ -805,9 +1446,22 @@ main(int argc, char **argv)
         return 1;
     }
 
+    if (signame != NULL) {
+        rc = gl_send_signal(gl_conf, signame);
+        gl_conf_free(gl_conf);
+        return rc;
+    }
+
     if (test && gl_lua_check_conf(gl_conf, err, sizeof(err)) != GL_OK) {
         fprintf(stderr, "golapis: %s\n"
                 "golapis: configuration file %s test failed\n", err, file);
+        gl_conf_free(gl_conf);
+        return 1;
+    }
+
+    if (test && gl_test_logs(gl_conf) != GL_OK) {
+        fprintf(stderr, "golapis: configuration file %s test failed\n",
+                file);
         gl_conf_free(gl_conf);
         return 1;
     }

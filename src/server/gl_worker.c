@@ -73,6 +73,10 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     free(fds);
 
+    if (atomic_exchange(&w->ping, 0)) {
+        atomic_fetch_add(&w->beat, 1);
+    }
+
     conf = atomic_exchange(&w->new_conf, NULL);
     reload = atomic_load(&w->reload_req);
 
@@ -284,6 +288,14 @@ gl_worker_post_conn(gl_worker_t *w, int fd)
 
     pthread_mutex_unlock(&w->lock);
 
+    ev_async_send(w->loop, &w->notify);
+}
+
+
+void
+gl_worker_post_ping(gl_worker_t *w)
+{
+    atomic_store(&w->ping, 1);
     ev_async_send(w->loop, &w->notify);
 }
 

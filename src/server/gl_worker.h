@@ -41,6 +41,9 @@ struct gl_worker_s {
     void              (*on_exit)(gl_worker_t *w);   /* runs in the worker */
     atomic_int          done;
     atomic_int          dead;          /* retired after a Lua panic */
+    atomic_int          ping;          /* the main thread asks: alive? */
+    atomic_uint         beat;          /* the worker's answers */
+    unsigned            beat_seen;     /* the main thread's own */
     unsigned            started:1;     /* its thread runs, or ran */
 };
 
@@ -56,6 +59,10 @@ void gl_worker_post_quit(gl_worker_t *w);
    of gl_worker_post_conf, if one was posted) */
 void gl_worker_post_reload(gl_worker_t *w);
 void gl_worker_post_conf(gl_worker_t *w, gl_conf_t *conf);
+
+/* asks the worker's loop to answer (beat): the service manager's
+   watchdog */
+void gl_worker_post_ping(gl_worker_t *w);
 
 /* after the thread is joined */
 void gl_worker_free(gl_worker_t *w);

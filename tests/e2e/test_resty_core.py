@@ -664,6 +664,8 @@ end)
        + " }"} + EPILOGUE
 
 GOLAPIS_INIT = r"""
+# the script below reads it (scripts see only what "env" lists)
+env GOLAPIS_LUA_LIB;
 init_by_lua_block {
     -- as OpenResty configs often do
     require "resty.core"
