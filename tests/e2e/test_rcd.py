@@ -95,8 +95,12 @@ class RcService:
         self.script = os.path.join(self.dir, "golapis")
         self.seen = set()
         os.mkdir(self.www, 0o755)
-        for name in ("hello.lua", "sleep1.lua"):
-            shutil.copy(os.path.join(SCRIPTS, name), self.www)
+        shutil.copy(os.path.join(SCRIPTS, "hello.lua"), self.www)
+        with open(os.path.join(self.www, "slow.lua"), "w") as f:
+            f.write('ngx.log(ngx.NOTICE, "request in flight")\n'
+                    'ngx.sleep(1)\n'
+                    'ngx.say("slept 1")\n')
+        for name in os.listdir(self.www):
             os.chmod(os.path.join(self.www, name), 0o644)
         self.write_conf()
         with open(os.path.join(self.dir, "rc.conf"), "w") as f:
@@ -230,18 +234,24 @@ def _hello(svc):
     assert (status, body) == (200, b"hello, world\n"), (status, body)
 
 
-def _request_in_thread(svc, script):
+def _slow_request(svc):
+    """Starts a request that takes a second, in a thread; returns once
+    golapis runs it."""
     result = {}
+    mark = len(svc.log())
 
     def run():
         try:
-            result["resp"] = fcgi_get(svc.sock, os.path.join(svc.www, script),
+            result["resp"] = fcgi_get(svc.sock,
+                                      os.path.join(svc.www, "slow.lua"),
                                       timeout=20)
         except Exception as e:
             result["error"] = e
 
     t = threading.Thread(target=run)
     t.start()
+    wait_for(lambda: "request in flight" in svc.log()[mark:], 10,
+             what="the request to start")
     return t, result
 
 
@@ -294,8 +304,7 @@ def test_start_status_stop():
     assert rc == 1 and "already running? (pid=%d)" % dpid in out, (rc, out)
 
     # a graceful stop: the request in flight ends well, then both go
-    t, result = _request_in_thread(svc, "sleep1.lua")
-    time.sleep(0.3)
+    t, result = _slow_request(svc)
     out = svc.ok("stop")
     assert "Stopping golapis." in out, out
     assert not _alive(gpid) and not _alive(dpid), "stop returned too soon"
@@ -318,13 +327,9 @@ def test_stop_waits_for_golapis():
     svc.ok("start")
     svc.wait_serving()
     gpid = svc.golapis_pid()
-    t, result = _request_in_thread(svc, "sleep1.lua")
-    time.sleep(0.3)
-    t0 = time.monotonic()
+    t, result = _slow_request(svc)
     svc.ok("stop")
-    took = time.monotonic() - t0
     assert not _alive(gpid), "stop returned with golapis still running"
-    assert took > 0.4, "stop took %.2fs with a 1 s request" % took
     t.join(20)
     assert "error" not in result, result.get("error")
     assert result["resp"][2] == b"slept 1\n", result["resp"]
