@@ -54,6 +54,7 @@ static ev_timer         gl_sd_watchdog_timer;
 static char             gl_exe[PATH_MAX];
 static char           **gl_argv;
 static char           **gl_os_env;
+static char           **gl_env_kept;    /* the strings putenv() holds */
 static pid_t            gl_new_binary;
 static ev_signal        gl_sigchld;
 static struct ev_loop  *gl_main_loop;
@@ -719,6 +720,26 @@ gl_reload_conf(void)
  * once, before any worker starts (a reload cannot change it: setenv is
  * not safe while threads read the environment).
  */
+static void
+gl_free_environment(void)
+{
+    int  i;
+
+    if (gl_env_kept == NULL) {
+        return;
+    }
+
+    (void) clearenv();
+
+    for (i = 0; gl_env_kept[i] != NULL; i++) {
+        free(gl_env_kept[i]);
+    }
+
+    free(gl_env_kept);
+    gl_env_kept = NULL;
+}
+
+
 static int
 gl_set_environment(gl_conf_t *conf)
 {
@@ -785,16 +806,15 @@ gl_set_environment(gl_conf_t *conf)
         goto failed;
     }
 
-    /* putenv keeps the strings: they live as long as the process */
+    /* putenv keeps the strings: they live until gl_free_environment() */
     for (i = 0; i < n; i++) {
         if (putenv(keep[i]) != 0) {
             gl_log_error(GL_LOG_EMERG, errno, "putenv() failed");
-            free(keep);
             return GL_ERROR;
         }
     }
 
-    free(keep);
+    gl_env_kept = keep;
 
     return GL_OK;
 
@@ -1378,6 +1398,9 @@ gl_run(void)
 
     gl_conf_unref(gl_conf_first);
     gl_conf_first = NULL;
+
+    /* every thread but this one has ended */
+    gl_free_environment();
 
     gl_shdict_destroy_all();
 
