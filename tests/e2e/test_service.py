@@ -434,8 +434,10 @@ def test_upgrade_under_load_without_a_failed_request():
     try:
         wait_for(lambda: load.count() > 20, 10 * SLACK, what="load")
         g.send_signal(signal.SIGUSR2)
-        wait_for(lambda: _pid_written(g.pid_file)
-                 and os.path.exists(oldbin), 10 * SLACK,
+        # oldbin first: the old pid file is there until it is renamed
+        wait_for(lambda: os.path.exists(oldbin)
+                 and _pid_written(g.pid_file)
+                 and _pid(g.pid_file) != old, 10 * SLACK,
                  what="the new pid file")
         new = _pid(g.pid_file)
         assert new != old and _pid(oldbin) == old
