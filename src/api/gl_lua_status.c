@@ -960,13 +960,18 @@ gl_status_param_is(gl_request_t *r, const char *name, const char *s)
 }
 
 
-/* the format the query string asks for: "json", "prometheus" (OpenMetrics
-   if the Accept header prefers it, as Prometheus's clients decide) */
+/*
+ * The format the query string asks for: an argument "json" or
+ * "prometheus" (with a value or not: Prometheus's "params" send
+ * "prometheus="), or "format=json", "format=prometheus".  Prometheus
+ * gets OpenMetrics when the Accept header names it, as Prometheus's client
+ * libraries decide.
+ */
 static int
 gl_status_format(gl_request_t *r)
 {
-    size_t             n;
-    const char        *p, *end, *amp;
+    size_t             n, klen;
+    const char        *p, *end, *amp, *eq, *word;
     const gl_param_t  *args, *accept;
 
     args = gl_request_param(r, "QUERY_STRING", 12);
@@ -977,19 +982,24 @@ gl_status_format(gl_request_t *r)
     p = args->value;
     end = p + args->value_len;
 
-    while (p < end) {
+    for ( /* void */ ; p < end; p += n + 1) {
         amp = memchr(p, '&', end - p);
         n = (amp ? amp : end) - p;
+        eq = memchr(p, '=', n);
+        klen = eq ? (size_t) (eq - p) : n;
 
-        if ((n == 4 && memcmp(p, "json", 4) == 0)
-            || (n == 11 && memcmp(p, "format=json", 11) == 0))
-        {
+        word = p;
+
+        if (klen == 6 && memcmp(p, "format", 6) == 0 && eq != NULL) {
+            word = eq + 1;
+            klen = n - 7;
+        }
+
+        if (klen == 4 && memcmp(word, "json", 4) == 0) {
             return GL_STATUS_JSON;
         }
 
-        if ((n == 10 && memcmp(p, "prometheus", 10) == 0)
-            || (n == 17 && memcmp(p, "format=prometheus", 17) == 0))
-        {
+        if (klen == 10 && memcmp(word, "prometheus", 10) == 0) {
             accept = gl_request_param(r, "HTTP_ACCEPT", 11);
 
             if (accept != NULL
@@ -1001,8 +1011,6 @@ gl_status_format(gl_request_t *r)
 
             return GL_STATUS_PROMETHEUS;
         }
-
-        p += n + 1;
     }
 
     return GL_STATUS_TEXT;

@@ -388,6 +388,21 @@ def test_openmetrics_negotiated():
         raise AssertionError("OpenMetrics text parsed as 0.0.4")
 
 
+def test_query_forms():
+    # as Prometheus's "params" send them ("prometheus="), format=, others
+    g, n = _setup(workers=1)
+    for q, want in (("prometheus=", "text/plain; version=0.0.4"),
+                    ("a=1&format=prometheus", "text/plain; version=0.0.4"),
+                    ("json=1", "application/json"),
+                    ("x=json&format=json", "application/json"),
+                    ("jsonx", "text/plain; charset"),
+                    ("format=", "text/plain; charset"),
+                    ("", "text/plain; charset")):
+        st, h, body = http_get(n.port, "/golapis-status?" + q)
+        assert st == 200 and h.get("Content-Type").startswith(want), \
+            (q, h.get("Content-Type"))
+
+
 def test_shared_dict_keys():
     g, n = _setup()
     d = _json(n)["shared_dicts"]["cache"]
