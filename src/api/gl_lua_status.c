@@ -556,7 +556,7 @@ static void
 gl_status_json_number(gl_status_out_t *o, const char *key, double v)
 {
     gl_status_json_key(o, key, key ? strlen(key) : 0);
-    gl_status_printf(o->buf, "%.6f", v);
+    gl_status_printf(o->buf, "%.15g", v);
 }
 
 

@@ -449,6 +449,7 @@ gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf)
 
     vm->gen = g;
     gl_stat_gauge_set(&vm->stat->lua_gen, g->id);
+    gl_stat_gauge_set(&vm->stat->lua_heap, vm->stat->lua_heap_own);
 
     return GL_OK;
 }
@@ -510,6 +511,7 @@ gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
     old = vm->gen;
     vm->gen = g;
     gl_stat_gauge_set(&vm->stat->lua_gen, g->id);
+    gl_stat_gauge_set(&vm->stat->lua_heap, vm->stat->lua_heap_own);
     gl_stat_add(&vm->stat->lua_reloads, 1);
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d: Lua code reloaded, "
