@@ -24,10 +24,22 @@
 #include "gl_stat.h"
 #include "gl_watch.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
 
 typedef struct {
     char               *status_uri;
@@ -130,6 +142,14 @@ typedef struct {
     size_t              keys;
 } gl_status_dict_t;
 
+/* a listen socket's queue of connections not accepted yet: the kernel's
+   sock_diag knows it (Linux); -1: not known */
+typedef struct {
+    const char         *text;
+    int64_t             queue;
+    int64_t             backlog;
+} gl_status_listen_t;
+
 typedef struct {
     double              start_time;
     double              uptime;
@@ -152,6 +172,9 @@ typedef struct {
     int                 nworkers;
     gl_status_dict_t   *dicts;
     size_t              ndicts;
+    gl_status_listen_t  listen[GL_CONF_MAX_LISTEN];
+    int                 nlisten;
+    gl_conf_t          *conf;
 } gl_status_t;
 
 
@@ -174,6 +197,220 @@ gl_status_state(int id, int state)
     }
 
     return state == GL_STAT_EXITING ? "exiting" : "running";
+}
+
+
+#ifdef __linux__
+
+/*
+ * One sock_diag dump: req (len bytes) goes to the kernel, each answer
+ * to fn.  A few listening sockets of the host, answered at once: the
+ * worker waits microseconds.
+ */
+static void
+gl_status_diag(void *req, size_t len,
+    void (*fn)(gl_status_t *s, struct nlmsghdr *h), gl_status_t *s)
+{
+    int                 fd, done;
+    char                buf[16384];
+    ssize_t             n;
+    struct nlmsghdr    *h;
+    struct sockaddr_nl  nl;
+    struct timeval      tv;
+
+    fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd == -1) {
+        return;
+    }
+
+    tv.tv_sec = 0;
+    tv.tv_usec = 100000;
+    (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+    memset(&nl, 0, sizeof(nl));
+    nl.nl_family = AF_NETLINK;
+
+    if (sendto(fd, req, len, 0, (struct sockaddr *) &nl, sizeof(nl))
+        != (ssize_t) len)
+    {
+        close(fd);
+        return;
+    }
+
+    for (done = 0; !done; ) {
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            break;
+        }
+
+        for (h = (struct nlmsghdr *) buf; NLMSG_OK(h, (size_t) n);
+             h = NLMSG_NEXT(h, n))
+        {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                done = 1;
+                break;
+            }
+
+            fn(s, h);
+        }
+    }
+
+    close(fd);
+}
+
+
+/* a listening unix socket: ours if it is bound to the file now at our
+   path (a stale socket of another process would have another file) */
+static void
+gl_status_diag_unix(gl_status_t *s, struct nlmsghdr *h)
+{
+    int                      i, len;
+    char                     name[108];
+    struct stat              st;
+    struct rtattr           *a;
+    struct unix_diag_msg    *m;
+    struct unix_diag_vfs    *vfs;
+    struct unix_diag_rqlen  *rq;
+
+    m = NLMSG_DATA(h);
+    len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+    name[0] = '\0';
+    vfs = NULL;
+    rq = NULL;
+
+    for (a = (struct rtattr *) (m + 1); RTA_OK(a, len);
+         a = RTA_NEXT(a, len))
+    {
+        if (a->rta_type == UNIX_DIAG_NAME
+            && RTA_PAYLOAD(a) < sizeof(name))
+        {
+            memcpy(name, RTA_DATA(a), RTA_PAYLOAD(a));
+            name[RTA_PAYLOAD(a)] = '\0';
+
+        } else if (a->rta_type == UNIX_DIAG_VFS
+                   && RTA_PAYLOAD(a) >= sizeof(*vfs))
+        {
+            vfs = RTA_DATA(a);
+
+        } else if (a->rta_type == UNIX_DIAG_RQLEN
+                   && RTA_PAYLOAD(a) >= sizeof(*rq))
+        {
+            rq = RTA_DATA(a);
+        }
+    }
+
+    if (rq == NULL || vfs == NULL || name[0] == '\0') {
+        return;
+    }
+
+    for (i = 0; i < s->nlisten; i++) {
+        if (s->listen[i].queue == -1 && s->conf->listen[i].path != NULL
+            && strcmp(s->conf->listen[i].path, name) == 0
+            && stat(name, &st) == 0 && st.st_ino == vfs->udiag_vfs_ino)
+        {
+            s->listen[i].queue = rq->udiag_rqueue;
+            s->listen[i].backlog = rq->udiag_wqueue;
+        }
+    }
+}
+
+
+/* a listening TCP socket: ours if its port and (for a literal host) its
+   address are */
+static void
+gl_status_diag_tcp(gl_status_t *s, struct nlmsghdr *h)
+{
+    int                   i;
+    u_char                addr[16];
+    gl_listen_conf_t     *lc;
+    struct inet_diag_msg *m;
+
+    m = NLMSG_DATA(h);
+
+    for (i = 0; i < s->nlisten; i++) {
+        lc = &s->conf->listen[i];
+
+        if (s->listen[i].queue != -1 || lc->path != NULL
+            || ntohs(m->id.idiag_sport) != lc->port)
+        {
+            continue;
+        }
+
+        if (lc->host != NULL) {
+            if (m->idiag_family == AF_INET
+                && inet_pton(AF_INET, lc->host, addr) == 1
+                && memcmp(addr, m->id.idiag_src, 4) != 0)
+            {
+                continue;
+            }
+
+            if (m->idiag_family == AF_INET6
+                && inet_pton(AF_INET6, lc->host, addr) == 1
+                && memcmp(addr, m->id.idiag_src, 16) != 0)
+            {
+                continue;
+            }
+        }
+
+        s->listen[i].queue = m->idiag_rqueue;
+        s->listen[i].backlog = m->idiag_wqueue;
+    }
+}
+
+#endif
+
+
+/* each listen socket's queue */
+static void
+gl_status_listen(gl_status_t *s, gl_conf_t *conf)
+{
+    int  i;
+
+    s->conf = conf;
+    s->nlisten = gl_min(conf->nlisten, GL_CONF_MAX_LISTEN);
+
+    for (i = 0; i < s->nlisten; i++) {
+        s->listen[i].text = conf->listen[i].text;
+        s->listen[i].queue = -1;
+        s->listen[i].backlog = -1;
+    }
+
+#ifdef __linux__
+    {
+        int  family;
+        struct {
+            struct nlmsghdr          h;
+            struct unix_diag_req     r;
+        } ureq;
+        struct {
+            struct nlmsghdr          h;
+            struct inet_diag_req_v2  r;
+        } ireq;
+
+        memset(&ureq, 0, sizeof(ureq));
+        ureq.h.nlmsg_len = sizeof(ureq);
+        ureq.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        ureq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        ureq.r.sdiag_family = AF_UNIX;
+        ureq.r.udiag_states = 1 << TCP_LISTEN;
+        ureq.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS
+                            | UDIAG_SHOW_RQLEN;
+
+        gl_status_diag(&ureq, sizeof(ureq), gl_status_diag_unix, s);
+
+        for (family = 0; family < 2; family++) {
+            memset(&ireq, 0, sizeof(ireq));
+            ireq.h.nlmsg_len = sizeof(ireq);
+            ireq.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+            ireq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+            ireq.r.sdiag_family = family ? AF_INET6 : AF_INET;
+            ireq.r.sdiag_protocol = IPPROTO_TCP;
+            ireq.r.idiag_states = 1 << TCP_LISTEN;
+
+            gl_status_diag(&ireq, sizeof(ireq), gl_status_diag_tcp, s);
+        }
+    }
+#endif
 }
 
 
@@ -274,6 +511,8 @@ gl_status_collect(gl_status_t *s, gl_conf_t *conf)
         s->dicts[k].free_space = gl_shdict_free_space(d);
         s->dicts[k].keys = gl_shdict_nkeys(d);
     }
+
+    gl_status_listen(s, conf);
 
     return GL_OK;
 }
@@ -450,6 +689,18 @@ gl_status_walk(gl_status_out_t *o, gl_status_t *s)
     o->close(o);
     o->integer(o, "count", (int64_t) s->latency_count);
     o->number(o, "sum", s->latency_sum);
+    o->close(o);
+
+    o->open(o, "listen", 6, 1);
+    for (i = 0; i < s->nlisten; i++) {
+        o->open(o, NULL, 0, 0);
+        o->string(o, "address", s->listen[i].text);
+        if (s->listen[i].queue >= 0) {
+            o->integer(o, "queue", s->listen[i].queue);
+            o->integer(o, "backlog", s->listen[i].backlog);
+        }
+        o->close(o);
+    }
     o->close(o);
 
     o->open(o, "shared_dicts", 12, 0);
@@ -755,6 +1006,19 @@ gl_status_text(gl_status_buf_t *b, gl_status_t *s)
     gl_status_printf(b, "  all         %12llu\n",
                      (unsigned long long) s->latency_count);
 
+    gl_status_add(b, "\n", 1);
+    for (i = 0; i < s->nlisten; i++) {
+        if (s->listen[i].queue >= 0) {
+            gl_status_printf(b, "listen %s: %lld waiting to be accepted, "
+                             "backlog %lld\n", s->listen[i].text,
+                             (long long) s->listen[i].queue,
+                             (long long) s->listen[i].backlog);
+        } else {
+            gl_status_printf(b, "listen %s: queue not known\n",
+                             s->listen[i].text);
+        }
+    }
+
     gl_status_printf(b, "\nshared dicts: %zu\n", s->ndicts);
     if (s->ndicts) {
         gl_status_printf(b, "  %-20s %12s %12s %12s\n", "name", "capacity",
@@ -907,6 +1171,37 @@ gl_status_prom(gl_status_buf_t *b, gl_status_t *s, int om)
                      "golapis_request_duration_seconds_count %llu\n",
                      (unsigned long long) s->latency_count, s->latency_sum,
                      (unsigned long long) s->latency_count);
+
+    for (j = 0; j < 2; j++) {
+        for (i = 0; i < s->nlisten && s->listen[i].queue < 0; i++) {
+            /* void */
+        }
+
+        if (i == s->nlisten) {
+            break;
+        }
+
+        name = j == 0 ? "golapis_listen_queue" : "golapis_listen_backlog";
+
+        gl_status_prom_family(b, name, 0, "gauge",
+                              j == 0 ? "Connections waiting in a listen "
+                                       "socket's queue to be accepted"
+                                     : "Length of a listen socket's queue",
+                              om);
+
+        for (i = 0; i < s->nlisten; i++) {
+            if (s->listen[i].queue < 0) {
+                continue;
+            }
+
+            gl_status_printf(b, "%s{listen=\"", name);
+            gl_status_prom_label(b, s->listen[i].text,
+                                 strlen(s->listen[i].text));
+            gl_status_printf(b, "\"} %lld\n", (long long)
+                             (j == 0 ? s->listen[i].queue
+                                     : s->listen[i].backlog));
+        }
+    }
 
     if (s->ndicts) {
         for (j = 0; j < 3; j++) {

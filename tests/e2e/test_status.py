@@ -15,8 +15,8 @@ import socket
 import threading
 import time
 
-from harness import (Golapis, Nginx, fcgi_get, golapis_cmd, http_get,
-                     make_docroot, wait_for)
+from harness import (Golapis, Nginx, fcgi_get, free_port, golapis_cmd,
+                     http_get, make_docroot, wait_for)
 
 TSAN = os.environ.get("GL_SANITIZER") == "thread"
 SLACK = 4 if os.environ.get("GL_SANITIZER") else 1
@@ -401,6 +401,25 @@ def test_query_forms():
         st, h, body = http_get(n.port, "/golapis-status?" + q)
         assert st == 200 and h.get("Content-Type").startswith(want), \
             (q, h.get("Content-Type"))
+
+
+def test_listen_queues():
+    # each listen socket's queue and backlog, from the kernel (sock_diag)
+    port = free_port()
+    g, n = _setup(workers=1, extra="listen 127.0.0.1:%d;\n" % port)
+    with open("/proc/sys/net/core/somaxconn") as f:
+        backlog = min(4096, int(f.read()))
+    j = _json(n)
+    want = ["unix:" + g.sock, "127.0.0.1:%d" % port]
+    assert [x["address"] for x in j["listen"]] == want, j["listen"]
+    for x in j["listen"]:
+        assert x["queue"] >= 0 and x["backlog"] == backlog, j["listen"]
+    fams = parse_exposition(_prom(n)[1])
+    got = {s[1]["listen"]: s[2]
+           for s in fams["golapis_listen_backlog"]["samples"]}
+    assert got == {w: backlog for w in want}, got
+    assert "listen 127.0.0.1:%d: 0 waiting to be accepted, backlog %d" % (
+        port, backlog) in http_get(n.port, "/golapis-status")[2].decode()
 
 
 def test_shared_dict_keys():
