@@ -613,3 +613,47 @@ def test_conf_checked():
         g = Golapis(docroot=d, conf_extra=bad, start=False)
         rc, out, err = golapis_cmd(["-t", "-c", g.conf_path])
         assert rc == 1 and msg in err, (bad, rc, out, err)
+
+
+def test_stuck_worker_shown():
+    # a loop the JIT compiles cannot be interrupted: the worker is stuck,
+    # another starts with the next number (test_watch.py has the rest)
+    g, n = _setup(workers=1, extra=("lua_max_run_time 300ms;\n"
+                                    "worker_shutdown_timeout 1s;\n"))
+    with open(os.path.join(g.docroot, "jit.lua"), "w") as f:
+        f.write("local n = 0\nwhile true do n = n + 1 end\n")
+
+    def fire():
+        try:
+            http_get(n.port, "/jit.lua", timeout=10)
+        except Exception:
+            pass
+    threading.Thread(target=fire, daemon=True).start()
+    wait_for(lambda: "worker 1 starts in place of a stuck one" in g.log(),
+             5 * SLACK, what="the replacement")
+    j = _json(n)
+    assert j["workers_stuck"] == 1 and j["workers_configured"] == 1, j
+    assert [(w["id"], w["state"]) for w in j["workers"]] == [
+        (0, "stuck"), (1, "running")], j["workers"]
+    fams = parse_exposition(_prom(n)[1])
+    state = {s[1]["worker"]: s[1]["state"] for s in
+             fams["golapis_worker_state"]["samples"]}
+    assert state == {"0": "stuck", "1": "running"}, state
+
+
+def test_retired_worker_shown():
+    # a Lua panic retires the worker; another starts in its slot
+    from test_watch import _gc_setup
+    g, n = _gc_setup(conf=CONF, retires=True)
+    sent = 0
+    while "worker 0 starts again" not in g.log() and sent < 5000:
+        http_get(n.port, "/gcerr.lua")
+        sent += 1
+    assert "worker 0 starts again" in g.log(), g.tail()
+    j = _json(n)
+    assert j["workers_retired"] >= 1, j
+    w = j["workers"]
+    assert len(w) == 1 and w[0]["state"] == "running", w
+    assert w[0]["starts"] == 1 + j["workers_retired"], w
+    # what the retired one had in flight went with it
+    assert w[0]["requests_active"] == 1, w
