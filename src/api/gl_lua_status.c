@@ -5,7 +5,8 @@
  *
  * Everything shown comes from the counters of gl_stat.h (each worker's
  * slot, read with relaxed loads: a worker's values may be a few events
- * old, never torn) and from the shared dicts (one shard lock at a time).
+ * old, never torn), from the shared dicts (one shard lock at a time) and
+ * from the kernel (the listen sockets' queues, through sock_diag).
  * A snapshot is taken once per answer, then written out as plain text,
  * JSON, Prometheus text or a Lua table; JSON and the Lua table come from
  * one walk of it (gl_status_walk), so they have the same structure.
@@ -357,6 +358,43 @@ gl_status_diag_tcp(gl_status_t *s, struct nlmsghdr *h)
     }
 }
 
+
+static void
+gl_status_diag_listen(gl_status_t *s)
+{
+    int  family;
+    struct {
+        struct nlmsghdr          h;
+        struct unix_diag_req     r;
+    } ureq;
+    struct {
+        struct nlmsghdr          h;
+        struct inet_diag_req_v2  r;
+    } ireq;
+
+    memset(&ureq, 0, sizeof(ureq));
+    ureq.h.nlmsg_len = sizeof(ureq);
+    ureq.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    ureq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    ureq.r.sdiag_family = AF_UNIX;
+    ureq.r.udiag_states = 1 << TCP_LISTEN;
+    ureq.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_RQLEN;
+
+    gl_status_diag(&ureq, sizeof(ureq), gl_status_diag_unix, s);
+
+    for (family = 0; family < 2; family++) {
+        memset(&ireq, 0, sizeof(ireq));
+        ireq.h.nlmsg_len = sizeof(ireq);
+        ireq.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        ireq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        ireq.r.sdiag_family = family ? AF_INET6 : AF_INET;
+        ireq.r.sdiag_protocol = IPPROTO_TCP;
+        ireq.r.idiag_states = 1 << TCP_LISTEN;
+
+        gl_status_diag(&ireq, sizeof(ireq), gl_status_diag_tcp, s);
+    }
+}
+
 #endif
 
 
@@ -376,40 +414,7 @@ gl_status_listen(gl_status_t *s, gl_conf_t *conf)
     }
 
 #ifdef __linux__
-    {
-        int  family;
-        struct {
-            struct nlmsghdr          h;
-            struct unix_diag_req     r;
-        } ureq;
-        struct {
-            struct nlmsghdr          h;
-            struct inet_diag_req_v2  r;
-        } ireq;
-
-        memset(&ureq, 0, sizeof(ureq));
-        ureq.h.nlmsg_len = sizeof(ureq);
-        ureq.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-        ureq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-        ureq.r.sdiag_family = AF_UNIX;
-        ureq.r.udiag_states = 1 << TCP_LISTEN;
-        ureq.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS
-                            | UDIAG_SHOW_RQLEN;
-
-        gl_status_diag(&ureq, sizeof(ureq), gl_status_diag_unix, s);
-
-        for (family = 0; family < 2; family++) {
-            memset(&ireq, 0, sizeof(ireq));
-            ireq.h.nlmsg_len = sizeof(ireq);
-            ireq.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-            ireq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-            ireq.r.sdiag_family = family ? AF_INET6 : AF_INET;
-            ireq.r.sdiag_protocol = IPPROTO_TCP;
-            ireq.r.idiag_states = 1 << TCP_LISTEN;
-
-            gl_status_diag(&ireq, sizeof(ireq), gl_status_diag_tcp, s);
-        }
-    }
+    gl_status_diag_listen(s);
 #endif
 }
 
