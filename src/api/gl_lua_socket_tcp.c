@@ -138,6 +138,7 @@ struct gl_tcp_pool_s {
     int                 closed;         /* its state goes: no new idle */
     gl_posted_t         resume;         /* a queued connect may go on */
     gl_posted_t         release;        /* it may go (after a __gc) */
+    gl_stat_worker_t   *stat;           /* its worker's counters */
     char                key[1];
 };
 
@@ -2195,6 +2196,8 @@ gl_tcp_pool_new(lua_State *L, int key_idx, int size, int backlog)
     gl_queue_init(&pool->waiting);
     pool->L = gl_lua_gen_of(L)->L;
     pool->loop = gl_vm_self->loop;
+    pool->stat = gl_vm_self->stat;
+    gl_stat_gauge_add(&pool->stat->tcp_pools, 1);
     pool->size = size;
     pool->backlog = backlog;
     pool->resume.handler = gl_tcp_pool_resume_handler;
@@ -2234,6 +2237,17 @@ gl_tcp_pool_resume(gl_tcp_pool_t *pool)
 }
 
 
+/* a pool takes no more idle connections: it is no longer counted */
+static void
+gl_tcp_pool_set_closed(gl_tcp_pool_t *pool)
+{
+    if (!pool->closed) {
+        pool->closed = 1;
+        gl_stat_gauge_add(&pool->stat->tcp_pools, -1);
+    }
+}
+
+
 /* a pool with no connection left goes, as upstream's (a later connect
    or setkeepalive makes it again, with its own size); not from a __gc:
    the state may be closing */
@@ -2258,7 +2272,7 @@ gl_tcp_pool_release(gl_tcp_pool_t *pool)
         return;
     }
 
-    pool->closed = 1;
+    gl_tcp_pool_set_closed(pool);
 
     L = pool->L;
     lua_pushlightuserdata(L, &gl_tcp_pools_key);
@@ -2332,6 +2346,7 @@ gl_tcp_pool_take(gl_tcp_t *u)
     gl_queue_remove(q);
     it = gl_queue_data(q, gl_tcp_idle_t, link);
     pool->nidle--;
+    gl_stat_gauge_add(&pool->stat->tcp_idle, -1);
 
     ev_io_stop(pool->loop, &it->io);
     ev_timer_stop(pool->loop, &it->timer);
@@ -3189,6 +3204,7 @@ gl_tcp_idle_close(gl_tcp_idle_t *it)
 
     gl_queue_remove(&it->link);
     pool->nidle--;
+    gl_stat_gauge_add(&pool->stat->tcp_idle, -1);
     pool->connections--;
 
     ev_io_stop(pool->loop, &it->io);
@@ -3265,7 +3281,7 @@ gl_tcp_pool_gc(lua_State *L)
         return 0;
     }
 
-    pool->closed = 1;
+    gl_tcp_pool_set_closed(pool);
     gl_tcp_pool_close_idle(pool);
 
     if (gl_posted(&pool->resume)) {
@@ -3300,7 +3316,7 @@ gl_tcp_pools_close(lua_State *L, int close)
         pool = lua_touserdata(L, -1);
         if (pool != NULL) {
             if (close) {
-                pool->closed = 1;
+                gl_tcp_pool_set_closed(pool);
             }
             gl_tcp_pool_close_idle(pool);
         }
@@ -3453,6 +3469,7 @@ gl_tcp_setkeepalive(lua_State *L)
 
     gl_queue_insert_head(&pool->idle, &it->link);
     pool->nidle++;
+    gl_stat_gauge_add(&pool->stat->tcp_idle, 1);
 
     /* counted by the pool from now on if it was not */
     if (u->pool == NULL) {

@@ -229,6 +229,7 @@ gl_timer_add(gl_timers_t *st, gl_timer_t *tm, double at)
     tm->slot = sl;
     gl_queue_insert_tail(&sl->timers, &tm->link);
     st->npending++;
+    gl_stat_gauge_set(&st->vm->stat->timers_pending, st->npending);
 
     return GL_OK;
 }
@@ -244,6 +245,7 @@ gl_timer_take(gl_timers_t *st, gl_timer_t *tm)
     sl = tm->slot;
     gl_queue_remove(&tm->link);
     st->npending--;
+    gl_stat_gauge_set(&st->vm->stat->timers_pending, st->npending);
 
     if (!gl_queue_empty(&sl->timers)) {
         return;
@@ -475,6 +477,7 @@ gl_timer_fire(gl_timers_t *st, gl_timer_t *tm, int premature, int now)
     }
 
     st->nrunning++;
+    gl_stat_gauge_set(&st->vm->stat->timers_running, st->nrunning);
 
     run->st = st;
     run->gen = tm->gen;
@@ -629,6 +632,8 @@ gl_timer_done(gl_task_t *t, int rc)
     run = gl_timer_of_task(t);
     run->done = 1;
     run->st->nrunning--;
+    gl_stat_gauge_set(&run->st->vm->stat->timers_running,
+                      run->st->nrunning);
 
     /* what its handler left open (a cosocket) goes */
     gl_task_cleanup(t);

@@ -38,6 +38,10 @@ struct gl_module_s {
     int         (*init_worker)(gl_vm_t *vm);
     void        (*exit_worker)(gl_vm_t *vm);
 
+    /* a request's params are in, before any of its Lua runs: GL_OK if
+       the module answered it (status_uri), which then ends with no Lua
+       at all, not even filters; else GL_DECLINED */
+    int         (*request_start)(gl_http_t *h);
     /* a request's content chunk returned: GL_OK if the module started
        more for it in the same phase (luafcgid's main(env, r)), else
        GL_DECLINED */

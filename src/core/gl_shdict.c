@@ -1231,6 +1231,25 @@ gl_shdict_free_space(gl_shdict_t *d)
 }
 
 
+size_t
+gl_shdict_nkeys(gl_shdict_t *d)
+{
+    size_t              i, n;
+    gl_shdict_shard_t  *s;
+
+    n = 0;
+
+    for (i = 0; i < d->nshards; i++) {
+        s = &d->shards[i];
+        gl_shdict_rlock(d, s);
+        n += s->count;
+        gl_shdict_runlock(d, s);
+    }
+
+    return n;
+}
+
+
 const char *
 gl_shdict_strerror(int rc)
 {

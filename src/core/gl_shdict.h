@@ -116,6 +116,10 @@ const char *gl_shdict_name(gl_shdict_t *d, size_t *len);
 size_t gl_shdict_capacity(gl_shdict_t *d);
 size_t gl_shdict_free_space(gl_shdict_t *d);
 
+/* the entries stored, expired ones not yet freed included (a shard's
+   lock at a time: not one snapshot of the whole dict) */
+size_t gl_shdict_nkeys(gl_shdict_t *d);
+
 /* lua-nginx-module's message for a code ("not found", ...) */
 const char *gl_shdict_strerror(int rc);
 

@@ -105,6 +105,7 @@ gl_srv_init(gl_srv_t *s, struct ev_loop *loop, gl_conf_t *conf,
     s->loop = loop;
     s->conf = conf;
     s->handler = handler;
+    s->stat = gl_stat_worker(-1);
 }
 
 
@@ -169,6 +170,7 @@ gl_conn_init(gl_srv_t *s, int fd)
         gl_log_error_limited(GL_LOG_WARN, 0, "%d worker_connections are not "
                              "enough, closing a new connection",
                              s->conf->worker_connections);
+        gl_stat_add(&s->stat->conns_refused, 1);
         close(fd);
         return;
     }
@@ -221,6 +223,8 @@ gl_conn_init(gl_srv_t *s, int fd)
     s->conns = c;
     s->nconns++;
     s->stat_conns++;
+    gl_stat_add(&s->stat->conns, 1);
+    gl_stat_gauge_add(&s->stat->conns_open, 1);
 
     ev_io_start(s->loop, &c->rev);
     c->reading = 1;
@@ -870,6 +874,7 @@ gl_conn_free(gl_conn_t *c)
     }
 
     s->nconns--;
+    gl_stat_gauge_add(&s->stat->conns_open, -1);
 
     if (s->nconn_cache < GL_CACHE_MAX) {
         c->next = s->conn_cache;
@@ -1023,8 +1028,10 @@ gl_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     if (wait == GL_CONN_IDLE) {
         gl_log_debug("conn %d: keepalive timeout", c->fd);
+        gl_stat_add(&c->srv->stat->keepalive_closes, 1);
 
     } else {
+        gl_stat_add(&c->srv->stat->client_timeouts, 1);
         ctx.handler = gl_conn_log_ctx;
         ctx.conn = c->number;
         saved = gl_log_set_ctx(&ctx);

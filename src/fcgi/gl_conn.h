@@ -17,6 +17,7 @@
 
 #include "gl_core.h"
 #include "gl_fcgi.h"
+#include "gl_stat.h"
 
 #include <ev.h>
 
@@ -103,6 +104,7 @@ struct gl_srv_s {
 
     uint64_t                     stat_conns;
     uint64_t                     stat_reqs;
+    gl_stat_worker_t            *stat;        /* the status page's */
 };
 
 struct gl_conn_s {

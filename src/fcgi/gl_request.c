@@ -53,6 +53,8 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
     r->conf = gl_conf_ref(s->conf);
     r->id = id;
     r->serial = ++s->stat_reqs;
+    gl_stat_add(&s->stat->requests, 1);
+    gl_stat_gauge_add(&s->stat->requests_active, 1);
     r->keep_conn = keep_conn ? 1 : 0;
     r->body_fd = -1;
     r->body_buffer_size = s->conf->client_body_buffer_size;
@@ -1015,6 +1017,10 @@ void
 gl_request_free(gl_request_t *r)
 {
     size_t  i;
+
+    /* as nginx's $request_time: until the request ends, its log handler
+       included */
+    gl_stat_request_end(r->srv->stat, ev_time() - r->start_time, r->status);
 
     for (i = 0; i < r->nheaders; i++) {
         free(r->headers[i].name);

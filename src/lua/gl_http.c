@@ -235,8 +235,9 @@ gl_http_start(gl_request_t *r)
 static void
 gl_http_start_lua(gl_http_t *h)
 {
-    lua_State     *L;
-    gl_request_t  *r;
+    lua_State      *L;
+    gl_request_t   *r;
+    gl_module_t   **m;
 
     r = &h->r;
     h->vm = gl_vm_self;
@@ -246,6 +247,15 @@ gl_http_start_lua(gl_http_t *h)
     h->on_abort_ref = LUA_NOREF;
     gl_queue_init(&h->body_waiters);
     gl_queue_init(&h->drain_waiters);
+
+    for (m = r->conf->modules; *m != NULL; m++) {
+        if ((*m)->request_start != NULL && (*m)->request_start(h) == GL_OK) {
+            gl_request_finalize(r);
+            h->over = 1;
+            gl_request_free(r);
+            return;
+        }
+    }
 
     /* lua_code_cache off: a fresh Lua state for each request, as
        OpenResty's */
@@ -1044,7 +1054,10 @@ gl_http_header(gl_request_t *r)
 
     h = (gl_http_t *) r;
 
-    if (h->header_filtered || !gl_http_has_handler(h, GL_PHASE_HEADER_FILTER))
+    /* without a Lua state (a module answered, or none could be made)
+       there is no filter to run */
+    if (h->gen == NULL || h->header_filtered
+        || !gl_http_has_handler(h, GL_PHASE_HEADER_FILTER))
     {
         return GL_OK;
     }
@@ -1076,7 +1089,7 @@ gl_http_output(gl_request_t *r, const u_char *data, size_t len, int last)
 
     h = (gl_http_t *) r;
 
-    if (!gl_http_has_handler(h, GL_PHASE_BODY_FILTER)) {
+    if (h->gen == NULL || !gl_http_has_handler(h, GL_PHASE_BODY_FILTER)) {
         return len ? gl_request_output_raw(r, data, len) : GL_OK;
     }
 

@@ -409,6 +409,7 @@ gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf)
     char            buf[PATH_MAX];
 
     vm->id = id;
+    vm->stat = gl_stat_worker(id);
     vm->loop = loop;
     vm->conf = conf;
     gl_sched_init(&vm->sched, loop);
@@ -447,7 +448,8 @@ gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf)
     }
 
     vm->gen = g;
-    atomic_store(&vm->stat_gen, g->id);
+    gl_stat_gauge_set(&vm->stat->lua_gen, g->id);
+    gl_stat_gauge_set(&vm->stat->lua_heap, vm->stat->lua_heap_own);
 
     return GL_OK;
 }
@@ -500,7 +502,7 @@ gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
 
     if (g == NULL) {
         vm->conf = old_conf;
-        atomic_fetch_add(&vm->stat_failed_reloads, 1);
+        gl_stat_add(&vm->stat->lua_reloads_failed, 1);
         gl_log_error(GL_LOG_ERR, 0, "worker %d: reload failed, the old code "
                      "goes on serving", vm->id);
         return GL_ERROR;
@@ -508,8 +510,9 @@ gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
 
     old = vm->gen;
     vm->gen = g;
-    atomic_store(&vm->stat_gen, g->id);
-    atomic_fetch_add(&vm->stat_reloads, 1);
+    gl_stat_gauge_set(&vm->stat->lua_gen, g->id);
+    gl_stat_gauge_set(&vm->stat->lua_heap, vm->stat->lua_heap_own);
+    gl_stat_add(&vm->stat->lua_reloads, 1);
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d: Lua code reloaded, "
                  "generation %u", vm->id, g->id);

@@ -9,6 +9,7 @@
 #include "gl_core.h"
 #include "gl_conf.h"
 #include "gl_co.h"
+#include "gl_stat.h"
 
 #include <ev.h>
 #include <setjmp.h>
@@ -46,10 +47,8 @@ struct gl_vm_s {
 
     void               *mdata[GL_VM_MODULES_MAX];
 
-    /* read by other threads (the status page, later) */
-    atomic_uint         stat_reloads;
-    atomic_uint         stat_failed_reloads;
-    atomic_uint         stat_gen;
+    /* its slot of the status page's counters (gl_stat.h) */
+    gl_stat_worker_t   *stat;
 };
 
 /* the vm of this thread: a worker's, or the one being set up */

@@ -25,6 +25,7 @@
 #include "gl_log.h"
 #include "gl_lua.h"
 #include "gl_module.h"
+#include "gl_stat.h"
 #include "gl_watch.h"
 
 #include <errno.h>
@@ -90,6 +91,8 @@ typedef struct {
     size_t              limit;
     size_t              refused;    /* allocations refused */
     size_t              failed;     /* allocations the system refused */
+    size_t             *sum;        /* its worker's states' total, or NULL
+                                       (the status page's lua_heap) */
 } gl_watch_mem_t;
 
 extern gl_module_t  gl_lua_watch_module;
@@ -156,6 +159,10 @@ gl_watch_hook(lua_State *L, lua_Debug *ar)
     now = gl_watch_now();
     since = atomic_load(&w->since);
 
+    if ((ask & GL_WATCH_WARN) && gl_vm_self != NULL) {
+        gl_stat_add(&gl_vm_self->stat->lua_block_warnings, 1);
+    }
+
     if ((ask & GL_WATCH_WARN) && !w->stopping
         && now - w->last_warn >= 1000)
     {
@@ -174,6 +181,10 @@ gl_watch_hook(lua_State *L, lua_Debug *ar)
     if ((ask & GL_WATCH_STOP) || w->stopping) {
         /* again at every instruction until the run ends: a pcall that
            catches it gets it again right after, and so on outwards */
+        if (!w->stopping && gl_vm_self != NULL) {
+            gl_stat_add(&gl_vm_self->stat->lua_interrupted, 1);
+        }
+
         w->stopping = 1;
         lua_sethook(L, gl_watch_hook, LUA_MASKCOUNT, 1);
         gl_watch_where(L, where, sizeof(where));
@@ -228,6 +239,10 @@ gl_watch_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (p != NULL || nsize == 0) {
         m->total = m->total - (ptr != NULL ? osize : 0) + nsize;
 
+        if (m->sum != NULL) {
+            *m->sum = *m->sum - (ptr != NULL ? osize : 0) + nsize;
+        }
+
     } else {
         /* a real shortage (a ulimit, the system): what the failed code
            held is collected before the next request */
@@ -264,6 +279,13 @@ gl_watch_state(lua_State *L, gl_conf_t *conf)
     m->total = (size_t) lua_gc(L, LUA_GCCOUNT, 0) * 1024
                + (size_t) lua_gc(L, LUA_GCCOUNTB, 0);
 
+    /* a worker's state (not the housekeeping thread's, not -t's): its
+       thread keeps the sum of its states' heaps */
+    if (gl_vm_self != NULL && gl_vm_self->stat != NULL) {
+        m->sum = &gl_vm_self->stat->lua_heap_own;
+        *m->sum += m->total;
+    }
+
     lua_setallocf(L, gl_watch_alloc, m);
 }
 
@@ -271,15 +293,23 @@ gl_watch_state(lua_State *L, gl_conf_t *conf)
 void
 gl_watch_state_close(lua_State *L)
 {
-    void       *ud;
-    lua_Alloc   f;
+    void            *ud;
+    lua_Alloc        f;
+    gl_watch_mem_t  *m;
 
     f = lua_getallocf(L, &ud);
 
     lua_close(L);
 
     if (f == gl_watch_alloc) {
-        free(ud);
+        m = ud;
+
+        /* what lua_close() did not give back through the allocator */
+        if (m->sum != NULL) {
+            *m->sum -= m->total;
+        }
+
+        free(m);
     }
 }
 
@@ -400,6 +430,12 @@ void
 gl_watch_end(lua_State *L)
 {
     gl_watch_t  *w;
+
+    /* the status page's view of the heap: as of the end of the last run */
+    if (gl_vm_self != NULL && gl_vm_self->stat != NULL) {
+        gl_stat_gauge_set(&gl_vm_self->stat->lua_heap,
+                          (int64_t) gl_vm_self->stat->lua_heap_own);
+    }
 
     w = gl_watch_self;
 
@@ -586,6 +622,7 @@ gl_watch_thread(void *arg)
 
             if (w->stuck_run != run) {
                 w->stuck_run = run;
+                gl_stat_add(&gl_stat.workers_stuck, 1);
                 gl_log_error(GL_LOG_CRIT, 0, "worker %d has run lua code "
                              "for %llums and cannot be interrupted (a loop "
                              "compiled by the JIT, or a C call that does "

@@ -6,6 +6,7 @@
 #include "gl_listen.h"
 #include "gl_watch.h"
 #include "gl_log.h"
+#include "gl_stat.h"
 #include "gl_worker.h"
 #include "gl_systemd.h"
 
@@ -529,6 +530,7 @@ gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
              * wait longer while it lasts.  A timer that fired must be set
              * again before it starts, or it fires at once.
              */
+            gl_stat_add(&gl_stat.accept_errors, 1);
             gl_log_error_limited(GL_LOG_ALERT, errno, "accept4() on %s "
                                  "failed, accepting again in %d ms",
                                  ls->conf->text,
@@ -548,8 +550,10 @@ gl_listen_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
 
         gl_listen_delay = GL_LISTEN_RETRY_MIN;
+        gl_stat_add(&gl_stat.accepted, 1);
 
         if (gl_listen_access(ls, fd) != GL_OK) {
+            gl_stat_add(&gl_stat.denied, 1);
             continue;
         }
 

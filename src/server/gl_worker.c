@@ -10,6 +10,7 @@
 #include "gl_http.h"
 #include "gl_log.h"
 #include "gl_lua.h"
+#include "gl_stat.h"
 #include "gl_worker.h"
 #include "gl_watch.h"
 
@@ -100,6 +101,8 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     if (atomic_load(&w->quit) && !w->exiting) {
         w->exiting = 1;
+        atomic_store_explicit(&w->vm.stat->state, GL_STAT_EXITING,
+                              memory_order_relaxed);
         gl_vm_stop(&w->vm);
         gl_log_error(GL_LOG_INFO, 0, "worker %d: finishing %d connections",
                      w->id, w->srv.nconns);
@@ -140,6 +143,10 @@ gl_worker_retire(gl_worker_t *w)
                  "Lua state: its %d connections are closed, and a new "
                  "worker starts in its place", w->id, n);
 
+    atomic_store_explicit(&w->vm.stat->state, GL_STAT_RETIRED,
+                          memory_order_relaxed);
+    atomic_fetch_add(&gl_stat.workers_retired, 1);
+
     atomic_store(&w->dead, 1);
     atomic_store(&w->done, 1);
 
@@ -159,6 +166,8 @@ gl_worker_thread(void *arg)
     gl_vm_self = &w->vm;
     gl_log_set_worker(w->id);
     gl_watch_worker_start(w->id);
+    atomic_store_explicit(&w->vm.stat->state, GL_STAT_RUNNING,
+                          memory_order_relaxed);
 
     if (setjmp(jb) != 0) {
         gl_worker_retire(arg);
@@ -173,11 +182,12 @@ gl_worker_thread(void *arg)
     gl_watch_worker_stop();
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d exiting: %llu connections, "
-                 "%llu requests, %u reloads, %u failed reloads", w->id,
+                 "%llu requests, %llu reloads, %llu failed reloads", w->id,
                  (unsigned long long) w->srv.stat_conns,
                  (unsigned long long) w->srv.stat_reqs,
-                 atomic_load(&w->vm.stat_reloads),
-                 atomic_load(&w->vm.stat_failed_reloads));
+                 (unsigned long long) gl_stat_get(&w->vm.stat->lua_reloads),
+                 (unsigned long long)
+                     gl_stat_get(&w->vm.stat->lua_reloads_failed));
 
     ev_async_stop(w->loop, &w->notify);
 
@@ -187,6 +197,8 @@ gl_worker_thread(void *arg)
     gl_conf_unref(w->conf);
     w->conf = NULL;
 
+    atomic_store_explicit(&w->vm.stat->state, GL_STAT_EXITED,
+                          memory_order_relaxed);
     atomic_store(&w->done, 1);
 
     if (w->on_exit) {
@@ -206,6 +218,7 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
 
     w->id = id;
     w->conf = gl_conf_ref(conf);
+    gl_stat_worker_start(id);
 
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (w->loop == NULL) {
@@ -225,6 +238,7 @@ gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf)
     w->srv.on_idle = gl_worker_srv_idle;
     w->srv.on_conn = gl_worker_srv_conn;
     w->srv.data = w;
+    w->srv.stat = gl_stat_worker(id);
 
     /* init_worker_by_lua runs here, in the caller's thread: a panic of
        the new state fails the start, not the process */
