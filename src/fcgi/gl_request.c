@@ -28,9 +28,106 @@
 #endif
 
 static void gl_request_start(gl_request_t *r);
+static void gl_request_unproxy(gl_request_t *r);
 static void gl_request_send_end(gl_request_t *r);
 static int gl_request_send_header(gl_request_t *r);
 static int gl_request_append(gl_request_t *r, const u_char *data, size_t len);
+
+
+/*
+ * Apache's mod_proxy_fcgi sends SCRIPT_FILENAME as a URL of its own:
+ * "proxy:fcgi://HOST[:PORT]/PATH" (SetHandler and ProxyPassMatch alike),
+ * and older versions "proxy:balancer://NAME/PATH".  As php-fpm, we keep
+ * PATH, which then goes through every check a plain path does: this only
+ * ever makes a SCRIPT_FILENAME shorter, never lets another file run.
+ * HOST decides nothing (a client that can connect could send PATH
+ * alone), but it must look like one: anything else is left as it came,
+ * and refused as not absolute.  Nothing is decoded or cut off: a "?"
+ * belongs to the file name, as "%20" (ProxyPassMatch's escaping) does.
+ */
+static void
+gl_request_unproxy(gl_request_t *r)
+{
+    size_t       i, n, len;
+    const char  *v, *p, *end, *host;
+    gl_param_t  *sf;
+
+    for (i = 0; i < r->nparams; i++) {
+        if (r->params[i].name_len == 15
+            && memcmp(r->params[i].name, "SCRIPT_FILENAME", 15) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == r->nparams) {
+        return;
+    }
+
+    sf = &r->params[i];
+
+    v = sf->value;
+    len = sf->value_len;
+
+    if (len > 13 && strncasecmp(v, "proxy:fcgi://", 13) == 0) {
+        n = 13;
+
+    } else if (len > 17 && strncasecmp(v, "proxy:balancer://", 17) == 0) {
+        n = 17;
+
+    } else {
+        return;
+    }
+
+    host = v + n;
+    end = v + len;
+    p = host;
+
+    if (*p == '[') {
+        /* an IPv6 literal */
+        for (p++; p < end && (isxdigit((u_char) *p) || *p == ':'
+                              || *p == '.'); p++) { /* void */ }
+
+        if (p == end || *p != ']' || p == host + 1) {
+            return;
+        }
+
+        p++;
+
+    } else {
+        for ( /* void */ ; p < end && (isalnum((u_char) *p) || *p == '.'
+                                       || *p == '-' || *p == '_'); p++)
+        {
+            /* void */
+        }
+
+        if (p == host) {
+            return;
+        }
+    }
+
+    if (p < end && *p == ':') {
+        host = ++p;
+
+        for ( /* void */ ; p < end && isdigit((u_char) *p); p++) {
+            /* void */
+        }
+
+        if (p == host) {
+            return;
+        }
+    }
+
+    if (p == end || *p != '/') {
+        return;
+    }
+
+    gl_log_debug("request %d: SCRIPT_FILENAME \"%s\" is \"%s\" without "
+                 "Apache's prefix", r->id, v, p);
+
+    sf->value = p;
+    sf->value_len = end - p;
+}
 
 
 gl_request_t *
@@ -161,6 +258,8 @@ gl_request_params(gl_request_t *r, const u_char *data, size_t len, int eos)
     method = gl_request_param(r, "REQUEST_METHOD", 14);
     r->head = method != NULL && method->value_len == 4
               && memcmp(method->value, "HEAD", 4) == 0;
+
+    gl_request_unproxy(r);
 
     /* the script starts now; it reads the body when it wants it */
     gl_request_start(r);
