@@ -219,7 +219,7 @@ struct gl_conf_s {
 
     /*
      * lua-nginx-module's directives that change nothing behind FastCGI
-     * (docs/directives.md says why): accepted and checked, so that the
+     * (docs/configuration.md says why): accepted and checked, so that the
      * lua_* lines of an OpenResty config start golapis
      */
     int                 noop_load_resty_core;
