@@ -11,6 +11,7 @@
 #include "gl_conf.h"
 #include "gl_log.h"
 #include "gl_module.h"
+#include "gl_syslog.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -34,6 +35,31 @@ struct gl_conf_mem_s {
     gl_conf_mem_t  *next;
     max_align_t     data[];
 };
+
+struct gl_conf_cleanup_s {
+    gl_conf_cleanup_t  *next;
+    void              (*handler)(void *data);
+    void               *data;
+};
+
+
+int
+gl_conf_cleanup_add(gl_conf_t *conf, void (*handler)(void *data), void *data)
+{
+    gl_conf_cleanup_t  *c;
+
+    c = gl_conf_alloc(conf, sizeof(gl_conf_cleanup_t));
+    if (c == NULL) {
+        return GL_ERROR;
+    }
+
+    c->handler = handler;
+    c->data = data;
+    c->next = conf->cleanups;
+    conf->cleanups = c;
+
+    return GL_OK;
+}
 
 
 void *
@@ -845,11 +871,12 @@ gl_conf_set_workers(gl_conf_parser_t *cp, const gl_command_t *cmd,
 }
 
 
-/* error_log FILE|stderr [LEVEL] */
+/* error_log FILE|stderr|syslog:... [LEVEL] */
 static int
 gl_conf_set_error_log(gl_conf_parser_t *cp, const gl_command_t *cmd,
     void *conf)
 {
+    char        err[256];
     gl_conf_t  *cf;
 
     (void) cmd;
@@ -860,7 +887,15 @@ gl_conf_set_error_log(gl_conf_parser_t *cp, const gl_command_t *cmd,
         return gl_conf_duplicate(cp);
     }
 
-    if (strcmp(cp->args[1], "stderr") == 0) {
+    if (gl_syslog_is(cp->args[1])) {
+        /* syslog:server=...: checked (and resolved) now, as nginx */
+        if (gl_syslog_check(cp->args[1], err, sizeof(err)) != GL_OK) {
+            return gl_conf_error(cp, "%s", err);
+        }
+
+        cf->error_log = gl_conf_strdup(cf, cp->args[1]);
+
+    } else if (strcmp(cp->args[1], "stderr") == 0) {
         cf->error_log = gl_conf_strdup(cf, "stderr");
     } else {
         cf->error_log = gl_conf_path(cf, cp->args[1]);
@@ -1680,7 +1715,7 @@ gl_conf_parse(gl_conf_t *conf, gl_conf_parser_t *cp)
     int                   rc, nargs, quoted, line, end_line;
     void                 *dst;
     char                 *args[GL_CONF_MAX_ARGS];
-    char                  words[GL_CONF_MAX_ARGS][4096];
+    static char           words[GL_CONF_MAX_ARGS][4096];
     static char           block[GL_CONF_MAX_BLOCK];
     gl_module_t          *m;
     const gl_command_t   *cmd;
@@ -2002,10 +2037,15 @@ failed:
 void
 gl_conf_free(gl_conf_t *conf)
 {
-    gl_conf_mem_t  *m, *next;
+    gl_conf_mem_t      *m, *next;
+    gl_conf_cleanup_t  *c;
 
     if (conf == NULL) {
         return;
+    }
+
+    for (c = conf->cleanups; c != NULL; c = c->next) {
+        c->handler(c->data);
     }
 
     for (m = conf->mem; m != NULL; m = next) {

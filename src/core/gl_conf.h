@@ -23,13 +23,15 @@
 
 #define GL_CONF_MAX_LISTEN  16
 #define GL_CONF_MAX_ENV     64
-#define GL_CONF_MAX_ARGS    8           /* the name and 7 arguments */
+#define GL_CONF_MAX_ARGS    32          /* the name and 31 arguments
+                                           (log_format's strings) */
 #define GL_CONF_MAX_ACCESS  64          /* allow and deny rules */
 #define GL_CONF_MAX_EXT     GL_CONF_MAX_ARGS
 
 typedef struct gl_command_s      gl_command_t;
 typedef struct gl_conf_parser_s  gl_conf_parser_t;
 typedef struct gl_conf_mem_s     gl_conf_mem_t;
+typedef struct gl_conf_cleanup_s gl_conf_cleanup_t;
 
 /* what a command takes, as nginx's NGX_CONF_NOARGS, NGX_CONF_TAKE1 ... */
 #define GL_CONF_NOARGS      0x0001
@@ -148,6 +150,7 @@ struct gl_conf_s {
     int                 nmodules;
     void              **module_confs;    /* by module index; NULL: none */
     gl_conf_mem_t      *mem;             /* what gl_conf_alloc() gave */
+    gl_conf_cleanup_t  *cleanups;        /* gl_conf_cleanup_add() */
     char               *file;            /* absolute */
     char               *dir;             /* where relative paths start */
 
@@ -273,6 +276,15 @@ void *gl_conf_alloc(gl_conf_t *conf, size_t size);
 char *gl_conf_strdup(gl_conf_t *conf, const char *s);
 /* a path relative to the config file's directory, made absolute */
 char *gl_conf_path(gl_conf_t *conf, const char *path);
+
+/*
+ * What must go with conf besides its memory (a log file a module opened
+ * for it), as nginx's pool cleanups: handler(data) runs when conf is
+ * freed, in the thread of its last gl_conf_unref(), the last added
+ * first.  GL_ERROR on no memory (handler will not run then).
+ */
+int gl_conf_cleanup_add(gl_conf_t *conf, void (*handler)(void *data),
+    void *data);
 
 /*
  * Writes "file:line: message" for the directive being set; returns

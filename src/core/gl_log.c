@@ -1,14 +1,19 @@
 /*
- * The error log.  The fd is swapped atomically on reopen; a line is written
- * with a single write(2) so lines from different threads never interleave.
+ * The error log, and the other log files (gl_log_file_t).  The fd is
+ * swapped atomically on reopen; a line is written with a single write(2)
+ * so lines from different threads never interleave.  With error_log
+ * syslog:server=..., lines go to a syslog peer (gl_syslog.c) instead.
  */
 #include "gl_core.h"
 #include "gl_log.h"
+#include "gl_syslog.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +22,11 @@ _Atomic int gl_log_level = GL_LOG_ERR;
 
 static atomic_int          gl_log_fd = 2;
 static char                gl_log_path[4096];
+/* error_log syslog:...: the peer lines go to, or NULL; one replaced may
+   still be in use by another thread: it is kept (gl_log_retired) */
+static _Atomic(gl_syslog_t *)  gl_log_syslog;
+static gl_syslog_t       **gl_log_retired;
+static size_t              gl_log_nretired;
 static _Thread_local int   gl_log_worker = -1;
 static _Thread_local gl_log_ctx_t  *gl_log_ctx;
 
@@ -52,10 +62,63 @@ gl_log_open_path(const char *path)
 }
 
 
+/* the error log no longer sends to s (main thread) */
+static void
+gl_log_retire_syslog(gl_syslog_t *s)
+{
+    gl_syslog_t  **r;
+
+    if (s == NULL) {
+        return;
+    }
+
+    r = realloc(gl_log_retired, (gl_log_nretired + 1) * sizeof(*r));
+    if (r == NULL) {
+        return;         /* leaked: another thread may still use it */
+    }
+
+    gl_log_retired = r;
+    gl_log_retired[gl_log_nretired++] = s;
+}
+
+
+static int
+gl_log_open_syslog(const char *path, int level)
+{
+    char          err[256];
+    gl_syslog_t  *s, *old;
+
+    old = atomic_load(&gl_log_syslog);
+
+    if (old != NULL && strcmp(gl_syslog_target(old), path) == 0) {
+        /* a reopen: nothing to open again */
+        atomic_store(&gl_log_level, level);
+        return GL_OK;
+    }
+
+    s = gl_syslog_open(path, err, sizeof(err));
+    if (s == NULL) {
+        errno = EINVAL;
+        return GL_ERROR;
+    }
+
+    snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
+    atomic_store(&gl_log_level, level);
+
+    gl_log_retire_syslog(atomic_exchange(&gl_log_syslog, s));
+
+    return GL_OK;
+}
+
+
 int
 gl_log_open(const char *path, int level)
 {
     int  fd, old;
+
+    if (gl_syslog_is(path)) {
+        return gl_log_open_syslog(path, level);
+    }
 
     fd = gl_log_open_path(path);
     if (fd == -1) {
@@ -64,6 +127,7 @@ gl_log_open(const char *path, int level)
 
     snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
     atomic_store(&gl_log_level, level);
+    gl_log_retire_syslog(atomic_exchange(&gl_log_syslog, NULL));
 
     old = atomic_load(&gl_log_fd);
 
@@ -90,14 +154,29 @@ gl_log_open(const char *path, int level)
 }
 
 
+static int gl_log_files_reopen(void);
+
+
 int
 gl_log_reopen(void)
 {
-    if (gl_log_path[0] == '\0') {
-        return GL_OK;
+    int  rc;
+
+    rc = GL_OK;
+
+    if (gl_log_path[0] != '\0'
+        && gl_log_open(gl_log_path, gl_log_level) != GL_OK)
+    {
+        gl_log_error(GL_LOG_ALERT, errno, "reopening the error log \"%s\" "
+                     "failed, it stays as it was", gl_log_path);
+        rc = GL_ERROR;
     }
 
-    return gl_log_open(gl_log_path, gl_log_level);
+    if (gl_log_files_reopen() != GL_OK) {
+        rc = GL_ERROR;
+    }
+
+    return rc;
 }
 
 
@@ -170,6 +249,28 @@ gl_log_prefix(char *buf, size_t size, int level)
 }
 
 
+/* a line (without its newline, which buf has room for) to the error log */
+static void
+gl_log_out(int level, char *buf, size_t len)
+{
+    gl_syslog_t  *s;
+
+    s = atomic_load_explicit(&gl_log_syslog, memory_order_acquire);
+
+    if (s != NULL) {
+        /* emerg 0 ... debug 7 (the "[stderr]" lines as errors) */
+        gl_syslog_send(s, level == GL_LOG_STDERR ? 3 : level - 1, buf, len);
+        return;
+    }
+
+    buf[len++] = '\n';
+
+    if (write(atomic_load(&gl_log_fd), buf, len) < 0) {
+        /* nowhere left to report it */
+    }
+}
+
+
 static void
 gl_log_vline(int level, int err, const char *suffix, const char *fmt,
     va_list args)
@@ -197,11 +298,7 @@ gl_log_vline(int level, int err, const char *suffix, const char *fmt,
 
     len += gl_log_ctx_text(buf + len, sizeof(buf) - 1 - len);
 
-    buf[len++] = '\n';
-
-    if (write(atomic_load(&gl_log_fd), buf, len) < 0) {
-        /* nowhere left to report it */
-    }
+    gl_log_out(level, buf, len);
 }
 
 
@@ -284,6 +381,7 @@ gl_log_write(int level, const char *msg, size_t len)
 {
     int           n;
     char          prefix[128];
+    char          line[GL_LOG_LINE_MAX];
     struct iovec  iov[3];
 
     n = gl_log_prefix(prefix, sizeof(prefix), level);
@@ -292,6 +390,13 @@ gl_log_write(int level, const char *msg, size_t len)
 
     /* one writev(2): lines of different threads never interleave */
     len = gl_min(len, GL_LOG_LINE_MAX - 1 - (size_t) n);
+
+    if (atomic_load_explicit(&gl_log_syslog, memory_order_relaxed) != NULL) {
+        memcpy(line, prefix, n);
+        memcpy(line + n, msg, len);
+        gl_log_out(level, line, n + len);
+        return;
+    }
 
     iov[0].iov_base = prefix;
     iov[0].iov_len = n;
@@ -302,5 +407,206 @@ gl_log_write(int level, const char *msg, size_t len)
 
     if (writev(atomic_load(&gl_log_fd), iov, 3) < 0) {
         /* nowhere left to report it */
+    }
+}
+
+
+/* the other log files */
+
+struct gl_log_file_s {
+    gl_log_file_t      *next;
+    char               *path;
+    int                 fd;             /* its number never changes; -1
+                                           for syslog */
+    gl_syslog_t        *syslog;
+    int                 refs;           /* under gl_log_files_lock */
+    gl_log_limit_t      limit;          /* of its write error lines */
+};
+
+static pthread_mutex_t  gl_log_files_lock = PTHREAD_MUTEX_INITIALIZER;
+static gl_log_file_t   *gl_log_files;
+
+
+static int
+gl_log_file_fd(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+
+gl_log_file_t *
+gl_log_file_open(const char *path, uid_t uid, gid_t gid)
+{
+    char            err[256];
+    struct stat     st;
+    gl_log_file_t  *f;
+
+    pthread_mutex_lock(&gl_log_files_lock);
+
+    for (f = gl_log_files; f != NULL; f = f->next) {
+        if (strcmp(f->path, path) == 0) {
+            f->refs++;
+            pthread_mutex_unlock(&gl_log_files_lock);
+            return f;
+        }
+    }
+
+    f = calloc(1, sizeof(gl_log_file_t));
+    if (f == NULL || (f->path = strdup(path)) == NULL) {
+        free(f);
+        pthread_mutex_unlock(&gl_log_files_lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    f->fd = -1;
+
+    if (gl_syslog_is(path)) {
+        f->syslog = gl_syslog_open(path, err, sizeof(err));
+        if (f->syslog == NULL) {
+            free(f->path);
+            free(f);
+            pthread_mutex_unlock(&gl_log_files_lock);
+            errno = EINVAL;
+            return NULL;
+        }
+
+    } else {
+        f->fd = gl_log_file_fd(path);
+        if (f->fd == -1) {
+            free(f->path);
+            free(f);
+            pthread_mutex_unlock(&gl_log_files_lock);
+            return NULL;
+        }
+
+        /* as root, the user golapis becomes must be able to reopen it */
+        if (geteuid() == 0 && uid != (uid_t) -1
+            && fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode)
+            && st.st_uid != uid
+            && fchown(f->fd, uid, gid) == -1)
+        {
+            gl_log_error(GL_LOG_WARN, errno, "chown(\"%s\") failed: USR1 "
+                         "will not reopen the log", path);
+        }
+    }
+
+    f->refs = 1;
+    f->limit = (gl_log_limit_t) GL_LOG_LIMIT_INIT;
+    f->next = gl_log_files;
+    gl_log_files = f;
+
+    pthread_mutex_unlock(&gl_log_files_lock);
+
+    return f;
+}
+
+
+void
+gl_log_file_close(gl_log_file_t *f)
+{
+    gl_log_file_t  **pf;
+
+    if (f == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&gl_log_files_lock);
+
+    if (--f->refs > 0) {
+        pthread_mutex_unlock(&gl_log_files_lock);
+        return;
+    }
+
+    for (pf = &gl_log_files; *pf != NULL; pf = &(*pf)->next) {
+        if (*pf == f) {
+            *pf = f->next;
+            break;
+        }
+    }
+
+    pthread_mutex_unlock(&gl_log_files_lock);
+
+    if (f->fd != -1) {
+        close(f->fd);
+    }
+
+    gl_syslog_close(f->syslog);
+    free(f->path);
+    free(f);
+}
+
+
+const char *
+gl_log_file_path(gl_log_file_t *f)
+{
+    return f->path;
+}
+
+
+static int
+gl_log_files_reopen(void)
+{
+    int             fd, rc;
+    gl_log_file_t  *f;
+
+    rc = GL_OK;
+
+    pthread_mutex_lock(&gl_log_files_lock);
+
+    for (f = gl_log_files; f != NULL; f = f->next) {
+        if (f->fd == -1) {
+            continue;
+        }
+
+        fd = gl_log_file_fd(f->path);
+
+        if (fd == -1) {
+            gl_log_error(GL_LOG_ALERT, errno, "reopening \"%s\" failed, it "
+                         "stays as it was", f->path);
+            rc = GL_ERROR;
+            continue;
+        }
+
+        /* a writer in another thread writes to the old file or the new
+           one, never to a descriptor someone else got */
+        if (dup2(fd, f->fd) == -1) {
+            gl_log_error(GL_LOG_ALERT, errno, "dup2() for \"%s\" failed, "
+                         "it stays as it was", f->path);
+            rc = GL_ERROR;
+        }
+
+        close(fd);
+    }
+
+    pthread_mutex_unlock(&gl_log_files_lock);
+
+    return rc;
+}
+
+
+void
+gl_log_file_write(gl_log_file_t *f, const char *buf, size_t len)
+{
+    ssize_t  n;
+
+    if (f->syslog != NULL) {
+        if (len > 0 && buf[len - 1] == '\n') {
+            len--;
+        }
+
+        gl_syslog_send(f->syslog, gl_syslog_severity(f->syslog), buf, len);
+        return;
+    }
+
+    n = write(f->fd, buf, len);
+
+    if (n == -1) {
+        gl_log_error_rl(&f->limit, GL_LOG_ALERT, errno, "write() to \"%s\" "
+                        "failed", f->path);
+
+    } else if ((size_t) n != len) {
+        gl_log_error_rl(&f->limit, GL_LOG_ALERT, 0, "write() to \"%s\" was "
+                        "incomplete: %zd of %zu", f->path, n, len);
     }
 }

@@ -25,9 +25,38 @@ extern _Atomic int gl_log_level;
 /* returns the level for a name ("error", ...), or -1 */
 int gl_log_level_by_name(const char *name);
 
-/* opens path ("stderr" for stderr); on error returns GL_ERROR, errno set */
+/* opens path ("stderr" for stderr, "syslog:server=..." for syslog,
+   gl_syslog.h); on error returns GL_ERROR, errno set (EINVAL for a bad
+   syslog target) */
 int gl_log_open(const char *path, int level);
+
+/* SIGUSR1: the error log and every gl_log_file_t are opened again (after
+   a rotation); GL_ERROR if one could not be (logged, it stays as it was) */
 int gl_log_reopen(void);
+
+/*
+ * The other logs (access_log, slowlog): one gl_log_file_t per path,
+ * shared by every config that names it and by all threads.  A file is
+ * opened O_APPEND (created 0644) and written one line (or one entry) per
+ * write(2), so the lines of different threads never interleave; a reopen
+ * puts the new file behind the same descriptor number.  A path
+ * "syslog:server=..." sends each line as a syslog message instead (with
+ * the target's severity=).
+ *
+ * gl_log_file_open() takes a reference (the first opens it; as root, a
+ * new regular file is given to uid:gid when they are not -1, so that a
+ * reopen after privileges are dropped can open it); NULL on error, errno
+ * set.  The last gl_log_file_close() closes it, in any thread.
+ */
+typedef struct gl_log_file_s  gl_log_file_t;
+
+gl_log_file_t *gl_log_file_open(const char *path, uid_t uid, gid_t gid);
+void gl_log_file_close(gl_log_file_t *f);
+const char *gl_log_file_path(gl_log_file_t *f);
+
+/* one write(2) (or syslog message, without the last newline); a failure
+   is logged, at most once a second per file */
+void gl_log_file_write(gl_log_file_t *f, const char *buf, size_t len);
 
 /* the worker number printed after the pid; -1 for the main thread */
 void gl_log_set_worker(int id);

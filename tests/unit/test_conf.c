@@ -564,7 +564,9 @@ gl_t_errors(void)
                 "unexpected end of file, expecting \";\"");
     CHECK_FAILS(LISTEN "default_type \"text/plain;\n", 3,
                 "unexpected end of file, unterminated string");
-    CHECK_FAILS(LISTEN "t_pair 1 2 3 4 5 6 7 8;\n", 2, "too many parameters");
+    CHECK_FAILS(LISTEN "t_pair 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 "
+                "19 20 21 22 23 24 25 26 27 28 29 30 31 32;\n", 2,
+                "too many parameters");
     CHECK_FAILS(LISTEN "content_by_lua_block ngx.say(1)\n", 2,
                 "\"{\" expected after a *_by_lua_block directive");
     CHECK_FAILS(LISTEN "content_by_lua_block;\n", 2,
