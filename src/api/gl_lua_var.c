@@ -14,6 +14,7 @@
 #include "gl_log.h"
 #include "gl_http.h"
 #include "gl_lua.h"
+#include "gl_lua_var.h"
 #include "gl_module.h"
 #include "gl_request.h"
 
@@ -1005,33 +1006,20 @@ gl_lua_var_lower(lua_State *L, const char *name, size_t len, char *buf,
 }
 
 
+/* ngx.var[name] for h: pushes its value, or nil (and maybe the name
+   lower-cased under it) */
 static int
-gl_lua_var_index(lua_State *L)
+gl_lua_var_get(lua_State *L, gl_http_t *h, const char *name, size_t len)
 {
     int                  prefix, pushed;
-    size_t               len, i;
+    size_t               i;
     char                 buf[GL_VAR_NAME_LEN];
     char                *lname;
-    const char          *name;
-    gl_http_t           *h;
     gl_request_t        *r;
     gl_lua_var_ctx_t     c;
     const gl_lua_var_t  *v;
 
-    h = gl_http_get(L, 0);
     r = &h->r;
-
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-        /* $1..$9, the captures of nginx's regexes: none here */
-        lua_pushnil(L);
-        return 1;
-    }
-
-    if (lua_type(L, 2) != LUA_TSTRING) {
-        return luaL_error(L, "bad variable name");
-    }
-
-    name = lua_tolstring(L, 2, &len);
     lname = gl_lua_var_lower(L, name, len, buf, &pushed);
 
     if (h->var_ref != LUA_NOREF) {
@@ -1065,6 +1053,82 @@ gl_lua_var_index(lua_State *L)
     }
 
     return gl_lua_push_param(L, r, lname, len, 1);
+}
+
+
+static int
+gl_lua_var_index(lua_State *L)
+{
+    size_t       len;
+    const char  *name;
+    gl_http_t   *h;
+
+    h = gl_http_get(L, 0);
+
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        /* $1..$9, the captures of nginx's regexes: none here */
+        lua_pushnil(L);
+        return 1;
+    }
+
+    if (lua_type(L, 2) != LUA_TSTRING) {
+        return luaL_error(L, "bad variable name");
+    }
+
+    name = lua_tolstring(L, 2, &len);
+
+    return gl_lua_var_get(L, h, name, len);
+}
+
+
+int
+gl_lua_var_ref(const char *name, size_t len, gl_lua_var_ref_t *ref)
+{
+    int                  prefix;
+    const gl_lua_var_t  *v;
+
+    if (len == 0 || len >= GL_VAR_NAME_LEN) {
+        return GL_DECLINED;
+    }
+
+    v = gl_lua_var_find(name, len, &prefix);
+
+    if (v == NULL) {
+        return GL_DECLINED;
+    }
+
+    memset(ref, 0, sizeof(gl_lua_var_ref_t));
+
+    /* the rows C code can read as well without Lua: a param (ngx.var
+       refuses to change them), a request header (as ngx.req.set_header
+       left it) */
+    if (v->get == gl_lua_var_param) {
+        ref->param = v->data;
+        ref->empty = (v->flags & GL_VAR_EMPTY) ? 1 : 0;
+
+    } else if (v->get == gl_lua_var_http) {
+        ref->header = 1;
+    }
+
+    return GL_OK;
+}
+
+
+int
+gl_lua_var_push(lua_State *L, gl_http_t *h, const char *name, size_t len)
+{
+    int  top;
+
+    top = lua_gettop(L);
+
+    (void) gl_lua_var_get(L, h, name, len);
+
+    if (lua_gettop(L) > top + 1) {
+        lua_replace(L, top + 1);
+        lua_settop(L, top + 1);
+    }
+
+    return 1;
 }
 
 

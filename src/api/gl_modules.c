@@ -27,6 +27,7 @@ extern gl_module_t  gl_lua_socket_udp_module;
 extern gl_module_t  gl_lua_luafcgid_module;
 extern gl_module_t  gl_lua_watch_module;
 extern gl_module_t  gl_lua_status_module;
+extern gl_module_t  gl_access_log_module;
 
 gl_module_t  *gl_modules[] = {
     &gl_lua_output_module,
@@ -50,5 +51,6 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_luafcgid_module,
     &gl_lua_watch_module,
     &gl_lua_status_module,
+    &gl_access_log_module,
     NULL
 };

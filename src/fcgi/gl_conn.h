@@ -122,6 +122,7 @@ struct gl_conn_s {
 
     gl_request_t       *requests;     /* the requests on this connection */
     int                 nrequests;
+    uint64_t            nbegun;       /* requests begun on it so far */
 
     gl_chain_t         *out;          /* output queue */
     gl_chain_t         *out_last;

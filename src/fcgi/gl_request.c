@@ -147,6 +147,7 @@ gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn)
     r->srv = s;
     r->conn = c;
     r->conn_number = c->number;
+    r->conn_requests = ++c->nbegun;
     r->conf = gl_conf_ref(s->conf);
     r->id = id;
     r->serial = ++s->stat_reqs;
@@ -579,7 +580,13 @@ gl_request_send_header(gl_request_t *r)
         }
     }
 
-    return gl_request_append(r, (u_char *) "\r\n", 2);
+    if (gl_request_append(r, (u_char *) "\r\n", 2) != GL_OK) {
+        return GL_ERROR;
+    }
+
+    r->header_size = r->bytes_sent;
+
+    return GL_OK;
 }
 
 
@@ -601,6 +608,7 @@ gl_request_append(gl_request_t *r, const u_char *data, size_t len)
         n = gl_min(len, FCGI_HEADER_LEN + GL_OUT_DATA - r->out->last);
         memcpy(r->out->data + r->out->last, data, n);
         r->out->last += n;
+        r->bytes_sent += n;
         data += n;
         len -= n;
 

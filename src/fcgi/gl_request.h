@@ -40,6 +40,7 @@ struct gl_request_s {
     uint16_t            id;
     uint64_t            serial;        /* unique in the worker */
     uint64_t            conn_number;   /* its connection's */
+    uint64_t            conn_requests; /* its place on it: 1, 2, ... */
 
     /* input */
     u_char             *params_raw;    /* the PARAMS stream until its end */
@@ -99,6 +100,9 @@ struct gl_request_s {
     size_t              nheaders;
     size_t              headers_cap;
     gl_chain_t         *out;           /* the STDOUT record being filled */
+    size_t              bytes_sent;     /* STDOUT content queued: the
+                                           header block and the body */
+    size_t              header_size;    /* of the header block in it */
 };
 
 gl_request_t *gl_request_create(gl_conn_t *c, uint16_t id, int keep_conn);
