@@ -27,6 +27,7 @@ extern gl_module_t  gl_lua_socket_udp_module;
 extern gl_module_t  gl_lua_luafcgid_module;
 extern gl_module_t  gl_lua_watch_module;
 extern gl_module_t  gl_lua_status_module;
+extern gl_module_t  gl_slowlog_module;
 extern gl_module_t  gl_access_log_module;
 
 gl_module_t  *gl_modules[] = {
@@ -51,6 +52,7 @@ gl_module_t  *gl_modules[] = {
     &gl_lua_luafcgid_module,
     &gl_lua_watch_module,
     &gl_lua_status_module,
+    &gl_slowlog_module,
     &gl_access_log_module,
     NULL
 };

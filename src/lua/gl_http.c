@@ -232,6 +232,30 @@ gl_http_start(gl_request_t *r)
 }
 
 
+/* on the worker's list of requests in flight (vm->requests), which
+   stays in the order they began (a request's params may take longer than
+   those of the next one) */
+static void
+gl_http_in_flight(gl_http_t *h)
+{
+    gl_queue_t  *q;
+
+    for (q = gl_queue_last(&h->vm->requests);
+         q != gl_queue_sentinel(&h->vm->requests);
+         q = q->prev)
+    {
+        if (gl_queue_data(q, gl_http_t, in_flight)->r.start_time
+            <= h->r.start_time)
+        {
+            break;
+        }
+    }
+
+    /* after q */
+    gl_queue_insert_head(q, &h->in_flight);
+}
+
+
 static void
 gl_http_start_lua(gl_http_t *h)
 {
@@ -279,6 +303,8 @@ gl_http_start_lua(gl_http_t *h)
     gl_task_init(&h->task, &h->vm->sched, L, &gl_http_task_ops,
                  GL_PHASE_INIT_WORKER);
     h->task.chunk = 1;
+
+    gl_http_in_flight(h);
 
     if (r->body_too_large) {
         gl_http_fail(h, 413);
@@ -860,6 +886,10 @@ gl_http_release(gl_http_t *h)
         if ((*m)->request_end != NULL) {
             (*m)->request_end(h);
         }
+    }
+
+    if (gl_queue_linked(&h->in_flight)) {
+        gl_queue_remove(&h->in_flight);
     }
 
     L = h->gen->L;

@@ -22,6 +22,8 @@ struct gl_http_s {
     gl_conn_t          *held;           /* while its coroutines run */
     gl_log_ctx_t        log;            /* ", client: ..." on its lines */
     gl_log_ctx_t       *saved_log;
+    gl_queue_t          in_flight;      /* on vm->requests, from its start
+                                           to its end (request_end) */
 
     int                 exit_status;    /* ngx.exit's */
     int                 var_ref;        /* ngx.var writes */

@@ -413,6 +413,7 @@ gl_vm_init(gl_vm_t *vm, int id, struct ev_loop *loop, gl_conf_t *conf)
     vm->loop = loop;
     vm->conf = conf;
     gl_sched_init(&vm->sched, loop);
+    gl_queue_init(&vm->requests);
 
     if (conf->document_root != NULL) {
         if (realpath(conf->document_root, buf) == NULL) {

@@ -45,6 +45,10 @@ struct gl_vm_s {
     unsigned            gen_seq;
     unsigned            exiting:1;      /* the worker stops */
 
+    /* its requests whose Lua side began and has not ended (gl_http_t,
+       by their in_flight link), oldest first */
+    gl_queue_t          requests;
+
     void               *mdata[GL_VM_MODULES_MAX];
 
     /* its slot of the status page's counters (gl_stat.h) */

@@ -44,6 +44,7 @@
 
 #define GL_WATCH_WARN   0x01
 #define GL_WATCH_STOP   0x02
+#define GL_WATCH_SLOW   0x04
 
 #define GL_WATCH_MAX    1024        /* workers */
 #define GL_WATCH_TICK   20          /* ms between two looks */
@@ -54,6 +55,7 @@ typedef struct {
     _Atomic uint64_t    run;        /* serial of its runs */
     atomic_int          warn_ms;    /* its limits, from its config */
     atomic_int          max_ms;
+    _Atomic uint64_t    slow_at;    /* gl_watch_slow_at(); 0: none */
     /* written by the watchdog, taken by the worker */
     atomic_int          ask;
 
@@ -63,6 +65,7 @@ typedef struct {
     uint64_t            warned_run;
     uint64_t            stopped_run;
     uint64_t            stuck_run;
+    uint64_t            slow_asked;     /* the slow_at asked for */
 
     /* its connections' sockets (the worker adds and removes, the watchdog
        shuts them down), under lock */
@@ -102,6 +105,7 @@ static _Thread_local lua_State *volatile  gl_watch_L;
 
 static atomic_int        gl_watch_stuck_flags[GL_WATCH_MAX];
 static void            (*gl_watch_stuck_cb)(void);
+static void            (*gl_watch_slow_cb)(lua_State *L);
 
 static pthread_mutex_t   gl_watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static gl_watch_t       *gl_watch_workers[GL_WATCH_MAX];
@@ -161,6 +165,12 @@ gl_watch_hook(lua_State *L, lua_Debug *ar)
 
     if ((ask & GL_WATCH_WARN) && gl_vm_self != NULL) {
         gl_stat_add(&gl_vm_self->stat->lua_block_warnings, 1);
+    }
+
+    if ((ask & GL_WATCH_SLOW) && !w->stopping && gl_watch_slow_cb != NULL) {
+        /* request_slowlog_timeout passed while this code runs: the slow
+           log is written here, with where the code is now */
+        gl_watch_slow_cb(L);
     }
 
     if ((ask & GL_WATCH_WARN) && !w->stopping
@@ -499,6 +509,29 @@ gl_watch_on_stuck(void (*fn)(void))
 }
 
 
+uint64_t
+gl_watch_clock(void)
+{
+    return gl_watch_now();
+}
+
+
+void
+gl_watch_slow_at(uint64_t at)
+{
+    if (gl_watch_self != NULL) {
+        atomic_store(&gl_watch_self->slow_at, at);
+    }
+}
+
+
+void
+gl_watch_on_slow(void (*fn)(lua_State *L))
+{
+    gl_watch_slow_cb = fn;
+}
+
+
 int
 gl_watch_stuck(int id)
 {
@@ -563,7 +596,7 @@ static void *
 gl_watch_thread(void *arg)
 {
     int               i, n, nstuck, warn, max;
-    uint64_t          now, since, run, el;
+    uint64_t          now, since, run, el, slow;
     gl_watch_t       *w;
     struct timespec   tick;
 
@@ -594,6 +627,14 @@ gl_watch_thread(void *arg)
             el = now - since;
             warn = atomic_load(&w->warn_ms);
             max = atomic_load(&w->max_ms);
+
+            slow = atomic_load(&w->slow_at);
+
+            if (slow != 0 && now >= slow && w->slow_asked != slow) {
+                w->slow_asked = slow;
+                atomic_fetch_or(&w->ask, GL_WATCH_SLOW);
+                pthread_kill(w->tid, SIGURG);
+            }
 
             if (warn > 0 && el >= (uint64_t) warn && w->warned_run != run) {
                 w->warned_run = run;

@@ -50,6 +50,18 @@ void gl_watch_unstick(int id);
 void gl_watch_on_stuck(void (*fn)(void));
 
 /*
+ * request_slowlog_timeout (gl_slowlog.c): the worker's next deadline, in
+ * ms of gl_watch_clock() (CLOCK_MONOTONIC); 0: none.  If Lua code of the
+ * worker is running at that time (its loop cannot run the slow log's
+ * timer), the watchdog has the worker's hook call fn(L), L the running
+ * coroutine, in the worker's thread.  fn is set once, for every worker,
+ * before they start.
+ */
+uint64_t gl_watch_clock(void);
+void gl_watch_slow_at(uint64_t at);
+void gl_watch_on_slow(void (*fn)(lua_State *L));
+
+/*
  * lua_max_memory: a new Lua state of conf gets an allocator that refuses
  * to grow its heap past the limit while Lua code runs (the code then gets
  * "not enough memory", as on a real shortage, and its request fails
