@@ -998,6 +998,26 @@ gl_alog_set_log(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
 }
 
 
+/* the files must open, as they will at start (for golapis -t) */
+static const char *
+gl_alog_init_conf(gl_conf_t *conf, void *mconf)
+{
+    int              i;
+    gl_alog_conf_t  *acf = mconf;
+
+    (void) conf;
+
+    for (i = 0; !acf->off && i < acf->nlogs; i++) {
+        if (gl_log_file_check(acf->logs[i].path) != GL_OK) {
+            return gl_conf_errf("cannot write \"%s\" (%d: %s)",
+                                acf->logs[i].path, errno, strerror(errno));
+        }
+    }
+
+    return NULL;
+}
+
+
 static void
 gl_alog_close_file(void *data)
 {
@@ -1065,6 +1085,7 @@ gl_module_t  gl_access_log_module = {
     .name = "access_log",
     .commands = gl_alog_commands,
     .conf_size = sizeof(gl_alog_conf_t),
+    .init_conf = gl_alog_init_conf,
     .init_main = gl_alog_init_main,
     .request_end = gl_alog_request_end,
 };

@@ -502,6 +502,34 @@ gl_log_file_open(const char *path, uid_t uid, gid_t gid)
 }
 
 
+int
+gl_log_file_check(const char *path)
+{
+    char   dir[4096], *slash;
+
+    if (gl_syslog_is(path)) {
+        return GL_OK;
+    }
+
+    /* nothing is created: golapis -s loads the config too, as root, and
+       a file it made would not be the user's */
+    if (access(path, F_OK) == 0) {
+        return access(path, W_OK) == 0 ? GL_OK : GL_ERROR;
+    }
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+
+    if (slash == NULL) {
+        return access(".", W_OK | X_OK) == 0 ? GL_OK : GL_ERROR;
+    }
+
+    *(slash == dir ? slash + 1 : slash) = '\0';
+
+    return access(dir, W_OK | X_OK) == 0 ? GL_OK : GL_ERROR;
+}
+
+
 void
 gl_log_file_close(gl_log_file_t *f)
 {

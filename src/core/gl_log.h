@@ -51,6 +51,11 @@ int gl_log_reopen(void);
 typedef struct gl_log_file_s  gl_log_file_t;
 
 gl_log_file_t *gl_log_file_open(const char *path, uid_t uid, gid_t gid);
+
+/* for golapis -t (a module's init_conf): can path be opened as a log
+   file: it is there and writable, or its directory is (nothing is
+   created); GL_ERROR with errno set if not.  A syslog target is GL_OK */
+int gl_log_file_check(const char *path);
 void gl_log_file_close(gl_log_file_t *f);
 const char *gl_log_file_path(gl_log_file_t *f);
 

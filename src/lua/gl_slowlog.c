@@ -514,6 +514,12 @@ gl_slow_init_conf(gl_conf_t *conf, void *mconf)
                "\"request_slowlog_timeout\"";
     }
 
+    /* the file must open, as it will at start (for golapis -t) */
+    if (scf->path != NULL && gl_log_file_check(scf->path) != GL_OK) {
+        return gl_conf_errf("cannot write \"%s\" (%d: %s)", scf->path,
+                            errno, strerror(errno));
+    }
+
     return NULL;
 }
 

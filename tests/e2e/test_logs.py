@@ -272,9 +272,17 @@ def test_config_errors():
          'syslog "tag" only allows alphanumeric characters and underscore'),
         ("access_log syslog:server=127.0.0.1,severity=loud;",
          'unknown syslog severity "loud"'),
+        # the config's checks after it is read: "file: message"
         ("request_slowlog_timeout 1s;",
          '"slowlog" must be specified for use with '
          '"request_slowlog_timeout"'),
+        # the files must open, as at start
+        ("access_log /nonexistent/dir/a.log;",
+         'cannot write "/nonexistent/dir/a.log" (2: No such file or '
+         'directory)'),
+        ("slowlog /nonexistent/dir/slow.log;",
+         'cannot write "/nonexistent/dir/slow.log" (2: No such file or '
+         'directory)'),
     ]
     for i, (line, msg) in enumerate(cases):
         path = os.path.join(d, "c%d.conf" % i)
@@ -284,8 +292,8 @@ def test_config_errors():
         rc, out, err = golapis_cmd(["-t", "-c", path])
         assert rc == 1, (line, out, err)
         # file:line as nginx, for the directives' own errors
-        where = path + ":3: " if "slowlog\" must" not in msg else path
-        assert where in err and msg in err, (line, err)
+        where = path + (":3: " if i < len(cases) - 3 else ": ")
+        assert where + msg in err, (line, err)
     # and a good one: every directive and variable named in docs/logs.md
     path = os.path.join(d, "good.conf")
     with open(path, "w") as f:
