@@ -127,7 +127,6 @@ gl_log_open(const char *path, int level)
 
     snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
     atomic_store(&gl_log_level, level);
-    gl_log_retire_syslog(atomic_exchange(&gl_log_syslog, NULL));
 
     old = atomic_load(&gl_log_fd);
 
@@ -143,12 +142,15 @@ gl_log_open(const char *path, int level)
         }
 
         close(fd);
-        return GL_OK;
+
+    } else {
+        /* from or to stderr: the old descriptor stays open (a rare leak
+           of one descriptor, rather than a race) */
+        atomic_store(&gl_log_fd, fd);
     }
 
-    /* from or to stderr: the old descriptor stays open (a rare leak of
-       one descriptor, rather than a race) */
-    atomic_store(&gl_log_fd, fd);
+    /* from syslog: the file is in place before lines go there */
+    gl_log_retire_syslog(atomic_exchange(&gl_log_syslog, NULL));
 
     return GL_OK;
 }

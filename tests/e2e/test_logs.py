@@ -575,3 +575,43 @@ def test_syslog_unix_never_stalls():
         assert g.running()
     finally:
         s.close()
+
+
+def test_error_log_to_syslog_and_back_by_sighup():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    target = "syslog:server=127.0.0.1:%d info" % port
+    try:
+        d, g, n = _setup("error_log %s/error.log info;\n" % mktemp("el-"),
+                         workers=1, error_log=False)
+        path = [l for l in open(g.conf_path).read().split("\n")
+                if l.startswith("error_log")][0].split()[1]
+
+        def swap(old, new):
+            with open(g.conf_path) as f:
+                text = f.read()
+            with open(g.conf_path, "w") as f:
+                f.write(text.replace(old, new))
+            g.send_signal(signal.SIGHUP)
+
+        assert http_get(n.port, "/error.lua?one")[0] == 500
+        wait_for(lambda: "/error.lua?one" in _read(path), 5 * SLACK,
+                 what="the error in the file")
+        swap("error_log %s info" % path, "error_log " + target)
+        # the worker's line once it took the new config
+        msgs = _recv_all(u, lambda out: any(b"reloaded" in m for m in out))
+        assert any(b"reloaded" in m for m in msgs), msgs
+        assert http_get(n.port, "/error.lua?two")[0] == 500
+        msgs = _recv_all(u, lambda out: any(b"/error.lua?two" in m
+                                            for m in out))
+        assert any(b"/error.lua?two" in m for m in msgs), msgs
+        assert "/error.lua?two" not in _read(path)
+        swap("error_log " + target, "error_log %s info" % path)
+        wait_for(lambda: "reloaded" in _read(path).split("?one")[-1],
+                 5 * SLACK, what="the file again")
+        assert http_get(n.port, "/error.lua?three")[0] == 500
+        wait_for(lambda: "/error.lua?three" in _read(path), 5 * SLACK,
+                 what="the error in the file again")
+    finally:
+        u.close()
