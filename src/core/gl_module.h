@@ -47,7 +47,8 @@ struct gl_module_s {
        GL_DECLINED */
     int         (*content_done)(gl_http_t *h);
     /* a request ends (or is cancelled): what the module keeps for it
-       goes */
+       goes; also called for a request answered with no Lua at all
+       (request_start, or no Lua state): h->gen is NULL then */
     void        (*request_end)(gl_http_t *h);
 
     /* the worker begins to stop (SIGTERM, SIGQUIT), in its thread */

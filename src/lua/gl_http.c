@@ -256,6 +256,24 @@ gl_http_in_flight(gl_http_t *h)
 }
 
 
+/*
+ * A request answered before any Lua ran (status_uri, ping_uri, no Lua
+ * state for it): the modules' request_end hooks still see it end, so
+ * that it has its line in the access log as any other.
+ */
+static void
+gl_http_end_without_lua(gl_http_t *h)
+{
+    gl_module_t  **m;
+
+    for (m = h->r.conf->modules; *m != NULL; m++) {
+        if ((*m)->request_end != NULL) {
+            (*m)->request_end(h);
+        }
+    }
+}
+
+
 static void
 gl_http_start_lua(gl_http_t *h)
 {
@@ -275,6 +293,7 @@ gl_http_start_lua(gl_http_t *h)
     for (m = r->conf->modules; *m != NULL; m++) {
         if ((*m)->request_start != NULL && (*m)->request_start(h) == GL_OK) {
             gl_request_finalize(r);
+            gl_http_end_without_lua(h);
             h->over = 1;
             gl_request_free(r);
             return;
@@ -289,6 +308,7 @@ gl_http_start_lua(gl_http_t *h)
     if (h->gen == NULL) {
         gl_request_error_page(r, 500);
         gl_request_finalize(r);
+        gl_http_end_without_lua(h);
         h->over = 1;
         gl_request_free(r);
         return;

@@ -322,6 +322,29 @@ def test_off_and_none():
     assert not os.path.exists(os.path.join(d, "a.log"))
 
 
+def test_status_and_ping_logged():
+    # the endpoints answer before any Lua runs: their requests have their
+    # lines all the same, as nginx's own for its locations
+    d, g, n = _setup("access_log @DIR@/a.log;\nstatus_uri /golapis-status;\n"
+                     "ping_uri /golapis-ping;\n", workers=1)
+    assert http_get(n.port, "/golapis-ping")[0] == 200
+    assert http_get(n.port, "/golapis-status?json")[0] == 200
+    assert http_get(n.port, "/golapis-ping", method="POST", body=b"x")[0] \
+        == 405
+    assert http_get(n.port, "/hello.lua")[0] == 200
+    path = os.path.join(d, "a.log")
+    wait_for(lambda: len(_lines(path)) == 4, 10 * SLACK, what="4 lines")
+    rows = [COMBINED_RE.match(l) for l in _lines(path)]
+    assert all(rows), _lines(path)
+    assert [(m.group("request"), m.group("status")) for m in rows] == [
+        ("GET /golapis-ping HTTP/1.1", "200"),
+        ("GET /golapis-status?json HTTP/1.1", "200"),
+        ("POST /golapis-ping HTTP/1.1", "405"),
+        ("GET /hello.lua HTTP/1.1", "200")], _lines(path)
+    assert rows[0].group("bytes") == "5", rows[0].group(0)
+    assert int(rows[1].group("bytes")) > 100, rows[1].group(0)
+
+
 # ---------------------------------------------------------------------------
 # lines from several workers, rotation
 
