@@ -348,11 +348,13 @@ gl_slow_report(gl_slow_conf_t *scf, gl_http_t *h, double age,
 
     free(b.p);
 
-    /* and in the error log, as php-fpm's */
+    /* and in the error log, as php-fpm's; a burst of slow requests (a
+       backend that hangs) has every entry in the slow log, but no more
+       than the rate limit's lines in the error log */
     saved = gl_log_set_ctx(&h->log);
-    gl_log_error(GL_LOG_WARN, 0, "request running for %.3fs "
-                 "(request_slowlog_timeout %gs), logged in \"%s\"", age,
-                 scf->timeout, scf->path);
+    gl_log_error_limited(GL_LOG_WARN, 0, "request running for %.3fs "
+                         "(request_slowlog_timeout %gs), logged in \"%s\"",
+                         age, scf->timeout, scf->path);
     (void) gl_log_set_ctx(saved);
 }
 
