@@ -87,7 +87,9 @@ class RcService:
         os.chmod(self.dir, 0o755)
         self.rundir = os.path.join(self.dir, "run", "golapis")
         self.sock = os.path.join(self.rundir, "golapis.sock")
-        self.daemon_pidfile = os.path.join(self.rundir, "daemon.pid")
+        # /var/run itself: root's
+        os.mkdir(os.path.join(self.dir, "run"), 0o755)
+        self.daemon_pidfile = os.path.join(self.dir, "run", "golapis.pid")
         self.golapis_pidfile = os.path.join(self.rundir, "golapis.pid")
         self.logfile = os.path.join(self.dir, "golapis.log")
         self.conf = os.path.join(self.dir, "golapis.conf")
@@ -294,6 +296,10 @@ def test_start_status_stop():
     st = os.stat(svc.rundir)
     assert st.st_uid == pwd.getpwnam(svc.user).pw_uid, \
         "%s does not belong to %s" % (svc.rundir, svc.user)
+    # the pid file root signals is not where that user may write
+    st = os.stat(os.path.dirname(svc.daemon_pidfile))
+    assert st.st_uid == os.geteuid() and not st.st_mode & 0o022, \
+        "daemon(8)'s pid file is in a directory others may write"
     _hello(svc)
     # golapis's stderr, its error_log, reached daemon(8)'s output file
     wait_for(lambda: " started, 1 workers" in svc.log(), 5,
