@@ -378,8 +378,13 @@ def test_socket_activation_and_restart_without_a_failed_request():
 def test_systemd_socket_activate():
     # systemd's own tool: it binds, passes the socket with LISTEN_FDNAMES
     g = Golapis(workers=1, start=False)
-    argv = ["systemd-socket-activate", "-l", g.sock, GOLAPIS_BIN,
-            "-c", g.conf_path]
+    # it passes on only the environment it is told to (-E): make
+    # test-faults' wrapper needs its two variables
+    argv = ["systemd-socket-activate", "-l", g.sock]
+    for name in ("GL_FAULTS_BIN", "GL_FAULTS_LIB", "GOLAPIS_LUA_LIB"):
+        if os.environ.get(name):
+            argv += ["-E", name]
+    argv += [GOLAPIS_BIN, "-c", g.conf_path]
     g._out = open(g.stdout_path, "ab")
     g._err = open(g.stderr_path, "ab")
     g.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=g._out,
