@@ -28,6 +28,7 @@
 #include "gl_syslog.h"
 
 #include <ctype.h>
+#include <strings.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -222,7 +223,6 @@ gl_alog_buf_value(gl_alog_buf_t *b, gl_alog_esc_e esc, const char *s,
     unsigned char   c;
 
     static const char  hex[] = "0123456789ABCDEF";
-    static const char  lhex[] = "0123456789abcdef";
 
     if (esc == GL_ALOG_ESC_NONE || esc == GL_ALOG_ESC_COND) {
         gl_alog_buf_add(b, s, n);
@@ -268,8 +268,8 @@ gl_alog_buf_value(gl_alog_buf_t *b, gl_alog_esc_e esc, const char *s,
                 *p++ = 'u';
                 *p++ = '0';
                 *p++ = '0';
-                *p++ = lhex[c >> 4];
-                *p++ = lhex[c & 0xf];
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0xf];
                 break;
             }
 
@@ -282,12 +282,13 @@ gl_alog_buf_value(gl_alog_buf_t *b, gl_alog_esc_e esc, const char *s,
 }
 
 
-/* a variable that has no value: "-", or nothing in json (and in an if=
-   condition, as nginx's complex values) */
+/* a variable that has no value: "-" with the default escaping, nothing
+   with json and none (and in an if= condition, as nginx's complex
+   values) */
 static void
 gl_alog_buf_none(gl_alog_buf_t *b, gl_alog_esc_e esc)
 {
-    if (esc != GL_ALOG_ESC_JSON && esc != GL_ALOG_ESC_COND) {
+    if (esc == GL_ALOG_ESC_DEFAULT) {
         gl_alog_buf_add(b, "-", 1);
     }
 }
@@ -378,11 +379,22 @@ gl_alog_lua_value(lua_State *L)
 }
 
 
-/* the request line as the client sent it, from the params nginx sends */
+/*
+ * The request line: nginx's own when it is passed ("fastcgi_param
+ * REQUEST $request;": as the client sent it, an absolute URI and extra
+ * spaces included), else made of the params nginx always sends
+ */
 static void
 gl_alog_request(gl_alog_buf_t *b, gl_alog_esc_e esc, gl_request_t *r)
 {
     const gl_param_t  *m, *u, *p;
+
+    p = gl_request_param(r, "REQUEST", 7);
+
+    if (p != NULL && p->value_len > 0) {
+        gl_alog_buf_value(b, esc, p->value, p->value_len);
+        return;
+    }
 
     m = gl_request_param(r, "REQUEST_METHOD", 14);
     u = gl_request_param(r, "REQUEST_URI", 11);
@@ -503,7 +515,7 @@ gl_alog_run(gl_alog_buf_t *b, const gl_alog_fmt_t *fmt, gl_http_t *h,
             break;
 
         case GL_ALOG_REQUEST_COMPLETION:
-            if (r->finished && !r->aborted) {
+            if (r->finished && !r->aborted && !r->cancelled) {
                 gl_alog_buf_add(b, "OK", 2);
             }
             break;
@@ -665,7 +677,7 @@ static int
 gl_alog_compile(gl_conf_parser_t *cp, gl_alog_fmt_t *fmt, char **strs,
     int n)
 {
-    int            i, nops, rc;
+    int            i, nops, rc, bracket;
     char           name[GL_ALOG_VAR_MAX + 1];
     char          *text;
     size_t         len;
@@ -734,21 +746,25 @@ gl_alog_compile(gl_conf_parser_t *cp, gl_alog_fmt_t *fmt, char **strs,
             /* a variable */
             p++;
 
-            if (*p == '{') {
-                start = ++p;
-                end = strchr(p, '}');
-                if (end == NULL) {
-                    return gl_conf_error(cp, "the closing bracket in \"%s\" "
-                                         "variable is missing", start);
-                }
-                p = end + 1;
+            /* as nginx's: a name is letters, digits and '_'; "${name}"
+               ends at its '}' and nothing else */
+            bracket = (*p == '{');
+            p += bracket;
+            start = p;
 
-            } else {
-                start = p;
-                while (isalnum((unsigned char) *p) || *p == '_') {
-                    p++;
+            while (isalnum((unsigned char) *p) || *p == '_') {
+                p++;
+            }
+
+            end = p;
+
+            if (bracket) {
+                if (*p != '}') {
+                    return gl_conf_error(cp, "the closing bracket in \"%.*s\" "
+                                         "variable is missing",
+                                         (int) (end - start), start);
                 }
-                end = p;
+                p++;
             }
 
             len = end - start;
@@ -787,18 +803,29 @@ gl_alog_compile(gl_conf_parser_t *cp, gl_alog_fmt_t *fmt, char **strs,
 }
 
 
+/*
+ * The format of that name: exactly (log_format's duplicates, as nginx's
+ * ngx_strcmp), or in any case (access_log's, as nginx's ngx_strcasecmp,
+ * where the first one defined wins: the list has the newest first).
+ */
 static gl_alog_fmt_t *
-gl_alog_find_format(gl_alog_conf_t *acf, const char *name)
+gl_alog_find_format(gl_alog_conf_t *acf, const char *name, int nocase)
 {
-    gl_alog_fmt_t  *fmt;
+    gl_alog_fmt_t  *fmt, *found;
+
+    found = NULL;
 
     for (fmt = acf->formats; fmt != NULL; fmt = fmt->next) {
-        if (strcmp(fmt->name, name) == 0) {
+        if (!nocase && strcmp(fmt->name, name) == 0) {
             return fmt;
+        }
+
+        if (nocase && strcasecmp(fmt->name, name) == 0) {
+            found = fmt;
         }
     }
 
-    return NULL;
+    return found;
 }
 
 
@@ -862,7 +889,7 @@ gl_alog_set_format(gl_conf_parser_t *cp, const gl_command_t *cmd,
     }
 
     if (strcmp(cp->args[1], "combined") == 0
-        || gl_alog_find_format(acf, cp->args[1]) != NULL)
+        || gl_alog_find_format(acf, cp->args[1], 0) != NULL)
     {
         return gl_conf_error(cp, "duplicate \"log_format\" name \"%s\"",
                              cp->args[1]);
@@ -956,13 +983,19 @@ gl_alog_set_log(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
 
     name = (cp->nargs > 2) ? cp->args[2] : "combined";
 
-    log->fmt = gl_alog_find_format(acf, name);
+    /* nginx's "combined" comes before any log_format: "COMBINED" is it */
+    if (strcasecmp(name, "combined") == 0) {
+        log->fmt = gl_alog_find_format(acf, "combined", 0);
 
-    if (log->fmt == NULL && strcmp(name, "combined") == 0) {
-        log->fmt = gl_alog_combined(cp, acf);
         if (log->fmt == NULL) {
-            return GL_ERROR;
+            log->fmt = gl_alog_combined(cp, acf);
+            if (log->fmt == NULL) {
+                return GL_ERROR;
+            }
         }
+
+    } else {
+        log->fmt = gl_alog_find_format(acf, name, 1);
     }
 
     if (log->fmt == NULL) {
@@ -970,7 +1003,8 @@ gl_alog_set_log(gl_conf_parser_t *cp, const gl_command_t *cmd, void *conf)
     }
 
     for (i = 3; i < cp->nargs; i++) {
-        if (strncmp(cp->args[i], "if=", 3) == 0 && log->cond == NULL) {
+        /* if= again: the last one counts, as nginx's */
+        if (strncmp(cp->args[i], "if=", 3) == 0) {
             strs[0] = cp->args[i] + 3;
             log->cond = gl_alog_new_format(cp, NULL, "if", GL_ALOG_ESC_COND,
                                            strs, 1);

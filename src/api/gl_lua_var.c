@@ -474,6 +474,14 @@ gl_lua_var_request(lua_State *L, const gl_lua_var_ctx_t *c)
 {
     const gl_param_t  *m, *u, *p;
 
+    /* nginx's own, when it is passed (as the client sent it) */
+    p = gl_request_param(&c->h->r, "REQUEST", 7);
+
+    if (p != NULL && p->value_len > 0) {
+        lua_pushlstring(L, p->value, p->value_len);
+        return 1;
+    }
+
     m = gl_request_param(&c->h->r, "REQUEST_METHOD", 14);
     u = gl_request_param(&c->h->r, "REQUEST_URI", 11);
     p = gl_request_param(&c->h->r, "SERVER_PROTOCOL", 15);
@@ -690,7 +698,9 @@ gl_lua_var_request_body_file(lua_State *L, const gl_lua_var_ctx_t *c)
 static int
 gl_lua_var_request_completion(lua_State *L, const gl_lua_var_ctx_t *c)
 {
-    if (c->h->r.finished && gl_lua_get_phase() == GL_PHASE_LOG) {
+    if (c->h->r.finished && !c->h->r.aborted && !c->h->r.cancelled
+        && gl_lua_get_phase() == GL_PHASE_LOG)
+    {
         lua_pushliteral(L, "OK");
     } else {
         lua_pushliteral(L, "");

@@ -942,6 +942,7 @@ gl_request_cancel(gl_request_t *r, int abort)
 
     s = r->srv;
     r->conn = NULL;
+    r->cancelled = !r->finished;
     r->finished = 1;
 
     if (!r->started) {

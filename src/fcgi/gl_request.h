@@ -91,6 +91,8 @@ struct gl_request_s {
     unsigned            discard_output:1;   /* an error page replaced it */
     unsigned            want_drain:1;   /* on conn->drain_waiters */
     unsigned            aborted:1;      /* cut short: no END_REQUEST */
+    unsigned            cancelled:1;    /* its connection went (or nginx
+                                           aborted it) before it ended */
     unsigned            head:1;         /* REQUEST_METHOD is HEAD */
 
     /* the response */

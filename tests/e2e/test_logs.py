@@ -186,7 +186,8 @@ def test_custom_formats():
         "log_format json escape=json '{\"request\":\"$request\",'\n"
         "    '\"status\":$status,\"agent\":\"$http_user_agent\",'\n"
         "    '\"missing\":\"$http_x_none\",\"cookie\":\"$cookie_c\"}';\n"
-        "log_format raw escape=none '${request}|$http_user_agent|${status}';\n"
+        "log_format raw escape=none '${request}|$http_user_agent|${status}"
+        "|$http_x_none|';\n"
         "log_format golapis '$golapis_worker $pid $connection "
         "$connection_requests $bytes_sent $body_bytes_sent $msec "
         "$request_time $time_iso8601 $request_completion "
@@ -198,7 +199,7 @@ def test_custom_formats():
         "log_by_lua_block { if ngx.var.arg_lr then "
         "ngx.var.limit_rate = ngx.var.arg_lr end }\n")
     d, g, n = _setup(conf, workers=1, nginx_kw={"keepalive": True})
-    ua = 'say "hi"\\ \x02'
+    ua = 'say "hi"\\ \x02\x1b'
     for i in range(3):
         assert http_get(n.port, "/sized.lua?n=%d&log=%d" % (10 + i, i % 2),
                         keepalive=True, headers={"User-Agent": ua,
@@ -212,11 +213,12 @@ def test_custom_formats():
 
     js = _lines(os.path.join(d, "json.log"))
     assert js[0] == ('{"request":"GET /sized.lua?n=10&log=0 HTTP/1.1",'
-                     '"status":200,"agent":"say \\"hi\\"\\\\ \\u0002",'
+                     '"status":200,"agent":"say \\"hi\\"\\\\ \\u0002\\u001B",'
                      '"missing":"","cookie":"v0"}'), js[0]
 
     raw = _lines(os.path.join(d, "raw.log"))
-    assert raw[1] == 'GET /sized.lua?n=11&log=1 HTTP/1.1|%s|200' % ua, raw
+    # escape=none: a variable with no value is empty, not "-"
+    assert raw[1] == 'GET /sized.lua?n=11&log=1 HTTP/1.1|%s|200||' % ua, raw
 
     # if=: only the requests whose $arg_log is neither "" nor "0"
     cond = _lines(os.path.join(d, "cond.log"))
@@ -255,6 +257,11 @@ def test_config_errors():
         ("log_format x '$';", 'invalid parameter "$"'),
         ("log_format x '${status';",
          'the closing bracket in "status" variable is missing'),
+        # a name is letters, digits and "_", in ${} too, as nginx's
+        ("log_format x '[${http_a b}]';",
+         'the closing bracket in "http_a" variable is missing'),
+        ("log_format x '${cookie_a.b}';",
+         'the closing bracket in "cookie_a" variable is missing'),
         ("access_log a.log nope;", 'unknown log format "nope"'),
         ("log_format combined '$status';",
          'duplicate "log_format" name "combined"'),
@@ -305,6 +312,10 @@ def test_config_errors():
                 "    '$request_completion $cookie_a $arg_b $sent_http_c '\n"
                 "    '$host $args $uri $request_id $server_name';\n"
                 "access_log a.log all if=$arg_x;\n"
+                # format names in any case, if= again: as nginx's
+                "access_log b.log COMBINED;\n"
+                "log_format Main '$status';\n"
+                "access_log c.log MAIN if=$arg_a if=$arg_b;\n"
                 "access_log syslog:server=127.0.0.1:5514,tag=gl;\n"
                 "error_log syslog:server=unix:/dev/log,facility=daemon "
                 "notice;\n"
@@ -320,6 +331,33 @@ def test_off_and_none():
     assert http_get(n.port, "/hello.lua")[0] == 200
     time.sleep(0.2)
     assert not os.path.exists(os.path.join(d, "a.log"))
+
+
+def test_request_line_and_completion():
+    # $request is nginx's own line when it is passed: an absolute URI and
+    # extra spaces as the client sent them; $request_completion is empty
+    # for a request whose connection went before it ended
+    d, g, n = _setup("log_format t '$status [$request_completion] "
+                     "$request';\naccess_log @DIR@/a.log t;\n", workers=1,
+                     nginx_kw={"extra_location":
+                               "fastcgi_param REQUEST $request;"})
+    path = os.path.join(d, "a.log")
+    assert http_raw(n.port, b"GET http://localhost/hello.lua?a=1 HTTP/1.1\r\n"
+                    b"Host: localhost\r\nConnection: close\r\n\r\n")[0] \
+        == 200
+    assert http_raw(n.port, b"GET   /hello.lua   HTTP/1.0\r\n\r\n")[0] \
+        == 200
+    wait_for(lambda: len(_lines(path)) == 2, 10 * SLACK, what="2 lines")
+    s = socket.create_connection(("127.0.0.1", n.port))
+    s.sendall(b"GET /nap.lua?t=0.5 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    time.sleep(0.1)
+    s.close()
+    wait_for(lambda: len(_lines(path)) == 3, 10 * SLACK, what="3 lines")
+    lines = _lines(path)
+    assert lines[0] == "200 [OK] GET http://localhost/hello.lua?a=1 HTTP/1.1", \
+        lines
+    assert lines[1] == "200 [OK] GET   /hello.lua   HTTP/1.0", lines
+    assert lines[2].endswith(" [] GET /nap.lua?t=0.5 HTTP/1.1"), lines
 
 
 def test_status_and_ping_logged():
