@@ -102,7 +102,11 @@ gl_log_open_syslog(const char *path, int level)
         return GL_ERROR;
     }
 
-    snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
+    /* path may be gl_log_path itself (a reopen) */
+    if (path != gl_log_path) {
+        snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
+    }
+
     atomic_store(&gl_log_level, level);
 
     gl_log_retire_syslog(atomic_exchange(&gl_log_syslog, s));
@@ -125,7 +129,11 @@ gl_log_open(const char *path, int level)
         return GL_ERROR;
     }
 
-    snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
+    /* path may be gl_log_path itself (a reopen) */
+    if (path != gl_log_path) {
+        snprintf(gl_log_path, sizeof(gl_log_path), "%s", path);
+    }
+
     atomic_store(&gl_log_level, level);
 
     old = atomic_load(&gl_log_fd);

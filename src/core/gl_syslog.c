@@ -161,7 +161,8 @@ gl_syslog_resolve(gl_syslog_t *s, const char *v, size_t len, char *err,
         memcpy(port, colon + 1, len);
         port[len] = '\0';
 
-        if (atoi(port) < 1 || atoi(port) > 65535) {
+        /* at most 5 digits: atoi() of more could wrap into range */
+        if (len > 5 || atoi(port) < 1 || atoi(port) > 65535) {
             snprintf(err, size, "invalid port in syslog server \"%s\"", port);
             return GL_ERROR;
         }
@@ -520,8 +521,12 @@ gl_syslog_send(gl_syslog_t *s, int severity, const char *msg, size_t len)
         && errno != ENOBUFS)
     {
         /* a UDP peer's ICMP error is reported once: the next send goes;
-           a unix socket's daemon went away: connect again */
-        if (s->addr.ss_family == AF_UNIX) {
+           a unix socket's daemon went away, or the socket was never
+           connected (no route to the server when golapis started):
+           connect again */
+        if (s->addr.ss_family == AF_UNIX || errno == ENOTCONN
+            || errno == EDESTADDRREQ)
+        {
             gl_syslog_reconnect(s);
         }
 

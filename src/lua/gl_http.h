@@ -52,6 +52,8 @@ struct gl_http_s {
                                                stop */
     unsigned            req_socket:1;       /* ngx.req.socket() took the
                                                body */
+    unsigned            slow_logged:1;      /* its slow log entry is
+                                               written */
     unsigned            logging:1;          /* its log_by_lua runs, after
                                                the response */
 };

@@ -6,10 +6,14 @@
  * light threads, the coroutines they resumed), wherever they are; and a
  * warning in the error log, as php-fpm's "executing too slow".
  *
- * Each worker keeps its requests in flight in the order they began
- * (vm->requests), so that their deadlines come in that order too.  Two
- * ways lead to the same check (gl_slow_check), which writes the entries of
- * the requests whose deadline passed since the last check:
+ * Each worker keeps its requests in flight in the order their Lua side
+ * began (vm->requests), so that their deadlines come in that order too
+ * (nearly: a deadline counts from the request's first record, and a
+ * client may send its params late; such a request gets its entry at the
+ * check after, at most a timeout late).  Two ways lead to the same check
+ * (gl_slow_check), which writes the entries of the requests whose
+ * deadline has passed and that have none yet (a SIGHUP that changes the
+ * timeout applies to the requests in flight, each still written once):
  *
  *   - a timer of the worker's loop, armed for the next deadline: the
  *     requests then wait (ngx.sleep, a cosocket, a semaphore, ...), and
@@ -52,7 +56,6 @@ typedef struct {
 typedef struct {
     gl_vm_t            *vm;
     ev_timer            timer;
-    double              last;       /* deadlines up to here are done */
 } gl_slow_worker_t;
 
 /* an entry being written */
@@ -360,8 +363,8 @@ gl_slow_report(gl_slow_conf_t *scf, gl_http_t *h, double age,
 
 
 /*
- * Writes the entries of the worker's requests whose deadline passed since
- * the last check, and returns the time of the next deadline; publishes it
+ * Writes the entries of the worker's requests whose deadline passed and
+ * that have none yet, and returns the time of the next deadline; publishes it
  * for the watchdog.  running: the Lua state running now (from the hook),
  * or NULL (from the loop).
  */
@@ -377,7 +380,6 @@ gl_slow_check(gl_slow_worker_t *sw, lua_State *running)
     scf = gl_conf_module(sw->vm->conf, &gl_slowlog_module);
 
     if (scf == NULL || scf->timeout <= 0 || scf->file == NULL) {
-        sw->last = now;
         gl_watch_slow_at(0);
         return now + GL_SLOW_IDLE;
     }
@@ -398,16 +400,15 @@ gl_slow_check(gl_slow_worker_t *sw, lua_State *running)
             break;
         }
 
-        if (d <= sw->last) {
+        if (h->slow_logged) {
             /* done at an earlier check */
             continue;
         }
 
+        h->slow_logged = 1;
         gl_slow_report(scf, h, now - h->r.start_time,
                        h == cur ? running : NULL);
     }
-
-    sw->last = now;
 
     gl_watch_slow_at(gl_watch_clock()
                      + (uint64_t) ((next - now) * 1000) + 1);
@@ -472,7 +473,6 @@ gl_slow_init_worker(gl_vm_t *vm)
     }
 
     sw->vm = vm;
-    sw->last = ev_time();
 
     ev_timer_init(&sw->timer, gl_slow_timer_cb, 0.001, 0);
     sw->timer.data = sw;

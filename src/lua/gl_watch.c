@@ -205,6 +205,14 @@ gl_watch_hook(lua_State *L, lua_Debug *ar)
     }
 
     lua_sethook(L, NULL, 0, 0);
+
+    /* what the watchdog asked while this hook ran (the slow log's write
+       can take a while: its signal armed the hook just removed): the
+       hook again.  Removed first, then looked at, so that a signal
+       after the look arms it for good */
+    if (atomic_load(&w->ask) != 0) {
+        lua_sethook(L, gl_watch_hook, LUA_MASKCOUNT, 1);
+    }
 }
 
 

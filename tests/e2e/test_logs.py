@@ -8,11 +8,13 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
-from harness import (Golapis, Nginx, golapis_cmd, http_get, http_raw,
-                     make_docroot, mktemp, parallel_http, wait_for)
+from harness import (GOLAPIS_BIN, Golapis, Nginx, golapis_cmd, http_get,
+                     http_raw, make_docroot, mktemp, parallel_http, wait_for)
 
 # ThreadSanitizer defers a signal until its thread's next libc call: a
 # pure Lua loop makes none, so the watchdog's way to the slow log cannot
@@ -275,6 +277,9 @@ def test_config_errors():
         ("error_log syslog:server=127.0.0.1,foo=1;",
          'unknown syslog parameter "foo=1"'),
         ("error_log syslog:facility=local0;", "no server specified"),
+        # a port that atoi() would wrap into range (4294972810 % 2^32)
+        ("error_log syslog:server=127.0.0.1:4294972810;",
+         'invalid port in syslog server "4294972810"'),
         ("error_log syslog:server=127.0.0.1,tag=a-b;",
          'syslog "tag" only allows alphanumeric characters and underscore'),
         ("access_log syslog:server=127.0.0.1,severity=loud;",
@@ -506,6 +511,30 @@ def test_slowlog_many_waiting():
     assert 1 <= warns <= 14, g.log()
 
 
+def test_slowlog_params_sent_late():
+    # the deadline counts from the first record: a client that sends its
+    # params after it still gets its request its entry (it once fell
+    # behind the checks and never had one)
+    from test_limits_conn import (FCGI_PARAMS, FCGI_STDIN, begin, connect,
+                                  params, read_records, record)
+    d, g, n = _setup("request_slowlog_timeout 300ms;\n"
+                     "slowlog @DIR@/slow.log;\n", workers=1)
+    s = connect(g.sock)
+    try:
+        s.sendall(begin(1))
+        time.sleep(0.8)
+        s.sendall(record(FCGI_PARAMS, 1, params(
+            os.path.join(g.docroot, "nap.lua"), [("QUERY_STRING", "t=0.8")]))
+            + record(FCGI_PARAMS, 1) + record(FCGI_STDIN, 1))
+        out, ended = read_records(s, 1, timeout=10 * SLACK)
+        assert ended and out.endswith(b"ok\n"), out
+    finally:
+        s.close()
+    entries = _entries(os.path.join(d, "slow.log"))
+    assert len(entries) == 1, entries
+    assert "nap.lua:1: in main chunk" in entries[0], entries[0]
+
+
 def test_slowlog_busy_loop():
     if TSAN:
         print("SKIPPED under TSan (slowlog_busy_loop): it defers signals "
@@ -530,6 +559,58 @@ def test_slowlog_busy_loop():
                      r"(\t\[C\]: in function '\w+'\n)?"
                      r"\t%s:4: in main chunk$" % re.escape(script), e), e
     assert g.running()
+
+
+def test_slowlog_slow_write_keeps_the_run_time_limit():
+    # the slow log's entry for a loop is written from the Lua hook: a
+    # lua_max_run_time stop asked while that write was held (a full FIFO
+    # here, a slow disk in life) must still stop the loop once it
+    # returns, not wait until the worker is taken for stuck (2x the limit)
+    if TSAN:
+        print("SKIPPED under TSan (slowlog_slow_write): it defers signals "
+              "to the next libc call")
+        return
+    d = mktemp("slowfifo-")
+    fifo = os.path.join(d, "slow.fifo")
+    os.mkfifo(fifo, 0o666)
+    # a reader first (or golapis's open would wait), then the pipe full
+    rfd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        try:
+            while True:
+                os.write(rfd, b"x" * 4096)
+        except BlockingIOError:
+            pass
+        loop = ("jit.off()\nlocal t = os.clock()\n"
+                "while os.clock() - t < 8 do end\nngx.say('done')\n")
+        _, g, n = _setup("request_slowlog_timeout 1s;\nslowlog %s;\n"
+                         "lua_max_run_time 2s;\nlua_block_warn_time 0;\n"
+                         % fifo, workers=1, files={"loop8.lua": loop})
+        result = {}
+
+        def get():
+            result["r"] = http_get(n.port, "/loop8.lua", timeout=30 * SLACK)
+            result["t"] = time.monotonic() - t0
+
+        t0 = time.monotonic()
+        th = threading.Thread(target=get)
+        th.start()
+        # the entry's write waits from 1 s; the stop is asked at 2 s; the
+        # worker would be taken for stuck at 4 s
+        time.sleep(2.8)
+        try:
+            while True:
+                os.read(rfd, 65536)
+        except BlockingIOError:
+            pass
+        th.join(30 * SLACK)
+        st, _, body = result["r"]
+        assert st == 500, (st, body, g.tail())
+        assert "lua_max_run_time (2000ms) exceeded" in g.log(), g.tail()
+        assert "cannot be interrupted" not in g.log(), g.tail()
+        assert result["t"] < 4, result["t"]
+    finally:
+        os.close(rfd)
 
 
 def test_slowlog_off_by_default():
@@ -596,6 +677,57 @@ def test_syslog_udp():
     m = re.match(rb"^<141>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d golapis: (.*)$",
                  acc[0])
     assert m and COMBINED_RE.match(m.group(1).decode()), acc[0]
+
+
+# run in a network namespace of its own, whose loopback is down at first
+LATE_NET = r"""
+import os, signal, socket, subprocess, sys, time
+bin, conf, sock = sys.argv[1:4]
+g = subprocess.Popen([bin, "-c", conf], stderr=subprocess.DEVNULL)
+end = time.monotonic() + 20
+while not os.path.exists(sock) and time.monotonic() < end:
+    time.sleep(0.05)
+subprocess.check_call(["ip", "link", "set", "lo", "up"])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 5514))
+u.settimeout(1.2)
+got = b""
+for i in range(6):
+    g.send_signal(signal.SIGUSR1)
+    try:
+        got = u.recv(65536)
+        break
+    except socket.timeout:
+        pass
+g.send_signal(signal.SIGTERM)
+g.wait(30)
+sys.stdout.write(got.decode("utf-8", "replace"))
+"""
+
+
+def test_syslog_udp_server_reached_later():
+    # golapis started before its syslog server could be reached (no route
+    # yet: connect() failed): its lines get there once it can be, not
+    # only after a restart
+    d = mktemp("syslog-late-")
+    os.chmod(d, 0o755)
+    sock = os.path.join(d, "s.sock")
+    conf = os.path.join(d, "golapis.conf")
+    with open(conf, "w") as f:
+        f.write("listen unix:%s;\nworkers 1;\ndocument_root %s;\n"
+                "error_log syslog:server=127.0.0.1:5514,nohostname info;\n%s"
+                % (sock, d, "user root;\n" if os.geteuid() == 0 else ""))
+    script = os.path.join(d, "late.py")
+    with open(script, "w") as f:
+        f.write(LATE_NET)
+    unshare = ["unshare", "-n"] if os.geteuid() == 0 else \
+        ["unshare", "-r", "-n"]
+    p = subprocess.run(unshare + [sys.executable, script, GOLAPIS_BIN,
+                                  conf, sock],
+                       capture_output=True, timeout=60 * SLACK)
+    assert p.returncode == 0, p.stderr.decode()
+    assert "golapis: " in p.stdout.decode() and "[notice]" in \
+        p.stdout.decode(), p.stdout
 
 
 def test_syslog_unix_never_stalls():
