@@ -419,7 +419,7 @@ gl_listen_keep_files(int keep)
 
 
 gl_listening_t *
-gl_listen_open(gl_conf_t *conf, int ninherited, int owned)
+gl_listen_open(gl_conf_t *conf, int ninherited)
 {
     int              i, j, *fds;
     gl_listening_t  *ls;
@@ -443,7 +443,8 @@ gl_listen_open(gl_conf_t *conf, int ninherited, int owned)
 
         if (ls[i].fd != -1) {
             ls[i].inherited = 1;
-            ls[i].keep_file = !owned;
+            ls[i].keep_file = !gl_sd_listen_owned(ls[i].fd
+                                                  - GL_SD_LISTEN_FDS_START);
             continue;
         }
 
@@ -647,8 +648,12 @@ gl_listen_close(struct ev_loop *loop, gl_listening_t *ls, int n)
         ls[i].fd = -1;
 
         /* a passed socket's file is its maker's; a new golapis (SIGUSR2)
-           goes on with ours */
-        if (ls[i].conf->path == NULL || ls[i].keep_file || gl_listen_keep) {
+           goes on with ours; and a new golapis that stops while the old
+           one it came from runs (a roll-back, a failed start) leaves
+           the old one its files, as nginx's */
+        if (ls[i].conf->path == NULL || ls[i].keep_file || gl_listen_keep
+            || (ls[i].inherited && gl_sd_old_binary_alive()))
+        {
             continue;
         }
 

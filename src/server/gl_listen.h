@@ -26,12 +26,12 @@ typedef struct {
  * that of a listen line is taken for it; the others are made.  A unix
  * socket where a live server listens, or a path that is not a socket, is
  * refused; a stale socket file is replaced.  Passed sockets no line wants
- * are closed; their socket files are left at the end, unless owned (the
- * sockets of the golapis this one replaces).  On error logs, closes what
+ * are closed.  Their socket files are left at the end, unless owned (the
+ * sockets the golapis this one replaces made: gl_sd_listen_owned), and
+ * even those while that golapis runs.  On error logs, closes what
  * it opened and returns NULL.
  */
-gl_listening_t *gl_listen_open(gl_conf_t *conf, int ninherited,
-    int owned);
+gl_listening_t *gl_listen_open(gl_conf_t *conf, int ninherited);
 
 /* while set, closing the sockets leaves their unix socket files (another
    golapis, started by SIGUSR2, accepts on them) */

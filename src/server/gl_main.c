@@ -861,7 +861,9 @@ gl_sd_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
         beat = atomic_load(&w->beat);
 
-        if (checked && beat == w->beat_seen && late == -1) {
+        /* a worker started since the last tick (in place of a stuck or
+           retired one) was not asked yet */
+        if (checked && w->pinged && beat == w->beat_seen && late == -1) {
             late = w->id;
         }
 
@@ -885,6 +887,7 @@ gl_sd_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
         if (!atomic_load(&w->done)) {
             gl_worker_post_ping(w);
+            w->pinged = 1;
         }
     }
 }
@@ -896,6 +899,28 @@ gl_sd_status(const char *state)
     (void) gl_sd_notify("%s\nSTATUS=%s, %d workers\nMAINPID=%ld", state,
                         gl_stopping ? "stopping" : "serving", gl_nworkers,
                         (long) getpid());
+}
+
+
+/*
+ * The service stops, unless this is a new binary (SIGUSR2) stopped while
+ * the old one runs (a roll-back, a failed start): that one goes on and
+ * is the service's main process again.
+ */
+static void
+gl_sd_stopping(void)
+{
+    pid_t  old;
+
+    if (gl_sd_old_binary_alive()) {
+        old = gl_sd_old_binary();
+        (void) gl_sd_notify("MAINPID=%ld\nREADY=1\nSTATUS=the new binary "
+                            "stops, the old one (pid %ld) goes on",
+                            (long) old, (long) old);
+        return;
+    }
+
+    gl_sd_status("STOPPING=1");
 }
 
 
@@ -960,6 +985,12 @@ gl_sigchld_cb(struct ev_loop *loop, ev_signal *s, int revents)
                  WIFEXITED(status) ? WEXITSTATUS(status)
                                    : 128 + WTERMSIG(status),
                  gl_stopping ? "" : ": this golapis goes on");
+
+    /* the service's main process again (the new one handed it back as
+       it stopped, unless it died) */
+    if (!gl_stopping) {
+        gl_sd_status("READY=1");
+    }
 }
 
 
@@ -978,7 +1009,7 @@ gl_upgrade(struct ev_loop *loop)
 {
     int          i, n, fd, envc;
     char         old[PATH_MAX], **env, nfds[32], pidv[32];
-    char         names[GL_CONF_MAX_LISTEN * sizeof(GL_SD_OURS) + 32];
+    char         names[GL_CONF_MAX_LISTEN * sizeof(GL_SD_KEPT) + 32];
     pid_t        pid;
     sigset_t     none;
     const char  *errstr;
@@ -990,6 +1021,15 @@ gl_upgrade(struct ev_loop *loop)
     if (gl_new_binary != 0) {
         gl_log_error(GL_LOG_WARN, 0, "SIGUSR2: a new binary (pid %d) runs "
                      "already", (int) gl_new_binary);
+        return;
+    }
+
+    /* as nginx's: a third binary would take the pid file the old one
+       keeps as .oldbin */
+    if (gl_sd_old_binary_alive()) {
+        gl_log_error(GL_LOG_WARN, 0, "SIGUSR2 ignored: the old binary (pid "
+                     "%d) still runs; stop either one first",
+                     (int) gl_sd_old_binary());
         return;
     }
 
@@ -1017,10 +1057,14 @@ gl_upgrade(struct ev_loop *loop)
     env[envc + 3] = NULL;
     memcpy(pidv, "LISTEN_PID=", 11);
 
-    /* LISTEN_FDNAMES=golapis:golapis...: the new one owns the files */
+    /* LISTEN_FDNAMES=golapis:golapis-kept...: the new one owns the files
+       this one made, not those systemd's socket unit made */
     snprintf(names, sizeof(names), "LISTEN_FDNAMES=");
     for (i = 0; i < n; i++) {
-        strcat(names, i ? ":" GL_SD_OURS : GL_SD_OURS);
+        if (i > 0) {
+            strcat(names, ":");
+        }
+        strcat(names, gl_listening[i].keep_file ? GL_SD_KEPT : GL_SD_OURS);
     }
 
     if (gl_pid_written) {
@@ -1143,7 +1187,9 @@ gl_save_start(char **argv)
     }
 
     for (i = 0, n = 0; environ[i] != NULL; i++) {
-        if (strncmp(environ[i], "LISTEN_", 7) == 0
+        if (strncmp(environ[i], "LISTEN_PID=", 11) == 0
+            || strncmp(environ[i], "LISTEN_FDS=", 11) == 0
+            || strncmp(environ[i], "LISTEN_FDNAMES=", 15) == 0
             || strncmp(environ[i], "WATCHDOG_PID=", 13) == 0)
         {
             continue;
@@ -1178,7 +1224,7 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
         /* after a SIGUSR2 the new binary is the service now */
         if (gl_new_binary == 0) {
-            gl_sd_status("STOPPING=1");
+            gl_sd_stopping();
         }
 
         ev_timer_stop(loop, &gl_sd_watchdog_timer);
@@ -1198,17 +1244,23 @@ gl_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
         gl_log_error(GL_LOG_NOTICE, 0, "signal %d received, exiting now",
                      s->signum);
         if (gl_new_binary == 0) {
-            (void) gl_sd_notify("STOPPING=1");
+            gl_sd_stopping();
         }
         gl_listen_close(NULL, gl_listening, gl_conf_first->nlisten);
         gl_remove_pid();
         _exit(0);
 
     case SIGHUP:
-        (void) gl_sd_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
-                            gl_monotonic_usec());
+        /* after a SIGUSR2 the new binary is the service: this one says
+           nothing that would make it the main process again */
+        if (gl_new_binary == 0) {
+            (void) gl_sd_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+                                gl_monotonic_usec());
+        }
         gl_reload_conf();
-        gl_sd_status("READY=1");
+        if (gl_new_binary == 0) {
+            gl_sd_status("READY=1");
+        }
         break;
 
     case SIGUSR2:
@@ -1277,8 +1329,7 @@ gl_run(void)
         return 1;
     }
 
-    gl_listening = gl_listen_open(gl_conf, gl_sd_listen_fds(),
-                                  gl_sd_listen_owned());
+    gl_listening = gl_listen_open(gl_conf, gl_sd_listen_fds());
     if (gl_listening == NULL) {
         gl_shdict_destroy_all();
         return 1;

@@ -21,7 +21,9 @@ static socklen_t           gl_sd_addrlen;
 static int                 gl_sd_fd = -1;
 static double              gl_sd_watchdog;
 static int                 gl_sd_nfds;
-static int                 gl_sd_owned;
+static unsigned char       gl_sd_owned[GL_SD_LISTEN_FDS_MAX];
+static pid_t               gl_sd_parent;    /* the old binary that
+                                               passed them (SIGUSR2) */
 
 
 /* a decimal number made of the whole string, in [min, max]; -1 if not */
@@ -100,30 +102,50 @@ gl_sd_init_notify(void)
 }
 
 
+/* LISTEN_FDNAMES: "golapis" for each socket whose file the golapis that
+   passed it (SIGUSR2) made, "golapis-kept" for one it was given; 1 if
+   any of them is a golapis's */
+static int
+gl_sd_names(const char *names, int n)
+{
+    int          i, upgrade;
+    size_t       len;
+    const char  *p, *colon;
+
+    upgrade = 0;
+    p = names;
+
+    for (i = 0; p != NULL && i < n; i++) {
+        colon = strchr(p, ':');
+        len = colon ? (size_t) (colon - p) : strlen(p);
+
+        if (len == sizeof(GL_SD_OURS) - 1
+            && memcmp(p, GL_SD_OURS, len) == 0)
+        {
+            gl_sd_owned[i] = 1;
+            upgrade = 1;
+
+        } else if (len == sizeof(GL_SD_KEPT) - 1
+                   && memcmp(p, GL_SD_KEPT, len) == 0)
+        {
+            upgrade = 1;
+        }
+
+        p = colon ? colon + 1 : NULL;
+    }
+
+    return upgrade;
+}
+
+
 static void
 gl_sd_init_listen(void)
 {
-    int          fd, flags, owned;
+    int          fd, flags;
     long long    n, pid;
-    const char  *names, *p;
 
     pid = gl_sd_number(getenv("LISTEN_PID"), 1, INT_MAX);
-    n = gl_sd_number(getenv("LISTEN_FDS"), 0, 1024);
-
-    /* every name "golapis": the sockets of the golapis that started this
-       one (SIGUSR2), ours now, socket files included */
-    names = getenv("LISTEN_FDNAMES");
-    owned = names != NULL && names[0] != '\0';
-
-    for (p = names; owned && *p != '\0'; p += sizeof(GL_SD_OURS)) {
-        owned = strncmp(p, GL_SD_OURS, sizeof(GL_SD_OURS) - 1) == 0
-                && (p[sizeof(GL_SD_OURS) - 1] == ':'
-                    || p[sizeof(GL_SD_OURS) - 1] == '\0');
-
-        if (owned && p[sizeof(GL_SD_OURS) - 1] == '\0') {
-            break;
-        }
-    }
+    n = gl_sd_number(getenv("LISTEN_FDS"), 0, GL_SD_LISTEN_FDS_MAX);
 
     if (pid == -1 || pid != (long long) getpid()) {
         /* not for us (a parent's): left as it is, but never passed on */
@@ -131,6 +153,10 @@ gl_sd_init_listen(void)
         unsetenv("LISTEN_FDS");
         unsetenv("LISTEN_FDNAMES");
         return;
+    }
+
+    if (n > 0 && gl_sd_names(getenv("LISTEN_FDNAMES"), (int) n)) {
+        gl_sd_parent = getppid();
     }
 
     unsetenv("LISTEN_PID");
@@ -148,6 +174,7 @@ gl_sd_init_listen(void)
             gl_log_error(GL_LOG_EMERG, errno, "LISTEN_FDS=%lld, but fd %d is "
                          "not open", n, fd);
             gl_sd_nfds = 0;
+            gl_sd_parent = 0;
             return;
         }
 
@@ -155,7 +182,6 @@ gl_sd_init_listen(void)
     }
 
     gl_sd_nfds = (int) n;
-    gl_sd_owned = owned;
 }
 
 
@@ -175,9 +201,24 @@ gl_sd_listen_fds(void)
 
 
 int
-gl_sd_listen_owned(void)
+gl_sd_listen_owned(int i)
 {
-    return gl_sd_owned;
+    return i >= 0 && i < gl_sd_nfds && gl_sd_owned[i];
+}
+
+
+int
+gl_sd_old_binary_alive(void)
+{
+    /* a process whose parent exits is given another one */
+    return gl_sd_parent > 1 && getppid() == gl_sd_parent;
+}
+
+
+pid_t
+gl_sd_old_binary(void)
+{
+    return gl_sd_parent;
 }
 
 

@@ -16,9 +16,14 @@
 
 #define GL_SD_LISTEN_FDS_START  3
 
-/* the name (LISTEN_FDNAMES) golapis gives the sockets it passes to a new
-   binary */
+#define GL_SD_LISTEN_FDS_MAX    1024
+
+/* the names (LISTEN_FDNAMES) golapis gives the sockets it passes to a new
+   binary (SIGUSR2): "golapis", a socket whose file it made, the new
+   binary's to remove at its stop; "golapis-kept", one it was given (by
+   systemd), whose file stays */
 #define GL_SD_OURS  "golapis"
+#define GL_SD_KEPT  "golapis-kept"
 
 /*
  * Reads and removes from the environment $NOTIFY_SOCKET,
@@ -31,9 +36,17 @@ void gl_sd_init(void);
 /* the sockets passed to this process (fds 3 ... 3 + n - 1): n, 0 if none */
 int gl_sd_listen_fds(void);
 
-/* 1: they were a golapis's (SIGUSR2), whose socket files are ours now;
-   0: a service manager's, which keeps its files */
-int gl_sd_listen_owned(void);
+/* for the passed socket i (fd 3 + i): 1 if it was a golapis's (SIGUSR2)
+   that made its socket file, ours now; 0 if a service manager's, which
+   keeps its file */
+int gl_sd_listen_owned(int i);
+
+/* 1 while the golapis that passed us its sockets (SIGUSR2) runs: it
+   still serves on them, its files and its signals are its own */
+int gl_sd_old_binary_alive(void);
+
+/* its pid; 0 if we were not started by a SIGUSR2 */
+pid_t gl_sd_old_binary(void);
 
 /* sends state ("READY=1\nSTATUS=...") to the service manager, if one
    listens; GL_OK also when none does */

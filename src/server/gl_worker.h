@@ -44,6 +44,7 @@ struct gl_worker_s {
     atomic_int          ping;          /* the main thread asks: alive? */
     atomic_uint         beat;          /* the worker's answers */
     unsigned            beat_seen;     /* the main thread's own */
+    unsigned            pinged;        /* the main thread's: asked once */
     unsigned            started:1;     /* its thread runs, or ran */
 };
 

@@ -305,6 +305,40 @@ def test_watchdog_pings_only_while_workers_answer():
         nt.close()
 
 
+def test_watchdog_replacement_worker_not_late():
+    # a worker stuck in a compiled loop is replaced; the new one has not
+    # been asked yet at the next tick, and must not cost a ping (one
+    # skipped ping is a gap of WatchdogSec: systemd's kill would race)
+    nt = Notify()
+    try:
+        d = make_docroot({"jit.lua": "local n = 0\n"
+                                     "while true do n = n + 1 end\n"})
+        g = _spawn(Golapis(docroot=d, workers=1, start=False,
+                           conf_extra="lua_max_run_time 300ms;\n"
+                                      "worker_shutdown_timeout 1s;\n"),
+                   env={"NOTIFY_SOCKET": nt.path,
+                        "WATCHDOG_USEC": "1000000"})
+        n = Nginx(g)
+        wait_for(lambda: _has(nt.states(), "READY=1"), 10 * SLACK,
+                 what="READY=1")
+        t = threading.Thread(target=lambda: http_get(n.port, "/jit.lua",
+                                                     timeout=20),
+                             daemon=True)
+        t.start()
+        wait_for(lambda: "worker 1 starts in place of a stuck one"
+                 in g.log(), 10 * SLACK, what="the replacement")
+        since = time.monotonic()
+        time.sleep(2.5)
+        assert "worker 1 did not answer" not in g.log(), g.tail()
+        pings = [t for t, x in list(nt.got) if x == "WATCHDOG=1"
+                 and t > since]
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        assert len(pings) >= 4 and max(gaps) < 0.9, gaps
+        assert g.stop(timeout=10 * SLACK) == 1
+    finally:
+        nt.close()
+
+
 def test_no_watchdog_pid_of_another():
     nt = Notify()
     try:
@@ -488,6 +522,119 @@ def test_upgrade_new_binary_fails():
     assert http_get(n.port, "/hello.lua")[0] == 200
     assert g.stop() == 0
     assert not os.path.exists(g.sock) and not os.path.exists(g.pid_file)
+
+
+def _upgraded(g, mark):
+    """SIGUSR2 to g's golapis; the new binary's pid once it serves."""
+    old = g.pid
+    g.send_signal(signal.SIGUSR2)
+    wait_for(lambda: os.path.exists(g.pid_file + ".oldbin")
+             and _pid_written(g.pid_file) and _pid(g.pid_file) != old,
+             10 * SLACK, what="the new pid file")
+    new = _pid(g.pid_file)
+    wait_for(lambda: "%d#m: golapis/" % new in g.log_since(mark)
+             and "started" in g.log_since(mark).split("%d#m: golapis/"
+                                                     % new)[1],
+             10 * SLACK, what="the new binary started")
+    return new
+
+
+def test_upgrade_rolled_back():
+    # docs/operations.md's roll-back: QUIT the new binary; the old one
+    # goes on with its socket file, its pid file, and as the service's
+    # main process (else systemd would stop the unit with it)
+    nt = Notify()
+    try:
+        g = _spawn(Golapis(workers=1, start=False),
+                   env={"NOTIFY_SOCKET": nt.path})
+        wait_for(lambda: _has(nt.states(), "READY=1"), 10 * SLACK,
+                 what="READY=1")
+        n = Nginx(g)
+        old = g.pid
+        new = _upgraded(g, g.mark())
+        wait_for(lambda: [x for x in _has(nt.states(), "READY=1")
+                          if "MAINPID=%d" % new in x], 10 * SLACK,
+                 what="the new binary's READY=1")
+        mark = g.mark()
+        os.kill(new, signal.SIGQUIT)
+        wait_for(lambda: "exited with status 0: this golapis goes on"
+                 in g.log_since(mark), 10 * SLACK, what="the roll-back")
+        assert os.path.exists(g.sock), "the new binary took the socket file"
+        assert _pid(g.pid_file) == old
+        assert not os.path.exists(g.pid_file + ".oldbin")
+        for _ in range(3):
+            assert http_get(n.port, "/hello.lua")[0] == 200
+        # the new one gave the service back; the old one took it
+        wait_for(lambda: "MAINPID=%d" % old in nt.states()[-1].split("\n"),
+                 5 * SLACK, what="MAINPID back to the old one")
+        st = nt.states()
+        assert not _has(st, "STOPPING=1"), st
+        back = [x for x in st if "MAINPID=%d" % old in x.split("\n")
+                and "READY=1" in x.split("\n")]
+        assert len(back) >= 2, st      # the first READY=1, and again now
+        assert g.stop() == 0
+        assert not os.path.exists(g.sock)
+        wait_for(lambda: _has(nt.states(), "STOPPING=1"), 5, what="STOPPING")
+    finally:
+        nt.close()
+
+
+def test_upgrade_new_binary_fails_with_the_sockets():
+    # the new binary takes the sockets, then fails (init_by_lua raises):
+    # the old one's socket file stays
+    g = Golapis(workers=1)
+    n = Nginx(g)
+    old = g.pid
+    with open(g.conf_path, "a") as f:
+        f.write("init_by_lua_block { error('boom') }\n")
+    mark = g.mark()
+    g.send_signal(signal.SIGUSR2)
+    wait_for(lambda: "exited with status 1: this golapis goes on"
+             in g.log_since(mark), 10 * SLACK, what="the failed upgrade")
+    assert "using the socket passed as fd 3" in g.log_since(mark), g.tail()
+    assert os.path.exists(g.sock), "the failed binary took the socket file"
+    assert _pid(g.pid_file) == old
+    assert http_get(n.port, "/hello.lua")[0] == 200
+    assert g.stop() == 0
+
+
+def test_second_usr2_to_the_new_binary_ignored():
+    # as nginx's: while the old binary runs, the new one starts no third
+    # (which would take the .oldbin file the old one is known by)
+    g = Golapis(workers=1)
+    old = g.pid
+    mark = g.mark()
+    new = _upgraded(g, mark)
+    os.kill(new, signal.SIGUSR2)
+    wait_for(lambda: "SIGUSR2 ignored: the old binary (pid %d) still runs"
+             % old in g.log_since(mark), 10 * SLACK, what="the warning")
+    time.sleep(0.3 * SLACK)
+    assert g.log_since(mark).count("#m: golapis/") == 1, g.tail()
+    assert _pid(g.pid_file + ".oldbin") == old and _pid(g.pid_file) == new
+    # the old one drains; the new one is on its own, and may upgrade
+    g.send_signal(signal.SIGQUIT)
+    assert g.wait(15 * SLACK) == 0
+    assert os.path.exists(g.sock) and _pid(g.pid_file) == new
+    os.kill(new, signal.SIGTERM)
+    wait_for(lambda: not _alive(new), 15 * SLACK, what="the new one's end")
+    assert not os.path.exists(g.sock)
+
+
+def test_upgrade_leaves_a_socket_systemd_made():
+    # golapis.socket made the socket file: the new binary of a SIGUSR2
+    # gets it as the old one had it, not as its own to remove
+    g = Golapis(workers=1, start=False)
+    us = _listening_unix(g.sock)
+    _spawn(g, listen=[us])
+    wait_for(lambda: "started, 1 workers" in g.log(), 10 * SLACK,
+             what="golapis started")
+    new = _upgraded(g, g.mark())
+    g.send_signal(signal.SIGQUIT)
+    assert g.wait(15 * SLACK) == 0
+    os.kill(new, signal.SIGTERM)
+    wait_for(lambda: not _alive(new), 15 * SLACK, what="the new one's end")
+    assert os.path.exists(g.sock), "the new binary removed systemd's file"
+    us.close()
 
 
 # ---------------------------------------------------------------------------
