@@ -147,6 +147,7 @@ typedef struct {
    sock_diag knows it (Linux); -1: not known */
 typedef struct {
     const char         *text;
+    uint64_t            ino;
     int64_t             queue;
     int64_t             backlog;
 } gl_status_listen_t;
@@ -175,7 +176,6 @@ typedef struct {
     size_t              ndicts;
     gl_status_listen_t  listen[GL_CONF_MAX_LISTEN];
     int                 nlisten;
-    gl_conf_t          *conf;
 } gl_status_t;
 
 
@@ -260,102 +260,66 @@ gl_status_diag(void *req, size_t len,
 }
 
 
-/* a listening unix socket: ours if it is bound to the file now at our
-   path (a stale socket of another process would have another file) */
+/* a listening socket of the kernel's: ours if its inode is one of our
+   sockets' (an address or a path alone could be another process's) */
 static void
-gl_status_diag_unix(gl_status_t *s, struct nlmsghdr *h)
+gl_status_diag_found(gl_status_t *s, uint64_t ino, int64_t queue,
+    int64_t backlog)
 {
-    int                      i, len;
-    char                     name[108];
-    struct stat              st;
-    struct rtattr           *a;
-    struct unix_diag_msg    *m;
-    struct unix_diag_vfs    *vfs;
-    struct unix_diag_rqlen  *rq;
-
-    m = NLMSG_DATA(h);
-    len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-    name[0] = '\0';
-    vfs = NULL;
-    rq = NULL;
-
-    for (a = (struct rtattr *) (m + 1); RTA_OK(a, len);
-         a = RTA_NEXT(a, len))
-    {
-        if (a->rta_type == UNIX_DIAG_NAME
-            && RTA_PAYLOAD(a) < sizeof(name))
-        {
-            memcpy(name, RTA_DATA(a), RTA_PAYLOAD(a));
-            name[RTA_PAYLOAD(a)] = '\0';
-
-        } else if (a->rta_type == UNIX_DIAG_VFS
-                   && RTA_PAYLOAD(a) >= sizeof(*vfs))
-        {
-            vfs = RTA_DATA(a);
-
-        } else if (a->rta_type == UNIX_DIAG_RQLEN
-                   && RTA_PAYLOAD(a) >= sizeof(*rq))
-        {
-            rq = RTA_DATA(a);
-        }
-    }
-
-    if (rq == NULL || vfs == NULL || name[0] == '\0') {
-        return;
-    }
+    int  i;
 
     for (i = 0; i < s->nlisten; i++) {
-        if (s->listen[i].queue == -1 && s->conf->listen[i].path != NULL
-            && strcmp(s->conf->listen[i].path, name) == 0
-            && stat(name, &st) == 0 && st.st_ino == vfs->udiag_vfs_ino)
-        {
-            s->listen[i].queue = rq->udiag_rqueue;
-            s->listen[i].backlog = rq->udiag_wqueue;
+        if (s->listen[i].ino == ino && ino != 0) {
+            s->listen[i].queue = queue;
+            s->listen[i].backlog = backlog;
         }
     }
 }
 
 
-/* a listening TCP socket: ours if its port and (for a literal host) its
-   address are */
+static void
+gl_status_diag_unix(gl_status_t *s, struct nlmsghdr *h)
+{
+    int                      len;
+    struct rtattr           *a;
+    struct unix_diag_msg    *m;
+    struct unix_diag_rqlen  *rq;
+
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m))) {
+        return;
+    }
+
+    m = NLMSG_DATA(h);
+    len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+    rq = NULL;
+
+    for (a = (struct rtattr *) (m + 1); RTA_OK(a, len);
+         a = RTA_NEXT(a, len))
+    {
+        if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(*rq)) {
+            rq = RTA_DATA(a);
+        }
+    }
+
+    if (rq != NULL) {
+        gl_status_diag_found(s, m->udiag_ino, rq->udiag_rqueue,
+                             rq->udiag_wqueue);
+    }
+}
+
+
 static void
 gl_status_diag_tcp(gl_status_t *s, struct nlmsghdr *h)
 {
-    int                   i;
-    u_char                addr[16];
-    gl_listen_conf_t     *lc;
-    struct inet_diag_msg *m;
+    struct inet_diag_msg  *m;
+
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m))) {
+        return;
+    }
 
     m = NLMSG_DATA(h);
-
-    for (i = 0; i < s->nlisten; i++) {
-        lc = &s->conf->listen[i];
-
-        if (s->listen[i].queue != -1 || lc->path != NULL
-            || ntohs(m->id.idiag_sport) != lc->port)
-        {
-            continue;
-        }
-
-        if (lc->host != NULL) {
-            if (m->idiag_family == AF_INET
-                && inet_pton(AF_INET, lc->host, addr) == 1
-                && memcmp(addr, m->id.idiag_src, 4) != 0)
-            {
-                continue;
-            }
-
-            if (m->idiag_family == AF_INET6
-                && inet_pton(AF_INET6, lc->host, addr) == 1
-                && memcmp(addr, m->id.idiag_src, 16) != 0)
-            {
-                continue;
-            }
-        }
-
-        s->listen[i].queue = m->idiag_rqueue;
-        s->listen[i].backlog = m->idiag_wqueue;
-    }
+    gl_status_diag_found(s, m->idiag_inode, m->idiag_rqueue,
+                         m->idiag_wqueue);
 }
 
 
@@ -378,7 +342,7 @@ gl_status_diag_listen(gl_status_t *s)
     ureq.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     ureq.r.sdiag_family = AF_UNIX;
     ureq.r.udiag_states = 1 << TCP_LISTEN;
-    ureq.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_RQLEN;
+    ureq.r.udiag_show = UDIAG_SHOW_RQLEN;
 
     gl_status_diag(&ureq, sizeof(ureq), gl_status_diag_unix, s);
 
@@ -398,17 +362,18 @@ gl_status_diag_listen(gl_status_t *s)
 #endif
 
 
-/* each listen socket's queue */
+/* each listen socket's queue: the sockets open (a reload cannot change
+   them, whatever its config's listen lines say) */
 static void
-gl_status_listen(gl_status_t *s, gl_conf_t *conf)
+gl_status_listen(gl_status_t *s)
 {
     int  i;
 
-    s->conf = conf;
-    s->nlisten = gl_min(conf->nlisten, GL_CONF_MAX_LISTEN);
+    s->nlisten = gl_min(gl_stat.nlisten, GL_CONF_MAX_LISTEN);
 
     for (i = 0; i < s->nlisten; i++) {
-        s->listen[i].text = conf->listen[i].text;
+        s->listen[i].text = gl_stat.listen[i].text;
+        s->listen[i].ino = gl_stat.listen[i].ino;
         s->listen[i].queue = -1;
         s->listen[i].backlog = -1;
     }
@@ -517,7 +482,7 @@ gl_status_collect(gl_status_t *s, gl_conf_t *conf)
         s->dicts[k].keys = gl_shdict_nkeys(d);
     }
 
-    gl_status_listen(s, conf);
+    gl_status_listen(s);
 
     return GL_OK;
 }
@@ -1451,13 +1416,43 @@ gl_status_request_start(gl_http_t *h)
 }
 
 
+/* where gl_status_lua_walk leaves its table (lua_cpcall returns none) */
+static char  gl_status_lua_key;
+
+
+static int
+gl_status_lua_walk(lua_State *L)
+{
+    gl_status_t      *s;
+    gl_status_out_t   o;
+
+    s = lua_touserdata(L, 1);
+
+    memset(&o, 0, sizeof(o));
+    o.open = gl_status_lua_open;
+    o.close = gl_status_lua_close;
+    o.integer = gl_status_lua_integer;
+    o.number = gl_status_lua_number;
+    o.string = gl_status_lua_string;
+    o.L = L;
+
+    lua_checkstack(L, 20);
+    gl_status_walk(&o, s);
+
+    lua_pushlightuserdata(L, &gl_status_lua_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+
+    return 0;
+}
+
+
 /* ngx.server_status(): the status as a Lua table, the JSON's structure */
 static int
 gl_lua_server_status(lua_State *L)
 {
     gl_conf_t        *conf;
     gl_status_t       s;
-    gl_status_out_t   o;
 
     conf = gl_vm_self != NULL ? gl_vm_self->conf : NULL;
 
@@ -1474,17 +1469,20 @@ gl_lua_server_status(lua_State *L)
         return 2;
     }
 
-    memset(&o, 0, sizeof(o));
-    o.open = gl_status_lua_open;
-    o.close = gl_status_lua_close;
-    o.integer = gl_status_lua_integer;
-    o.number = gl_status_lua_number;
-    o.string = gl_status_lua_string;
-    o.L = L;
+    /* the table is made in a protected call: a memory error there (say
+       under lua_max_memory) must not skip the snapshot's free */
+    if (lua_cpcall(L, gl_status_lua_walk, &s) != 0) {
+        gl_status_free(&s);
+        return lua_error(L);
+    }
 
-    lua_checkstack(L, 20);
-    gl_status_walk(&o, &s);
     gl_status_free(&s);
+
+    lua_pushlightuserdata(L, &gl_status_lua_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, &gl_status_lua_key);
+    lua_pushnil(L);
+    lua_rawset(L, LUA_REGISTRYINDEX);
 
     return 1;
 }

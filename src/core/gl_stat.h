@@ -18,7 +18,9 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 
-#define GL_STAT_WORKERS_MAX     1024
+/* workers (1024 at most) and as many started in place of stuck ones */
+#define GL_STAT_WORKERS_MAX     2048
+#define GL_STAT_LISTEN_MAX      16      /* GL_CONF_MAX_LISTEN */
 
 /* the request latency histogram: upper bounds in seconds, then one bucket
    above the last */
@@ -83,6 +85,15 @@ typedef struct {
     gl_stat_counter_t   workers_stuck;  /* found stuck in Lua code */
     gl_stat_counter_t   workers_retired;    /* after a Lua panic */
     atomic_int          nworkers;       /* slots used: highest number + 1 */
+
+    /* the listening sockets, set once before any worker starts: what the
+       status page shows (the sockets open, whatever a reload's config
+       says), found among the kernel's by their inode */
+    int                 nlisten;
+    struct {
+        const char     *text;           /* the listen line's address */
+        uint64_t        ino;            /* the socket's inode */
+    }                   listen[GL_STAT_LISTEN_MAX];
 } gl_stat_process_t;
 
 extern gl_stat_process_t  gl_stat;

@@ -46,7 +46,7 @@
 #define GL_WATCH_STOP   0x02
 #define GL_WATCH_SLOW   0x04
 
-#define GL_WATCH_MAX    1024        /* workers */
+#define GL_WATCH_MAX    2048        /* workers, and their replacements */
 #define GL_WATCH_TICK   20          /* ms between two looks */
 
 typedef struct {

@@ -677,12 +677,14 @@ gl_reload_conf(void)
                      gl_conf_first->pid ? gl_conf_first->pid : "(none)");
     }
 
-    if (conf->workers != 0 && conf->workers != gl_nworkers) {
+    /* the configured number, not the threads started: those include
+       the ones started in place of stuck workers */
+    if (conf->workers != 0 && conf->workers != gl_workers_want) {
         gl_log_error(GL_LOG_WARN, 0, "\"workers\" changes need a restart; "
-                     "%d workers stay", gl_nworkers);
+                     "%d workers stay", gl_workers_want);
     }
 
-    conf->workers = gl_nworkers;
+    conf->workers = gl_workers_want;
 
     if (gl_log_open(conf->error_log, conf->log_level) != GL_OK) {
         gl_log_error(GL_LOG_ERR, errno, "cannot open the error log \"%s\", "
@@ -921,6 +923,25 @@ gl_sd_stopping(void)
     }
 
     gl_sd_status("STOPPING=1");
+}
+
+
+/* the sockets the status page shows: these, whatever a reload says */
+static void
+gl_stat_listen(gl_listening_t *ls, gl_conf_t *conf)
+{
+    int          i, n;
+    struct stat  st;
+
+    n = gl_min(conf->nlisten, GL_STAT_LISTEN_MAX);
+
+    for (i = 0; i < n; i++) {
+        gl_stat.listen[i].text = conf->listen[i].text;
+        gl_stat.listen[i].ino = fstat(ls[i].fd, &st) == 0
+                                ? (uint64_t) st.st_ino : 0;
+    }
+
+    gl_stat.nlisten = n;
 }
 
 
@@ -1335,6 +1356,8 @@ gl_run(void)
         return 1;
     }
 
+    gl_stat_listen(gl_listening, gl_conf);
+
     if (gl_write_pid() != GL_OK) {
         gl_listen_close(NULL, gl_listening, gl_conf->nlisten);
         return 1;
@@ -1351,7 +1374,8 @@ gl_run(void)
     n = gl_conf->workers;
     if (n == 0) {
         ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        n = ncpu > 0 ? (int) ncpu : 1;
+        /* as "workers N": 1024 at most (the status page's slots) */
+        n = ncpu > 0 ? (int) gl_min(ncpu, 1024) : 1;
     }
 
     gl_conf->workers = n;

@@ -32,6 +32,7 @@ SCRIPTS = {
                   "ngx.say(ngx.worker.id())\n"),
     # the script the status_uri must win over
     "status.lua": "ngx.say('the script')\n",
+    "count.lua": "ngx.say(ngx.worker.count())\n",
     "pool.lua": ("local s = ngx.socket.tcp()\n"
                  "assert(s:connect('127.0.0.1', tonumber(ngx.var.arg_port)))\n"
                  "assert(s:setkeepalive(10000, 4))\n"
@@ -422,6 +423,42 @@ def test_listen_queues():
         port, backlog) in http_get(n.port, "/golapis-status")[2].decode()
 
 
+def test_listen_queues_are_our_sockets():
+    # another process listens on 127.0.0.1:P (backlog 7), golapis on
+    # [::1]:P: the page shows golapis's own socket (found by inode, not
+    # by port); a reload that changes the listen lines changes nothing
+    # there, as it changes no socket
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other.bind(("127.0.0.1", 0))
+    other.listen(7)
+    port = other.getsockname()[1]
+    other2 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other2.bind(("127.0.0.1", 0))
+    other2.listen(7)
+    try:
+        g, n = _setup(workers=1, extra="listen [::1]:%d;\n" % port)
+        with open("/proc/sys/net/core/somaxconn") as f:
+            backlog = min(4096, int(f.read()))
+        want = [("unix:" + g.sock, backlog), ("[::1]:%d" % port, backlog)]
+        got = [(x["address"], x["backlog"]) for x in _json(n)["listen"]]
+        assert got == want, got
+        mark = g.mark()
+        with open(g.conf_path) as f:
+            text = f.read()
+        with open(g.conf_path, "w") as f:
+            f.write(text.replace("listen [::1]:%d;" % port,
+                                 "listen 127.0.0.1:%d;"
+                                 % other2.getsockname()[1]))
+        g.send_signal(signal.SIGHUP)
+        wait_for(lambda: "need a restart" in g.log_since(mark), 5 * SLACK,
+                 what="the reload")
+        got = [(x["address"], x["backlog"]) for x in _json(n)["listen"]]
+        assert got == want, got
+    finally:
+        other.close()
+        other2.close()
+
+
 def test_shared_dict_keys():
     g, n = _setup()
     j = _json(n)
@@ -639,6 +676,16 @@ def test_stuck_worker_shown():
     state = {s[1]["worker"]: s[1]["state"] for s in
              fams["golapis_worker_state"]["samples"]}
     assert state == {"0": "stuck", "1": "running"}, state
+    # a reload counts the workers configured, not the threads started
+    mark = g.mark()
+    g.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload" in g.log_since(mark), 5 * SLACK,
+             what="the reload")
+    time.sleep(0.3 * SLACK)
+    assert '"workers" changes' not in g.log_since(mark), g.log_since(mark)
+    j = _json(n)
+    assert j["workers_configured"] == 1, j
+    assert http_get(n.port, "/count.lua")[2] == b"1\n"
 
 
 def test_retired_worker_shown():
