@@ -312,6 +312,7 @@ gl_lua_gen_new(gl_vm_t *vm, int worker)
     g->id = ++vm->gen_seq;
 
     luaL_openlibs(L);
+    gl_watch_state_libs(L, vm->conf);
     gl_co_init_state(L, vm->conf->thread_cache_max);
 
     lua_pushlightuserdata(L, &gl_lua_gen_key);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <luajit.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -305,6 +306,45 @@ gl_watch_state(lua_State *L, gl_conf_t *conf)
     }
 
     lua_setallocf(L, gl_watch_alloc, m);
+}
+
+
+/* jit.on() in a state under lua_max_memory: the compiler stays off */
+static int
+gl_watch_jit_on(lua_State *L)
+{
+    (void) L;
+
+    return 0;
+}
+
+
+void
+gl_watch_state_libs(lua_State *L, gl_conf_t *conf)
+{
+    gl_watch_conf_t  *wcf;
+
+    wcf = gl_conf_module(conf, &gl_lua_watch_module);
+
+    if (wcf == NULL || wcf->max_memory == 0) {
+        return;
+    }
+
+    /* LuaJIT 2.1-20230119 (Debian 12's) can crash when an allocation
+       fails in compiled code (a GC step at a trace exit, a sunk object
+       restored: upstream's LuaJIT#1004 and #1247, fixed later): under
+       lua_max_memory, which makes allocations fail on purpose, the
+       state is interpreted, and jit.on() leaves it so */
+    (void) luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+
+    lua_getglobal(L, "jit");
+
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, gl_watch_jit_on);
+        lua_setfield(L, -2, "on");
+    }
+
+    lua_pop(L, 1);
 }
 
 

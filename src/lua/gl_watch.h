@@ -69,6 +69,10 @@ void gl_watch_on_slow(void (*fn)(lua_State *L));
  * gl_watch_state_close() closes the state and frees what this adds.
  */
 void gl_watch_state(lua_State *L, gl_conf_t *conf);
+
+/* after the state's standard libraries are open: under lua_max_memory,
+   the JIT compiler off for good (docs/limits-lua.md) */
+void gl_watch_state_libs(lua_State *L, gl_conf_t *conf);
 void gl_watch_state_close(lua_State *L);
 
 /* a heap that reached its limit, or where an allocation failed, is fully

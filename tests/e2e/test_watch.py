@@ -239,6 +239,51 @@ def test_max_memory():
     assert g.running()
 
 
+# loops LuaJIT compiles, whose allocations fail inside compiled code:
+# Debian 12's LuaJIT crashed the process there, so the states under
+# lua_max_memory are interpreted, jit.on() or not
+JIT_FILL = (
+    "{on}local keep\n"
+    "local function fill()\n"
+    "    keep = {{}}\n"
+    "    while true do keep[#keep + 1] = string.rep('x', 1000) .. #keep end\n"
+    "end\n"
+    "local a, b = pcall(fill)\nkeep = nil\ncollectgarbage()\n"
+    "local c, d = pcall(fill)\nkeep = nil\ncollectgarbage()\n"
+    "ngx.say(a, ' ', b, ' ', c, ' ', d, ' ', (jit.status()))\n")
+
+
+def test_max_memory_compiled_loops():
+    d = make_docroot({"fill.lua": JIT_FILL.format(on=""),
+                      "fillon.lua": JIT_FILL.format(on="jit.on()\n"),
+                      # what killed the process (SIGSEGV in LuaJIT's
+                      # unwinder): the heap still full at the second
+                      "crash.lua": ("local keep = {}\nlocal function fill()\n"
+                                    "    while true do keep[#keep + 1] = "
+                                    "string.rep('x', 1000) .. #keep end\n"
+                                    "end\npcall(fill)\npcall(fill)\n"
+                                    "keep = nil\nngx.say('survived')\n")})
+    g = Golapis(docroot=d, workers=1, conf_extra="lua_max_memory 2m;\n")
+    n = Nginx(g)
+    for _ in range(3):
+        assert _timed(n, "/crash.lua")[:2] == (200, b"survived\n"), g.tail()
+    for _ in range(2):
+        for path in ("/fill.lua", "/fillon.lua"):
+            st, body, _ = _timed(n, path)
+            assert (st, body) == (200, b"false not enough memory false "
+                                       b"not enough memory false\n"), \
+                (path, st, body, g.tail())
+    assert g.running()
+    # without the limit the compiler is on
+    g2 = Golapis(docroot=d, workers=1)
+    n2 = Nginx(g2)
+    st, body, _ = _timed(n2, "/hello.lua")
+    assert st == 200
+    with open(os.path.join(d, "status.lua"), "w") as f:
+        f.write("ngx.say(jit.status())\n")
+    assert _timed(n2, "/status.lua")[1].startswith(b"true"), g2.tail()
+
+
 def test_max_memory_checked():
     from harness import golapis_cmd, mktemp
     path = os.path.join(mktemp("mem-"), "c.conf")
