@@ -51,6 +51,154 @@ gl_log_level_by_name(const char *name)
 }
 
 
+/*
+ * Whether path's last component may be a symlink root follows: started
+ * as root, golapis opens its logs and pid file before it becomes
+ * "user", often in a directory that user owns (for the socket, USR1's
+ * reopen); a symlink that user put there must not have root write to
+ * another file (nginx's CVE-2016-1247).  A directory only root can
+ * change (/dev for /dev/stderr, /var/log) is trusted; any other is
+ * not, and there the file is opened O_NOFOLLOW.  Not root: nothing to
+ * fear.
+ */
+int
+gl_log_follow_ok(const char *path)
+{
+    char         dir[4096], *slash;
+    struct stat  st;
+
+    if (geteuid() != 0) {
+        return 1;
+    }
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int) sizeof(dir)) {
+        return 0;
+    }
+
+    slash = strrchr(dir, '/');
+
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == dir) {
+        dir[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+
+    return stat(dir, &st) == 0 && st.st_uid == 0
+           && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+
+/*
+ * A log file, opened for appending (created 0644): a regular file, a
+ * FIFO, a device (/dev/null, /dev/stderr); through a symlink only where
+ * gl_log_follow_ok() says so.  A FIFO with no reader is an error
+ * (ENXIO), not a start that waits; writes then block as on any file.
+ */
+int
+gl_log_open_file(const char *path)
+{
+    int  fd, flags;
+
+    flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
+
+    if (!gl_log_follow_ok(path)) {
+        flags |= O_NOFOLLOW;
+    }
+
+    fd = open(path, flags, 0644);
+    if (fd == -1) {
+        return -1;
+    }
+
+    flags = fcntl(fd, F_GETFL);
+    if (flags != -1) {
+        (void) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+
+    return fd;
+}
+
+
+/*
+ * As root, a log file opened at fd is given to uid (and gid), so that
+ * uid can reopen it at USR1: only a file root owns (made now, or
+ * earlier by root) and with no other name, never one that another user
+ * owns or that a hard link could make another file's.  GL_OK, or
+ * GL_DECLINED when it is left as it is.
+ */
+int
+gl_log_give(int fd, uid_t uid, gid_t gid)
+{
+    struct stat  st;
+
+    if (geteuid() != 0 || uid == (uid_t) -1) {
+        return GL_DECLINED;
+    }
+
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid == uid) {
+        return GL_DECLINED;
+    }
+
+    if (st.st_uid != 0 || st.st_nlink != 1) {
+        errno = EPERM;
+        return GL_ERROR;
+    }
+
+    return fchown(fd, uid, gid) == 0 ? GL_OK : GL_ERROR;
+}
+
+
+const char *
+gl_log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t          i, n;
+    unsigned char   c;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+
+    for (i = 0; i < len && n + 8 < size; i++) {
+        c = (unsigned char) src[i];
+
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            dst[n++] = '\\';
+            dst[n++] = 'x';
+            dst[n++] = hex[c >> 4];
+            dst[n++] = hex[c & 0xf];
+        } else {
+            dst[n++] = (char) c;
+        }
+    }
+
+    if (i < len) {
+        memcpy(dst + n, "...", 3);
+        n += 3;
+    }
+
+    dst[n] = '\0';
+
+    return dst;
+}
+
+
+int
+gl_log_give_error_log(uid_t uid, gid_t gid)
+{
+    int  fd;
+
+    fd = atomic_load(&gl_log_fd);
+
+    if (gl_log_path[0] == '\0' || fd == 2) {
+        return GL_DECLINED;
+    }
+
+    return gl_log_give(fd, uid, gid);
+}
+
+
 static int
 gl_log_open_path(const char *path)
 {
@@ -58,7 +206,7 @@ gl_log_open_path(const char *path)
         return 2;
     }
 
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return gl_log_open_file(path);
 }
 
 
@@ -440,7 +588,7 @@ static gl_log_file_t   *gl_log_files;
 static int
 gl_log_file_fd(const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return gl_log_open_file(path);
 }
 
 
@@ -448,7 +596,6 @@ gl_log_file_t *
 gl_log_file_open(const char *path, uid_t uid, gid_t gid)
 {
     char            err[256];
-    struct stat     st;
     gl_log_file_t  *f;
 
     pthread_mutex_lock(&gl_log_files_lock);
@@ -491,13 +638,10 @@ gl_log_file_open(const char *path, uid_t uid, gid_t gid)
         }
 
         /* as root, the user golapis becomes must be able to reopen it */
-        if (geteuid() == 0 && uid != (uid_t) -1
-            && fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode)
-            && st.st_uid != uid
-            && fchown(f->fd, uid, gid) == -1)
-        {
-            gl_log_error(GL_LOG_WARN, errno, "chown(\"%s\") failed: USR1 "
-                         "will not reopen the log", path);
+        if (gl_log_give(f->fd, uid, gid) == GL_ERROR) {
+            gl_log_error(GL_LOG_WARN, errno, "\"%s\" is not given to the "
+                         "user golapis becomes: USR1 will not reopen it",
+                         path);
         }
     }
 

@@ -34,6 +34,29 @@ int gl_log_open(const char *path, int level);
    a rotation); GL_ERROR if one could not be (logged, it stays as it was) */
 int gl_log_reopen(void);
 
+/* as root: 1 if path's directory is one only root can change, where a
+   symlink as its last component may be followed; 0 if not (the file is
+   then opened O_NOFOLLOW); not root: 1 */
+int gl_log_follow_ok(const char *path);
+
+/* a log file opened to append (created 0644), through a symlink only
+   where gl_log_follow_ok() says so; -1 and errno otherwise */
+int gl_log_open_file(const char *path);
+
+/* as root, gives the log file at fd to uid/gid (USR1 reopens it as
+   them): only a file root owns with one link; GL_OK, GL_DECLINED (not
+   root, already theirs), GL_ERROR (errno: EPERM when it is another's) */
+int gl_log_give(int fd, uid_t uid, gid_t gid);
+
+/* the same for the error log's file (not stderr) */
+int gl_log_give_error_log(uid_t uid, gid_t gid);
+
+/* a value from a client (a path nginx decoded), for a log line: the
+   bytes below 0x20, 0x7f, '"' and '\\' as \xHH, so that it cannot end
+   the line or the quotes; cut with "..." to fit size (at least 16) */
+const char *gl_log_escape(char *dst, size_t size, const char *src,
+    size_t len);
+
 /*
  * The other logs (access_log, slowlog): one gl_log_file_t per path,
  * shared by every config that names it and by all threads.  A file is

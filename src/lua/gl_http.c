@@ -687,10 +687,16 @@ gl_http_script_ext(gl_conf_t *conf, const char *path, size_t len)
  * one of the script_extensions.  The DOCUMENT_ROOT param decides
  * nothing.  Returns 0 with the path in buf, or an HTTP status.
  */
+/* the path asked for and the one found, escaped for a log line (nginx
+   decoded them: a newline could forge a line), made only if logged */
+#define GL_HTTP_V   gl_log_escape(v, sizeof(v), p->value, p->value_len)
+#define GL_HTTP_RV  gl_log_escape(rv, sizeof(rv), buf, strlen(buf))
+
 static int
 gl_http_script(gl_http_t *h, char *buf)
 {
     size_t             len;
+    char               v[1024], rv[1024];
     const char        *root;
     struct stat        st;
     gl_request_t      *r;
@@ -711,24 +717,24 @@ gl_http_script(gl_http_t *h, char *buf)
     {
         gl_log_error(GL_LOG_ERR, 0, "request %d: SCRIPT_FILENAME \"%s\" is "
                      "not a possible path (a NUL byte, not absolute or too "
-                     "long), not run", r->id, p->value);
+                     "long), not run", r->id, GL_HTTP_V);
         return 403;
     }
 
     if (!gl_http_script_ext(r->conf, p->value, p->value_len)) {
         gl_log_error(GL_LOG_ERR, 0, "script \"%s\" does not end with one "
-                     "of the script_extensions, not run", p->value);
+                     "of the script_extensions, not run", GL_HTTP_V);
         return 403;
     }
 
     if (realpath(p->value, buf) == NULL) {
         if (errno == ENOENT || errno == ENOTDIR) {
             gl_log_error(GL_LOG_INFO, 0, "script \"%s\" not found",
-                         p->value);
+                         GL_HTTP_V);
             return 404;
         }
 
-        gl_log_error(GL_LOG_ERR, errno, "script \"%s\"", p->value);
+        gl_log_error(GL_LOG_ERR, errno, "script \"%s\"", GL_HTTP_V);
         return errno == EACCES ? 403 : 500;
     }
 
@@ -738,7 +744,7 @@ gl_http_script(gl_http_t *h, char *buf)
         /* the config check requires document_root without a content
            handler: not reached */
         gl_log_error(GL_LOG_ERR, 0, "no document_root is configured: "
-                     "\"%s\" is not run", buf);
+                     "\"%s\" is not run", GL_HTTP_RV);
         return 403;
     }
 
@@ -748,25 +754,28 @@ gl_http_script(gl_http_t *h, char *buf)
         || (buf[len] != '/' && !(len == 1 && root[0] == '/')))
     {
         gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is outside the document "
-                     "root \"%s\", not run", buf, root);
+                     "root \"%s\", not run", GL_HTTP_RV, root);
         return 403;
     }
 
     if (!gl_http_script_ext(r->conf, buf, strlen(buf))) {
         gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is \"%s\", which does "
                      "not end with one of the script_extensions, not run",
-                     p->value, buf);
+                     GL_HTTP_V, GL_HTTP_RV);
         return 403;
     }
 
     if (stat(buf, &st) == -1 || !S_ISREG(st.st_mode)) {
         gl_log_error(GL_LOG_ERR, 0, "script \"%s\" is not a regular file",
-                     buf);
+                     GL_HTTP_RV);
         return 403;
     }
 
     return 0;
 }
+
+#undef GL_HTTP_V
+#undef GL_HTTP_RV
 
 
 /* pushes the globals of the request, made on first use */

@@ -490,11 +490,27 @@ gl_vm_close(gl_vm_t *vm)
 int
 gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
 {
+    char            buf[PATH_MAX], *root;
     gl_conf_t      *old_conf;
     gl_lua_gen_t   *g, *old;
     gl_module_t   **m;
 
     old_conf = vm->conf;
+    root = NULL;
+
+    /* a new config's document_root is the scripts' from now on (as
+       script_extensions are): resolved before anything changes */
+    if (conf != NULL && conf->document_root != NULL) {
+        if (realpath(conf->document_root, buf) == NULL
+            || (root = strdup(buf)) == NULL)
+        {
+            gl_stat_add(&vm->stat->lua_reloads_failed, 1);
+            gl_log_error(GL_LOG_ERR, errno, "worker %d: reload failed: "
+                         "realpath(\"%s\"), the old config goes on serving",
+                         vm->id, conf->document_root);
+            return GL_ERROR;
+        }
+    }
 
     if (conf != NULL) {
         vm->conf = conf;
@@ -504,10 +520,16 @@ gl_vm_reload(gl_vm_t *vm, gl_conf_t *conf)
 
     if (g == NULL) {
         vm->conf = old_conf;
+        free(root);
         gl_stat_add(&vm->stat->lua_reloads_failed, 1);
         gl_log_error(GL_LOG_ERR, 0, "worker %d: reload failed, the old code "
                      "goes on serving", vm->id);
         return GL_ERROR;
+    }
+
+    if (conf != NULL) {
+        free(vm->docroot);
+        vm->docroot = root;
     }
 
     old = vm->gen;

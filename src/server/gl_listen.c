@@ -102,7 +102,8 @@ gl_listen_check_unix(const char *path)
 static int
 gl_listen_open_unix(gl_listen_conf_t *lc)
 {
-    int                 fd;
+    int                 fd, rc;
+    mode_t              old;
     struct sockaddr_un  sun;
 
     if (gl_listen_check_unix(lc->path) != GL_OK) {
@@ -119,24 +120,25 @@ gl_listen_open_unix(gl_listen_conf_t *lc)
     sun.sun_family = AF_UNIX;
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", lc->path);
 
-    if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
+    /* the file is made with its mode (the umask's complement), not
+       chmod'ed after: the directory may be the user's, who could put a
+       symlink in its place between the two, and root's chmod would
+       follow it (start-up, the main thread alone makes files now) */
+    old = umask(~(mode_t) (lc->mode == -1 ? 0660 : lc->mode) & 0777);
+    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
+    (void) umask(old);
+
+    if (rc == -1) {
         gl_log_error(GL_LOG_EMERG, errno, "bind() to unix:%s failed",
                      lc->path);
         close(fd);
         return -1;
     }
 
-    if (chmod(lc->path, lc->mode == -1 ? 0660 : lc->mode) == -1) {
-        gl_log_error(GL_LOG_EMERG, errno, "chmod(\"%s\") failed", lc->path);
-        unlink(lc->path);
-        close(fd);
-        return -1;
-    }
-
     /* owner=, group=, or as root the "user": nginx's user must connect,
-       ours remove the file at exit */
+       ours remove the file at exit; lchown, for the same reason */
     if ((lc->uid != (uid_t) -1 || lc->gid != (gid_t) -1)
-        && chown(lc->path, lc->uid, lc->gid) == -1)
+        && lchown(lc->path, lc->uid, lc->gid) == -1)
     {
         gl_log_error(GL_LOG_EMERG, errno, "chown(\"%s\", %ld, %ld) failed",
                      lc->path, (long) (int) lc->uid, (long) (int) lc->gid);

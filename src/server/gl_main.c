@@ -233,17 +233,34 @@ gl_remove_pid(void)
 static int
 gl_write_pid(void)
 {
-    int   fd, n;
-    char  buf[32];
+    int          fd, n;
+    char         buf[32];
+    struct stat  st;
 
     if (gl_conf->pid == NULL) {
         return GL_OK;
     }
 
-    fd = open(gl_conf->pid, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* as for the logs (gl_log_open_file): root writes it, maybe in the
+       user's directory, so no symlink there, a regular file with one
+       name, truncated only once it is known to be that */
+    fd = open(gl_conf->pid, O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK
+                            | (gl_log_follow_ok(gl_conf->pid) ? 0
+                                                              : O_NOFOLLOW),
+              0644);
     if (fd == -1) {
         gl_log_error(GL_LOG_EMERG, errno, "open(\"%s\") failed",
                      gl_conf->pid);
+        return GL_ERROR;
+    }
+
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1
+        || ftruncate(fd, 0) == -1)
+    {
+        gl_log_error(GL_LOG_EMERG, errno, "the pid file \"%s\" is not a "
+                     "regular file with one name, or cannot be truncated",
+                     gl_conf->pid);
+        close(fd);
         return GL_ERROR;
     }
 
@@ -274,7 +291,6 @@ static int
 gl_drop_privileges(void)
 {
     int          i;
-    struct stat  st;
     char         dir[PATH_MAX], *slash;
 
     if (geteuid() != 0) {
@@ -291,12 +307,11 @@ gl_drop_privileges(void)
         return GL_ERROR;
     }
 
-    if (strcmp(gl_conf->error_log, "stderr") != 0
-        && stat(gl_conf->error_log, &st) == 0 && S_ISREG(st.st_mode)
-        && chown(gl_conf->error_log, gl_conf->uid, (gid_t) -1) == -1)
-    {
-        gl_log_error(GL_LOG_WARN, errno, "chown(\"%s\") failed: USR1 will "
-                     "not reopen the log", gl_conf->error_log);
+    /* by its descriptor: the path could be a symlink by now */
+    if (gl_log_give_error_log(gl_conf->uid, (gid_t) -1) == GL_ERROR) {
+        gl_log_error(GL_LOG_WARN, errno, "\"%s\" is not given to the user "
+                     "golapis becomes: USR1 will not reopen it",
+                     gl_conf->error_log);
     }
 
     if (initgroups(gl_conf->run_user, gl_conf->gid) == -1) {

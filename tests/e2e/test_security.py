@@ -8,6 +8,7 @@ a loud SKIPPED and return."""
 import grp
 import os
 import pwd
+import re
 import signal
 import socket
 import stat
@@ -101,6 +102,71 @@ def test_user_nobody():
     assert g.stop() == 0, g.tail()
     assert not os.path.exists(g.sock), "the socket file is still there"
     assert not os.path.exists(g.pid_file), "the pid file is still there"
+
+
+def test_symlinks_in_the_users_directory():
+    # golapis starts as root and opens its logs and pid file before it
+    # becomes "user", in a directory that user owns: symlinks the user
+    # (a compromised script) put there must not have root write to, or
+    # give away, other files (nginx's CVE-2016-1247)
+    if not _root():
+        return
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(base_dir(), 0o711)
+    d = mktemp("userdir-")
+    os.chmod(d, 0o755)
+    os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    victims = {}
+    for name in ("error.log", "golapis.pid", "access.log"):
+        v = os.path.join(mktemp("victim-"), "secret")
+        with open(v, "w") as f:
+            f.write("root's own\n")
+        os.chmod(v, 0o600)
+        os.symlink(v, os.path.join(d, name))
+        victims[name] = v
+    www = make_docroot()
+    os.chmod(www, 0o755)
+    for name in victims:
+        conf = ("listen unix:%s/s.sock;\nuser nobody;\ndocument_root %s;\n"
+                "error_log %s;\n" % (d, www, os.path.join(d, "error.log")
+                                    if name == "error.log"
+                                    else os.path.join(d, "ok.log")))
+        if name == "golapis.pid":
+            conf += "pid %s/golapis.pid;\n" % d
+        if name == "access.log":
+            conf += "access_log %s/access.log;\n" % d
+        path = os.path.join(mktemp("conf-"), "golapis.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        rc, out, err = golapis_cmd(["-c", path], timeout=20)
+        assert rc == 1, (name, rc, out, err)
+        assert "Too many levels of symbolic links" in err + out + \
+            _read_or_empty(os.path.join(d, "ok.log")), (name, out, err)
+        for v in victims.values():
+            st = os.stat(v)
+            with open(v) as f:
+                assert f.read() == "root's own\n", (name, v)
+            assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600, \
+                (name, v, st)
+    # a symlink where only root could have put it (/dev/stderr) is fine
+    g = Golapis("user nobody;", docroot=www, start=False)
+    os.chmod(g.dir, 0o755)
+    os.chown(g.dir, nobody.pw_uid, nobody.pw_gid)
+    with open(g.conf_path) as f:
+        text = f.read()
+    with open(g.conf_path, "w") as f:
+        f.write(text.replace("error_log %s" % g.error_log,
+                             "error_log /dev/stderr"))
+    g.start()
+    assert g.stop() == 0
+
+
+def _read_or_empty(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def test_user_group():
@@ -356,6 +422,50 @@ def test_impossible_script_filename():
         assert status == 403, (bad[:80], status, body)
         assert b"hello, world" not in body, (bad[:80], body)
     assert "not a possible path" in g.log(), g.tail()
+
+
+def test_script_filename_cannot_forge_log_lines():
+    # nginx decodes the URI into SCRIPT_FILENAME: %0a is a newline, which
+    # a plain "%s" would write into the error log as a line of its own
+    g = Golapis(log_level="info")
+    base = {b"REQUEST_METHOD": b"GET", b"REQUEST_URI": b"/x"}
+    forged = b"\n2026/01/01 00:00:00 [emerg] 1#0: FORGED"
+    for name in (g.docroot.encode() + b"/a" + forged + b".lua",
+                 g.docroot.encode() + b"/a" + forged + b".txt",
+                 b"/nowhere" + forged + b".lua",
+                 g.docroot.encode() + b"/a\0" + forged + b".lua"):
+        status, _, _ = _fcgi_raw(g.sock, {**base, b"SCRIPT_FILENAME": name})
+        assert status in (403, 404), (name, status)
+    log = g.log()
+    assert not re.search(r"^2026/01/01 00:00:00 \[emerg\]", log, re.M), log
+    assert log.count("\\x0A2026/01/01 00:00:00 [emerg] 1#0: FORGED") == 4, log
+
+
+def test_document_root_follows_a_reload():
+    # as script_extensions do; a root that cannot be resolved fails the
+    # reload and the old one stays
+    a = make_docroot({"a.lua": "ngx.say('a')\n"})
+    b = make_docroot({"b.lua": "ngx.say('b')\n"})
+    g = Golapis(docroot=a, workers=2)
+    base = {b"REQUEST_METHOD": b"GET", b"REQUEST_URI": b"/x"}
+
+    def get(path):
+        return _fcgi_raw(g.sock, {**base,
+                                  b"SCRIPT_FILENAME": path.encode()})[0]
+
+    assert (get(a + "/a.lua"), get(b + "/b.lua")) == (200, 403)
+    with open(g.conf_path) as f:
+        text = f.read()
+    mark = g.mark()
+    with open(g.conf_path, "w") as f:
+        f.write(text.replace("document_root %s;" % a,
+                             "document_root %s;" % b))
+    g.send_signal(signal.SIGHUP)
+    wait_for(lambda: g.log_since(mark).count("Lua code reloaded") == 2,
+             10, what="the reload")
+    for _ in range(4):
+        assert (get(a + "/a.lua"), get(b + "/b.lua")) == (403, 200)
+    assert g.stop() == 0
 
 
 def test_document_root_required():
