@@ -40,6 +40,13 @@ static int              gl_nworkers;
 static int              gl_workers_cap;     /* room for replacements */
 static int              gl_workers_want;    /* the configured number */
 static ev_async         gl_stuck_async;
+static ev_timer         gl_replace_timer;   /* dead slots, tried later */
+static double           gl_replace_delay = 1;
+static double           gl_replace_last = -100;
+
+static void gl_stuck_cb(struct ev_loop *loop, ev_async *a, int revents);
+static int gl_worker_restart(gl_worker_t *w, int id, int *fds, size_t nfds);
+static void gl_replace_later(void);
 static ev_async         gl_reload_async;
 static gl_listening_t  *gl_listening;
 static int              gl_stopping;
@@ -390,12 +397,20 @@ static int
 gl_worker_replace(gl_worker_t *w)
 {
     int           *fds, id;
-    size_t         i, nfds;
+    size_t         nfds;
     gl_worker_t   *copy, **r;
 
-    pthread_join(w->tid, NULL);
-
     id = w->id;
+
+    if (!w->started) {
+        /* a replacement that could not start (gl_worker_start failed):
+           what it made is dropped, the slot tried again */
+        memset(w, 0, sizeof(gl_worker_t));
+        w->on_exit = gl_worker_exited;
+        return gl_worker_restart(w, id, NULL, 0);
+    }
+
+    pthread_join(w->tid, NULL);
 
     /* connections handed to it after it ended go to the new one */
     pthread_mutex_lock(&w->lock);
@@ -427,12 +442,28 @@ gl_worker_replace(gl_worker_t *w)
     memset(w, 0, sizeof(gl_worker_t));
     w->on_exit = gl_worker_exited;
 
-    /* the acceptor may give it connections again */
-    gl_watch_unstick(id);
+    return gl_worker_restart(w, id, fds, nfds);
+}
+
+
+/*
+ * Starts a worker in slot w (zeroed) with number id, and hands it the
+ * connections fds.  If it cannot start (an init_worker_by_lua that now
+ * fails, no memory), the slot stays dead: the acceptor passes it by (its
+ * stuck flag stays), it counts for no stop, and gl_stuck_cb tries it
+ * again after a delay.  0: not started.
+ */
+static int
+gl_worker_restart(gl_worker_t *w, int id, int *fds, size_t nfds)
+{
+    size_t  i;
 
     if (gl_worker_start(w, id, gl_conf) != GL_OK) {
-        gl_log_error(GL_LOG_ALERT, 0, "cannot start worker %d again", id);
+        gl_log_error(GL_LOG_ALERT, 0, "cannot start worker %d again: its "
+                     "slot is tried again in %.0fs", id, gl_replace_delay);
         w->id = id;
+        w->started = 0;
+        atomic_store(&w->dead, 1);
         atomic_store(&w->done, 1);
 
         for (i = 0; i < nfds; i++) {
@@ -440,8 +471,12 @@ gl_worker_replace(gl_worker_t *w)
         }
 
         free(fds);
+        gl_replace_later();
         return 0;
     }
+
+    /* the acceptor may give it connections again */
+    gl_watch_unstick(id);
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d starts again", id);
 
@@ -452,6 +487,30 @@ gl_worker_replace(gl_worker_t *w)
     free(fds);
 
     return 1;
+}
+
+
+/* the slots of workers that could not start again, or that panicked again
+   and again, are tried after a delay: 1s, doubling up to a minute */
+static void
+gl_replace_later(void)
+{
+    if (!ev_is_active(&gl_replace_timer)) {
+        ev_timer_set(&gl_replace_timer, gl_replace_delay, 0);
+        ev_timer_start(gl_main_loop, &gl_replace_timer);
+    }
+
+    gl_replace_delay = gl_min(gl_replace_delay * 2, 60);
+}
+
+
+static void
+gl_replace_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void) t;
+    (void) revents;
+
+    gl_stuck_cb(loop, &gl_stuck_async, 0);
 }
 
 
@@ -474,6 +533,7 @@ static void
 gl_stuck_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     int           i, free_ones;
+    double        now;
     gl_worker_t  *w;
 
     (void) loop;
@@ -484,17 +544,39 @@ gl_stuck_cb(struct ev_loop *loop, ev_async *a, int revents)
         return;
     }
 
+    now = ev_now(gl_main_loop);
+
     for (i = 0; i < gl_nworkers; i++) {
         w = &gl_workers[i];
 
-        if (atomic_load(&w->dead)) {
-            (void) gl_worker_replace(w);
+        if (!atomic_load(&w->dead)) {
+            continue;
         }
+
+        /* a worker that panics as soon as it starts (init_worker_by_lua,
+           its first timer) would be replaced without end, each keeping
+           its Lua state: after a replacement less than a second ago,
+           wait */
+        if (now - gl_replace_last < 1 || ev_is_active(&gl_replace_timer)) {
+            gl_replace_later();
+            continue;
+        }
+
+        if (now - gl_replace_last > 60) {
+            gl_replace_delay = 1;
+        }
+
+        gl_replace_last = now;
+        (void) gl_worker_replace(w);
     }
 
+    /* a dead worker's slot is replaced in place: not a stuck one to make
+       room for */
     free_ones = 0;
     for (i = 0; i < gl_nworkers; i++) {
-        if (!gl_watch_stuck(gl_workers[i].id)) {
+        if (atomic_load(&gl_workers[i].dead)
+            || !gl_watch_stuck(gl_workers[i].id))
+        {
             free_ones++;
         }
     }
@@ -1409,6 +1491,7 @@ gl_run(void)
     ev_async_start(loop, &gl_worker_done);
     ev_async_init(&gl_stuck_async, gl_stuck_cb);
     ev_async_start(loop, &gl_stuck_async);
+    ev_timer_init(&gl_replace_timer, gl_replace_timer_cb, 1, 0);
     ev_async_init(&gl_reload_async, gl_reload_cb);
     ev_async_start(loop, &gl_reload_async);
     gl_watch_on_stuck(gl_worker_stuck);

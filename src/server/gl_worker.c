@@ -178,7 +178,6 @@ gl_worker_thread(void *arg)
 
     ev_run(w->loop, 0);
 
-    gl_lua_catch_panic(NULL);
     gl_watch_worker_stop();
 
     gl_log_error(GL_LOG_NOTICE, 0, "worker %d exiting: %llu connections, "
@@ -192,7 +191,18 @@ gl_worker_thread(void *arg)
     ev_async_stop(w->loop, &w->notify);
 
     gl_srv_free(&w->srv);
-    gl_vm_close(&w->vm);
+
+    /* exit_worker_by_lua and the last finalizers run here: a panic of the
+       state now ends this thread as a normal exit would, not the process
+       (the other workers may be finishing their requests) */
+    if (setjmp(jb) != 0) {
+        gl_log_error(GL_LOG_ALERT, 0, "worker %d: its Lua state panicked "
+                     "while it exited; what it held is left", w->id);
+    } else {
+        gl_vm_close(&w->vm);
+    }
+
+    gl_lua_catch_panic(NULL);
 
     gl_conf_unref(w->conf);
     w->conf = NULL;
@@ -309,6 +319,12 @@ gl_worker_post_conn(gl_worker_t *w, int fd)
 void
 gl_worker_post_ping(gl_worker_t *w)
 {
+    /* a slot whose worker ended, or never started (a replacement that
+       failed): nobody to ask */
+    if (w->loop == NULL || atomic_load(&w->done)) {
+        return;
+    }
+
     atomic_store(&w->ping, 1);
     ev_async_send(w->loop, &w->notify);
 }
@@ -317,6 +333,12 @@ gl_worker_post_ping(gl_worker_t *w)
 void
 gl_worker_post_quit(gl_worker_t *w)
 {
+    /* a slot whose worker ended, or never started (a replacement that
+       failed): nobody to ask */
+    if (w->loop == NULL || atomic_load(&w->done)) {
+        return;
+    }
+
     atomic_store(&w->quit, 1);
     ev_async_send(w->loop, &w->notify);
 }
@@ -325,6 +347,12 @@ gl_worker_post_quit(gl_worker_t *w)
 void
 gl_worker_post_reload(gl_worker_t *w)
 {
+    /* a slot whose worker ended, or never started (a replacement that
+       failed): nobody to ask */
+    if (w->loop == NULL || atomic_load(&w->done)) {
+        return;
+    }
+
     atomic_fetch_add(&w->reload_req, 1);
     ev_async_send(w->loop, &w->notify);
 }
@@ -333,6 +361,10 @@ gl_worker_post_reload(gl_worker_t *w)
 void
 gl_worker_post_conf(gl_worker_t *w, gl_conf_t *conf)
 {
+    if (w->loop == NULL || atomic_load(&w->done)) {
+        return;
+    }
+
     /* the worker takes a reference with it; one it has not taken yet (two
        SIGHUPs in a row) is not for it any more */
     gl_conf_unref(atomic_exchange(&w->new_conf, gl_conf_ref(conf)));
@@ -351,12 +383,14 @@ gl_worker_free(gl_worker_t *w)
 
     free(w->pending);
 
-    /* a retired worker keeps what it held */
+    /* a retired worker keeps what it held (its Lua state may point into
+       its config); a config posted that it never took is not held */
     if (!atomic_load(&w->dead)) {
         gl_conf_unref(w->conf);
         w->conf = NULL;
-        gl_conf_unref(atomic_exchange(&w->new_conf, NULL));
     }
+
+    gl_conf_unref(atomic_exchange(&w->new_conf, NULL));
 
     if (w->loop) {
         ev_loop_destroy(w->loop);

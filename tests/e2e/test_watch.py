@@ -7,6 +7,7 @@ so, and exits with status 1 when every worker is stuck."""
 
 import os
 import re
+import signal
 import threading
 import time
 
@@ -381,6 +382,84 @@ def test_gc_error_in_a_full_collection():
     assert "PANIC" not in log, log
     assert g.running()
     assert g.stop() == 0
+
+
+def _panic_once(g, n):
+    """Requests /gcerr.lua until a worker panics (502), then waits for the
+    log line."""
+    mark = g.mark()
+    for _ in range(5000):
+        if _timed(n, "/gcerr.lua")[0] == 502:
+            break
+    wait_for(lambda: "is retired after a panic" in g.log_since(mark), 10,
+             what="the retirement")
+    return mark
+
+
+def test_replacement_that_cannot_start():
+    # a SIGHUP brings an init_worker_by_lua that fails: the workers keep
+    # their code, but a worker that panics then cannot start again; its
+    # slot is passed by (no request waits for it), and once the config
+    # is mended it starts again
+    g, n = _gc_setup(retires=True)
+    with open(g.conf_path) as f:
+        good = f.read()
+    flag = os.path.join(g.dir, "fail")
+    with open(flag, "w"):
+        pass
+    with open(g.conf_path, "w") as f:
+        f.write(good + (
+            "init_by_lua_block { local f = io.open(%r) "
+            "if f then f:close() error('cannot start') end }\n" % flag))
+    mark = g.mark()
+    g.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload failed" in g.log_since(mark), 10,
+             what="the failed reload")
+    mark = _panic_once(g, n)
+    wait_for(lambda: "cannot start worker 0 again" in g.log_since(mark), 10,
+             what="the failed start")
+    # requests go on (none to the empty slot: none waits for it)
+    t0 = time.monotonic()
+    assert g.running()
+    os.remove(flag)
+    wait_for(lambda: "worker 0 starts again" in g.log_since(mark), 20,
+             what="the slot tried again")
+    for _ in range(5):
+        st, body, took = _timed(n, "/hello.lua")
+        assert (st, body) == (200, b"hello, world\n") and took < 2, \
+            (st, body, took, time.monotonic() - t0)
+    assert g.running()
+    assert g.stop() == 0
+
+
+def test_panic_loop_is_slowed_down():
+    # a worker that panics as soon as it starts (its first timer) is not
+    # replaced without end, each keeping its Lua state: the replacements
+    # slow down, and golapis does not take the dead for stuck
+    g, n = _gc_setup(retires=True)
+    with open(g.conf_path) as f:
+        text = f.read()
+    with open(g.conf_path, "w") as f:
+        f.write(text + (
+            # interpreted (jit.off): a finalizer's error raised in a
+            # compiled loop's collection step crashes Debian's LuaJIT
+            # itself (upstream's LuaJIT#1247), no panic to catch
+            "init_worker_by_lua_block { if ngx.worker.id() == 0 and "
+            "ngx.worker.count() == 1 then ngx.timer.at(0, function() "
+            "jit.off() "
+            "for i = 1, 200 do local p = newproxy(true) "
+            "getmetatable(p).__gc = function() error('gc boom') end end "
+            "local t = {} for i = 1, 1e5 do t[i] = {} end end) end }\n"))
+    mark = g.mark()
+    g.send_signal(signal.SIGHUP)
+    time.sleep(4)
+    log = g.log_since(mark)
+    assert g.running(), g.tail()
+    assert "every worker is stuck" not in log, log
+    assert "starts in place of a stuck one" not in log, log
+    # a second apart at least, then 2, 4...: a handful in 4 s
+    assert log.count("is retired after a panic") <= 5, log.count(
+        "is retired after a panic")
 
 
 def test_panic_retires_the_worker():
