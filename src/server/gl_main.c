@@ -783,11 +783,6 @@ gl_reload_conf(void)
 
     conf->workers = gl_workers_want;
 
-    if (gl_log_open(conf->error_log, conf->log_level) != GL_OK) {
-        gl_log_error(GL_LOG_ERR, errno, "cannot open the error log \"%s\", "
-                     "the old one stays", conf->error_log);
-    }
-
     m = gl_conf_init_main(conf);
 
     if (m != NULL) {
@@ -796,6 +791,13 @@ gl_reload_conf(void)
                      m->name);
         gl_conf_free(conf);
         return;
+    }
+
+    /* only once the new config is taken: a refused one changes nothing,
+       its error log included */
+    if (gl_log_open(conf->error_log, conf->log_level) != GL_OK) {
+        gl_log_error(GL_LOG_ERR, errno, "cannot open the error log \"%s\", "
+                     "the old one stays", conf->error_log);
     }
 
     old = gl_conf;

@@ -748,6 +748,25 @@ def test_sighup_init_error_keeps_old_config():
     assert not errs, "\n".join(errs)
 
 
+def test_sighup_refused_keeps_the_error_log():
+    # a config a module refuses (its access_log cannot be opened: a
+    # directory) changes nothing, not even the error log it names
+    g, n, www, _ = _setup({"s.lua": 'ngx.say("s")\n'}, 0.1)
+    new_log = os.path.join(g.dir, "new-error.log")
+    mark = g.mark()
+    _rewrite_conf(g, "error_log %s" % g.error_log,
+                  "access_log %s;\nerror_log %s" % (g.dir, new_log))
+    g.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload failed, the old configuration stays"
+             in g.log_since(mark), 5 * SLACK, what="the refused reload")
+    assert not os.path.exists(new_log), open(new_log).read()
+    mark = g.mark()
+    g.send_signal(signal.SIGUSR1)
+    wait_for(lambda: "reopened" in g.log_since(mark), 5 * SLACK,
+             what="a line in the old error log")
+    assert http_get(n.port, "/s.lua")[::2] == (200, b"s\n")
+
+
 def test_sighup_inflight_keeps_config():
     """A request in flight across SIGHUP finishes on its generation: with
     the config it started with."""
