@@ -120,8 +120,9 @@ def timed_out_lines(g):
 def test_slowloris():
     # slower under the sanitizers: the 200 connections must all be
     # accepted before the first times out
+    # (1 s: 200 connects take a few hundred ms on a loaded machine)
     slack = 4 if os.environ.get("GL_SANITIZER") else 1
-    g = Golapis(conf_extra="client_timeout %dms;" % (500 * slack))
+    g = Golapis(conf_extra="client_timeout %dms;" % (1000 * slack))
     n = Nginx(g)
     expect_hello(n.port)
     base = open_fds(g.pid)
@@ -144,7 +145,7 @@ def test_slowloris():
             % (time.monotonic() - t0)
         s.close()
     took = time.monotonic() - t0
-    assert took < 2.5 * slack, "closing the stalled connections took " \
+    assert took < 3 * slack, "closing the stalled connections took " \
         "%.1fs" % took
     wait_for(lambda: open_fds(g.pid) <= base + 2, 3,
              what="golapis's descriptors back to %d (now %d)"
