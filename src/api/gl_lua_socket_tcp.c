@@ -1833,6 +1833,10 @@ gl_tcp_write_run(gl_tcp_t *u)
     rc = gl_tcp_send_now(u);
 
     if (rc == GL_AGAIN) {
+        /* as upstream's (ngx_add_timer at each NGX_AGAIN) and our reads:
+           the send timeout is the time without progress, not a deadline
+           for the whole send */
+        gl_tcp_timer_start(u, &u->wtimer, u->send_timeout);
         gl_tcp_arm(u);
         return;
     }
@@ -3556,6 +3560,12 @@ gl_tcp_ssl_ctx_new(gl_tcp_conf_t *tcf, char *err, size_t size)
                      | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                      | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
+
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* as nginx's ngx_ssl_create: a peer that closes without close_notify
+       (many HTTPS servers) ends the stream ("closed"), not an error */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 
     lo = 0;
     hi = 0;

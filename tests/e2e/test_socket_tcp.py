@@ -312,6 +312,25 @@ def test_tcp_send():
     ])
 
 
+# a peer that reads slowly but steadily: the send timeout is the time
+# without progress (upstream re-arms it at each NGX_AGAIN), not a
+# deadline for the whole send
+SLOW_READER = r'''
+local s = peer("@STEPS@")
+s:settimeout(800)
+q("sndbuf", s:setoption("sndbuf", 32768))
+q("send", s:send(string.rep("x", 600000)))
+q("close", s:close())
+done()
+'''
+
+
+def test_tcp_send_timeout_is_idle_time():
+    steps = " ".join(["s:250 r:50000"] * 14) + " r:1000000"
+    out = run(SLOW_READER.replace("@STEPS@", steps), min_lines=3)
+    check(out, ["sndbuf: [1] true", "send: [1] 600000", "close: [1] 1"])
+
+
 # ---------------------------------------------------------------------------
 # receive, receiveany, settimeout(s)
 

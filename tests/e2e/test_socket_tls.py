@@ -38,6 +38,9 @@ GL_REF_ONLY=1 checks only the nginx side (no golapis started).
 
 from harness import ref_both, ref_get, ref_lines, ref_setup
 import servers
+import socket
+import ssl
+import threading
 import time
 from test_socket_libs import check, fill
 
@@ -576,3 +579,64 @@ def test_tls_default_client_certificate():
         "handshake boolean",
         "GET HTTP/1.1 200 OK | SUCCESS CN=client.golapis.local"], (
         st, body, g.tail())
+
+
+# a TLS server that closes without close_notify (as many HTTPS servers
+# do): upstream (nginx sets SSL_OP_IGNORE_UNEXPECTED_EOF) reads it as
+# the end of the stream, not an error
+NO_CLOSE_NOTIFY = r'''
+local s = ngx.socket.tcp()
+s:settimeout(3000)
+p("connect", s:connect("127.0.0.1", @PORT@))
+p("handshake", s:sslhandshake(false, nil, false))
+p("send", s:send("x"))
+p("all", s:receive("*a"))
+s = ngx.socket.tcp()
+s:settimeout(3000)
+s:connect("127.0.0.1", @PORT@)
+s:sslhandshake(false, nil, false)
+s:send("x")
+p("line", s:receive())
+p("line again", s:receive())
+done()
+'''
+
+
+def test_tls_peer_closes_without_close_notify():
+    c = servers.certs()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*c["test"])
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    stop = threading.Event()
+
+    def serve():
+        ls.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = ls.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(5)
+                t = ctx.wrap_socket(conn, server_side=True)
+                t.recv(1)
+                t.sendall(b"hello\nworld")
+                t.close()       # no unwrap(): no close_notify
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        g, n, _ = ref_setup({"eof.lua": NO_CLOSE_NOTIFY.replace(
+            "@PORT@", str(ls.getsockname()[1]))})
+        out = ref_lines(n, g, "/eof.lua", min_lines=5)
+    finally:
+        stop.set()
+        th.join(5)
+        ls.close()
+    check(out, ["connect 1", "handshake true", "send 1", "all hello",
+                "world", "line hello", "line again nil closed world"],
+          "eof.lua")
