@@ -1152,7 +1152,7 @@ test_eviction(void)
     gl_shdict_t  *d;
     char          key[32], val[128];
     double        v;
-    size_t        len, max, n;
+    size_t        len, max, n, got;
     int           i, abort_at, rc;
 
     /* TEST 9: set evicts the least recently used */
@@ -1303,10 +1303,14 @@ test_eviction(void)
     gl_shdict_flush_all(d);
     CHECK(gl_t_nkeys(d, 0) == 0);
 
+    /* the other keys fall into the shards otherwise (the hash seed is
+       random): one shard fills a few keys sooner or later than in the
+       first round, where nginx's one slab pool gives the same count */
     for (i = 100000; i >= 1; i--) {
         snprintf(key, sizeof(key), "%05d", i);
         if (gl_t_push(d, key, 1, gl_t_num(i), &len) != GL_SHDICT_OK) {
-            CHECK((size_t) (100000 + 1 - i) == max);
+            got = (size_t) (100000 + 1 - i);
+            CHECK(got + max / 10 >= max && got <= max + max / 10);
             break;
         }
     }
@@ -1497,7 +1501,11 @@ test_housekeeping(void)
 
     total = freed;
 
-    for (calls = 0; calls < 1000 && total < 1000; calls++) {
+    /* each call looks at 100 buckets or entries at most, from where the
+       last stopped: the tables' empty buckets count too, and the keys
+       fall where the dict's random hash seed puts them, so the bound is
+       a whole pass over every shard, not 1000 calls */
+    for (calls = 0; calls < 100000 && total < 1000; calls++) {
         total += gl_shdict_expire(d, gl_t_now, 100);
     }
 
