@@ -379,40 +379,22 @@ gl_alog_lua_value(lua_State *L)
 }
 
 
-/*
- * The request line: nginx's own when it is passed ("fastcgi_param
- * REQUEST $request;": as the client sent it, an absolute URI and extra
- * spaces included), else made of the params nginx always sends
- */
+/* $request (gl_request_line), escaped as the format says */
 static void
 gl_alog_request(gl_alog_buf_t *b, gl_alog_esc_e esc, gl_request_t *r)
 {
-    const gl_param_t  *m, *u, *p;
+    int                 i, n;
+    gl_request_piece_t  pieces[5];
 
-    p = gl_request_param(r, "REQUEST", 7);
+    n = gl_request_line(r, pieces);
 
-    if (p != NULL && p->value_len > 0) {
-        gl_alog_buf_value(b, esc, p->value, p->value_len);
-        return;
-    }
-
-    m = gl_request_param(r, "REQUEST_METHOD", 14);
-    u = gl_request_param(r, "REQUEST_URI", 11);
-    p = gl_request_param(r, "SERVER_PROTOCOL", 15);
-
-    if (m == NULL || u == NULL) {
+    if (n == 0) {
         gl_alog_buf_none(b, esc);
         return;
     }
 
-    gl_alog_buf_value(b, esc, m->value, m->value_len);
-    gl_alog_buf_add(b, " ", 1);
-    gl_alog_buf_value(b, esc, u->value, u->value_len);
-
-    /* an HTTP/0.9 request line has no version */
-    if (p != NULL && p->value_len > 0 && strcmp(p->value, "HTTP/0.9") != 0) {
-        gl_alog_buf_add(b, " ", 1);
-        gl_alog_buf_value(b, esc, p->value, p->value_len);
+    for (i = 0; i < n; i++) {
+        gl_alog_buf_value(b, esc, pieces[i].data, pieces[i].len);
     }
 }
 

@@ -468,43 +468,25 @@ gl_lua_var_request_method(lua_State *L, const gl_lua_var_ctx_t *c)
 }
 
 
-/* the request line as the client sent it: nginx sends its three parts */
+/* the request line (gl_request_line) */
 static int
 gl_lua_var_request(lua_State *L, const gl_lua_var_ctx_t *c)
 {
-    const gl_param_t  *m, *u, *p;
+    int                 i, n;
+    gl_request_piece_t  pieces[5];
 
-    /* nginx's own, when it is passed (as the client sent it) */
-    p = gl_request_param(&c->h->r, "REQUEST", 7);
+    n = gl_request_line(&c->h->r, pieces);
 
-    if (p != NULL && p->value_len > 0) {
-        lua_pushlstring(L, p->value, p->value_len);
-        return 1;
-    }
-
-    m = gl_request_param(&c->h->r, "REQUEST_METHOD", 14);
-    u = gl_request_param(&c->h->r, "REQUEST_URI", 11);
-    p = gl_request_param(&c->h->r, "SERVER_PROTOCOL", 15);
-
-    if (m == NULL || u == NULL) {
+    if (n == 0) {
         lua_pushnil(L);
         return 1;
     }
 
-    lua_pushlstring(L, m->value, m->value_len);
-    lua_pushliteral(L, " ");
-    lua_pushlstring(L, u->value, u->value_len);
-
-    /* an HTTP/0.9 request line has no version */
-    if (p != NULL && p->value_len > 0 && strcmp(p->value, "HTTP/0.9") != 0)
-    {
-        lua_pushliteral(L, " ");
-        lua_pushlstring(L, p->value, p->value_len);
-        lua_concat(L, 5);
-
-    } else {
-        lua_concat(L, 3);
+    for (i = 0; i < n; i++) {
+        lua_pushlstring(L, pieces[i].data, pieces[i].len);
     }
+
+    lua_concat(L, n);
 
     return 1;
 }

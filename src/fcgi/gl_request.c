@@ -428,6 +428,49 @@ gl_request_param(gl_request_t *r, const char *name, size_t len)
 }
 
 
+int
+gl_request_line(gl_request_t *r, gl_request_piece_t *pieces)
+{
+    int                n;
+    const gl_param_t  *m, *u, *p;
+
+    p = gl_request_param(r, "REQUEST", 7);
+
+    if (p != NULL && p->value_len > 0) {
+        pieces[0].data = p->value;
+        pieces[0].len = p->value_len;
+        return 1;
+    }
+
+    m = gl_request_param(r, "REQUEST_METHOD", 14);
+    u = gl_request_param(r, "REQUEST_URI", 11);
+    p = gl_request_param(r, "SERVER_PROTOCOL", 15);
+
+    if (m == NULL || u == NULL) {
+        return 0;
+    }
+
+    pieces[0].data = m->value;
+    pieces[0].len = m->value_len;
+    pieces[1].data = " ";
+    pieces[1].len = 1;
+    pieces[2].data = u->value;
+    pieces[2].len = u->value_len;
+    n = 3;
+
+    /* an HTTP/0.9 request line has no version */
+    if (p != NULL && p->value_len > 0 && strcmp(p->value, "HTTP/0.9") != 0) {
+        pieces[3].data = " ";
+        pieces[3].len = 1;
+        pieces[4].data = p->value;
+        pieces[4].len = p->value_len;
+        n = 5;
+    }
+
+    return n;
+}
+
+
 static void
 gl_request_start(gl_request_t *r)
 {

@@ -138,6 +138,21 @@ const gl_header_t *gl_request_header(gl_request_t *r, const char *name,
 const gl_param_t *gl_request_param(gl_request_t *r, const char *name,
     size_t len);
 
+/* a piece of text in the request's params */
+typedef struct {
+    const char         *data;
+    size_t              len;
+} gl_request_piece_t;
+
+/*
+ * $request, the request line, in at most 5 pieces to join: nginx's own
+ * when it is passed ("fastcgi_param REQUEST $request;": as the client
+ * sent it, an absolute URI and extra spaces included), else the method,
+ * " ", REQUEST_URI and, but for HTTP/0.9, " " and the protocol.  Returns
+ * the number of pieces; 0 when the params lack the method or the URI.
+ */
+int gl_request_line(gl_request_t *r, gl_request_piece_t *pieces);
+
 /* the handler is done with it: sends the rest of the response and
    END_REQUEST (unless ngx.eof did); gl_request_free() follows */
 void gl_request_finalize(gl_request_t *r);
