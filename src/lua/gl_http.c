@@ -257,12 +257,13 @@ gl_http_in_flight(gl_http_t *h)
 
 
 /*
- * A request answered before any Lua ran (status_uri, ping_uri, no Lua
- * state for it): the modules' request_end hooks still see it end, so
- * that it has its line in the access log as any other.
+ * The request ends: the modules' request_end hooks (the access log's
+ * line, ...).  Also for a request answered before any Lua ran
+ * (status_uri, ping_uri, no Lua state for it), so that it has its line
+ * in the access log as any other.
  */
 static void
-gl_http_end_without_lua(gl_http_t *h)
+gl_http_request_end(gl_http_t *h)
 {
     gl_module_t  **m;
 
@@ -293,7 +294,7 @@ gl_http_start_lua(gl_http_t *h)
     for (m = r->conf->modules; *m != NULL; m++) {
         if ((*m)->request_start != NULL && (*m)->request_start(h) == GL_OK) {
             gl_request_finalize(r);
-            gl_http_end_without_lua(h);
+            gl_http_request_end(h);
             h->over = 1;
             gl_request_free(r);
             return;
@@ -308,7 +309,7 @@ gl_http_start_lua(gl_http_t *h)
     if (h->gen == NULL) {
         gl_request_error_page(r, 500);
         gl_request_finalize(r);
-        gl_http_end_without_lua(h);
+        gl_http_request_end(h);
         h->over = 1;
         gl_request_free(r);
         return;
@@ -901,8 +902,7 @@ gl_http_fail(gl_http_t *h, int status)
 static void
 gl_http_release(gl_http_t *h)
 {
-    lua_State     *L;
-    gl_module_t  **m;
+    lua_State  *L;
 
     gl_task_cancel(&h->task);
     gl_task_cleanup(&h->task);
@@ -911,11 +911,7 @@ gl_http_release(gl_http_t *h)
         return;
     }
 
-    for (m = h->r.conf->modules; *m != NULL; m++) {
-        if ((*m)->request_end != NULL) {
-            (*m)->request_end(h);
-        }
-    }
+    gl_http_request_end(h);
 
     if (gl_queue_linked(&h->in_flight)) {
         gl_queue_remove(&h->in_flight);

@@ -413,13 +413,7 @@ gl_worker_replace(gl_worker_t *w)
     pthread_join(w->tid, NULL);
 
     /* connections handed to it after it ended go to the new one */
-    pthread_mutex_lock(&w->lock);
-    fds = w->pending;
-    nfds = w->npending;
-    w->pending = NULL;
-    w->npending = 0;
-    w->pending_cap = 0;
-    pthread_mutex_unlock(&w->lock);
+    fds = gl_worker_take_pending(w, &nfds);
 
     copy = malloc(sizeof(gl_worker_t));
     r = realloc(gl_retired, (gl_nretired + 1) * sizeof(gl_worker_t *));

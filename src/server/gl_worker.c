@@ -46,6 +46,23 @@ gl_worker_sched_idle(gl_sched_t *s)
 }
 
 
+int *
+gl_worker_take_pending(gl_worker_t *w, size_t *n)
+{
+    int  *fds;
+
+    pthread_mutex_lock(&w->lock);
+    fds = w->pending;
+    *n = w->npending;
+    w->pending = NULL;
+    w->npending = 0;
+    w->pending_cap = 0;
+    pthread_mutex_unlock(&w->lock);
+
+    return fds;
+}
+
+
 static void
 gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
@@ -60,13 +77,7 @@ gl_worker_notify_cb(struct ev_loop *loop, ev_async *a, int revents)
 
     w = a->data;
 
-    pthread_mutex_lock(&w->lock);
-    fds = w->pending;
-    n = w->npending;
-    w->pending = NULL;
-    w->npending = 0;
-    w->pending_cap = 0;
-    pthread_mutex_unlock(&w->lock);
+    fds = gl_worker_take_pending(w, &n);
 
     for (i = 0; i < n; i++) {
         gl_conn_init(&w->srv, fds[i]);
@@ -316,12 +327,19 @@ gl_worker_post_conn(gl_worker_t *w, int fd)
 }
 
 
+/* a slot whose worker ended, or never started (a replacement that
+   failed): nobody to ask */
+static int
+gl_worker_gone(gl_worker_t *w)
+{
+    return w->loop == NULL || atomic_load(&w->done);
+}
+
+
 void
 gl_worker_post_ping(gl_worker_t *w)
 {
-    /* a slot whose worker ended, or never started (a replacement that
-       failed): nobody to ask */
-    if (w->loop == NULL || atomic_load(&w->done)) {
+    if (gl_worker_gone(w)) {
         return;
     }
 
@@ -333,9 +351,7 @@ gl_worker_post_ping(gl_worker_t *w)
 void
 gl_worker_post_quit(gl_worker_t *w)
 {
-    /* a slot whose worker ended, or never started (a replacement that
-       failed): nobody to ask */
-    if (w->loop == NULL || atomic_load(&w->done)) {
+    if (gl_worker_gone(w)) {
         return;
     }
 
@@ -347,9 +363,7 @@ gl_worker_post_quit(gl_worker_t *w)
 void
 gl_worker_post_reload(gl_worker_t *w)
 {
-    /* a slot whose worker ended, or never started (a replacement that
-       failed): nobody to ask */
-    if (w->loop == NULL || atomic_load(&w->done)) {
+    if (gl_worker_gone(w)) {
         return;
     }
 
@@ -361,7 +375,7 @@ gl_worker_post_reload(gl_worker_t *w)
 void
 gl_worker_post_conf(gl_worker_t *w, gl_conf_t *conf)
 {
-    if (w->loop == NULL || atomic_load(&w->done)) {
+    if (gl_worker_gone(w)) {
         return;
     }
 

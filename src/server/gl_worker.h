@@ -50,6 +50,10 @@ struct gl_worker_s {
 
 int gl_worker_start(gl_worker_t *w, int id, gl_conf_t *conf);
 
+/* takes the connections handed to w and not yet taken (n of them, to be
+   freed by the caller) */
+int *gl_worker_take_pending(gl_worker_t *w, size_t *n);
+
 /* called by the acceptor: hands fd to the worker.  On error closes fd. */
 void gl_worker_post_conn(gl_worker_t *w, int fd);
 
